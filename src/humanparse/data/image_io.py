@@ -1,0 +1,143 @@
+"""Reading images and label maps robustly, and writing palette label PNGs.
+
+Every failure is a :class:`DataError` that names the file and the problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from ..schemas.base import IGNORE_INDEX
+
+# A truncated file must fail loudly, not decode into a half-grey image.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class DataError(ValueError):
+    """A problem with one dataset file; ``path`` names the file."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def _open(path: str | Path, what: str) -> Image.Image:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, f"{what} file does not exist")
+    try:
+        img = Image.open(path)
+        img.load()
+    except UnidentifiedImageError:
+        raise DataError(path, f"unreadable {what}: not a known image format") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DataError(path, f"unreadable or truncated {what}: {e}") from None
+    return img
+
+
+def _sixteen_to_eight(arr: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(arr.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB array, upright.
+
+    EXIF orientation is applied; greyscale is replicated to three channels; alpha is
+    composited onto white; palette images are expanded; 16-bit and 32-bit greyscale is
+    scaled down to 8 bits.
+    """
+    img = _open(path, "image")
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception as e:  # a corrupt EXIF block should not hide the pixels' problem
+        raise DataError(path, f"bad EXIF data: {e}") from None
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        grey = np.asarray(img)
+        grey = _sixteen_to_eight(grey) if grey.max(initial=0) > 255 else grey.astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if img.mode == "F":
+        grey = np.clip(np.asarray(img), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+
+
+def read_label(
+    path: str | Path,
+    num_classes: int | None = None,
+    palette: Sequence[Sequence[int]] | None = None,
+) -> np.ndarray:
+    """An (H, W) uint8 map of class ids (255 = ignore).
+
+    Label PNGs hold ids (single channel, or a palette PNG whose indices are the ids). An
+    RGB label is decoded through ``palette`` when one is given. With ``num_classes``,
+    values other than 0..num_classes-1 and 255 are an error.
+    """
+    img = _open(path, "label")
+    if img.mode in ("P", "L"):
+        label = np.asarray(img, dtype=np.uint8)
+    elif img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        raw = np.asarray(img)
+        if raw.max(initial=0) > 255 or raw.min(initial=0) < 0:
+            raise DataError(path, f"label values {raw.min()}..{raw.max()} do not fit class ids 0..255")
+        label = raw.astype(np.uint8)
+    elif img.mode in ("RGB", "RGBA"):
+        rgb = np.asarray(img.convert("RGB"))
+        if palette is None:
+            if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+                label = np.ascontiguousarray(rgb[..., 0])
+            else:
+                raise DataError(path, "label is a colour image; expected class ids (give a palette to decode colours)")
+        else:
+            label = colours_to_ids(rgb, palette, path)
+    else:
+        raise DataError(path, f"label image mode {img.mode!r} is not a class-id map")
+    if num_classes is not None:
+        check_label_values(label, num_classes, path)
+    return label
+
+
+def colours_to_ids(rgb: np.ndarray, palette: Sequence[Sequence[int]], path: str | Path = "") -> np.ndarray:
+    """Decode a colour-coded label; colours not in the palette are an error."""
+    codes = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+    lut = {(r << 16) | (g << 8) | b: i for i, (r, g, b) in enumerate(palette)}
+    out = np.full(codes.shape, IGNORE_INDEX, dtype=np.uint8)
+    unknown = np.ones(codes.shape, dtype=bool)
+    for code, idx in lut.items():
+        m = codes == code
+        out[m] = idx
+        unknown &= ~m
+    if unknown.any():
+        c = int(codes[unknown][0])
+        raise DataError(path, f"label colour {(c >> 16, (c >> 8) & 255, c & 255)} is not in the schema's palette")
+    return out
+
+
+def check_label_values(label: np.ndarray, num_classes: int, path: str | Path = "") -> None:
+    """Raise if a label holds a value outside 0..num_classes-1 other than 255 (ignore)."""
+    values = np.unique(label)
+    bad = values[(values >= num_classes) & (values != IGNORE_INDEX)]
+    if bad.size:
+        raise DataError(
+            path,
+            f"label values {bad.tolist()} are outside the schema's 0..{num_classes - 1} (255 = ignore)",
+        )
+
+
+def write_label_png(path: str | Path, label: np.ndarray, palette_flat: Sequence[int]) -> None:
+    """Write class ids as a palette PNG: the pixels are ids, the palette shows them in colour."""
+    img = Image.fromarray(np.asarray(label, dtype=np.uint8), mode="P")
+    img.putpalette(list(palette_flat))
+    img.save(path, optimize=False)
