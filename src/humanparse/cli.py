@@ -13,7 +13,9 @@ from . import __version__
 def _cmd_data_check(args: argparse.Namespace) -> int:
     from .data.check import run_check
 
-    return run_check(args.format, Path(args.root), schema=args.schema, split=args.split)
+    return run_check(
+        args.format, Path(args.root), schema=args.schema, split=args.split, labels_optional=args.labels_optional
+    )
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -41,12 +43,46 @@ def _cmd_score_pose(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_schemas(args: argparse.Namespace) -> int:
+    from .schemas import JOINT_SCHEMAS, LABEL_SCHEMAS, get_joint_schema, get_label_schema
+
+    if args.name is None:
+        print("label schemas:")
+        for s in LABEL_SCHEMAS.values():
+            print(f"  {s.name:<20} {s.num_classes:>3} classes  {s.description}")
+        print("joint schemas:")
+        for j in JOINT_SCHEMAS.values():
+            print(f"  {j.name:<20} {j.num_joints:>3} joints   {j.description}")
+        return 0
+    if args.joints:
+        js = get_joint_schema(args.name)
+        print(f"{js.name}: {js.num_joints} joints; PCK reference {js.pck.kind} x {js.pck.factor}")
+        for i, n in enumerate(js.joints):
+            partner = js.flip_permutation[i]
+            print(f"  {i:>3} {n}" + (f"  <-> {js.joints[partner]}" if partner != i else ""))
+        return 0
+    ls = get_label_schema(args.name)
+    print(f"{ls.name}: {ls.num_classes} classes (255 = ignore)")
+    for i, n in enumerate(ls.classes):
+        partner = ls.flip_permutation[i]
+        colour = "#%02x%02x%02x" % ls.palette[i]
+        print(f"  {i:>3} {n:<20} {colour}" + (f"  <-> {ls.classes[partner]}" if partner != i else ""))
+    for g, ids in ls.groups:
+        print(f"  group {g}: {', '.join(ls.classes[i] for i in ids)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="humanparse", description="Human parsing and pose estimation: data, training, scoring."
     )
     parser.add_argument("--version", action="version", version=f"humanparse {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    schemas = sub.add_parser("schemas", help="list built-in schemas, or show / validate one")
+    schemas.add_argument("name", nargs="?", help="a schema name or a .yaml file")
+    schemas.add_argument("--joints", action="store_true", help="NAME is a joint schema")
+    schemas.set_defaults(func=_cmd_schemas)
 
     data = sub.add_parser("data", help="inspect datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
@@ -59,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("root", help="dataset folder (or file, for MPII .mat / json formats)")
     check.add_argument("--schema", help="label schema name or .yaml (default: the format's own)")
     check.add_argument("--split", help="only this split (e.g. train, val); default: all found")
+    check.add_argument(
+        "--labels-optional",
+        action="store_true",
+        help="an image without a label is not a problem (partly labelled sets)",
+    )
     check.set_defaults(func=_cmd_data_check)
 
     synth = sub.add_parser("synth", help="write synthetic humans in LIP's layout")

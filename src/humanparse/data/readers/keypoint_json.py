@@ -1,0 +1,114 @@
+"""Readers of keypoint-only datasets stored as an image folder and a json annotation file."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...schemas import JointSchema
+from ..image_io import DataError, read_image
+from ..pose_files import ImagePoses
+from .base import Inspection, Reader, id_from_token
+
+
+@dataclass(frozen=True)
+class JsonSplit:
+    """One split: its annotation file and the folder its image names are relative to."""
+
+    split: str | None
+    json_path: Path
+    image_dir: Path
+
+
+def image_dir_for(json_path: Path, base: Path, image_dir: str | Path | None) -> Path:
+    """An explicit image folder, else ``base/images`` when it exists, else the json's folder."""
+    if image_dir is not None:
+        return Path(image_dir)
+    if (base / "images").is_dir():
+        return base / "images"
+    return json_path.parent
+
+
+def jsons_in(folder: Path) -> dict[str, Path]:
+    """Split name (the file stem) -> json file, for the json files directly in ``folder``."""
+    return {p.stem: p for p in sorted(folder.glob("*.json")) if p.is_file()}
+
+
+class KeypointJsonReader(Reader):
+    """One :class:`Sample` per image, with (P, K, 3) keypoints for its P people."""
+
+    pose_only = True
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str | None = None,
+        schema: str | JointSchema | None = None,
+        *,
+        strict: bool = True,
+        image_dir: str | Path | None = None,
+    ) -> None:
+        """``root`` is the json file or the dataset folder; ``image_dir`` overrides where
+        images are looked up; ``schema`` names the joint schema."""
+        super().__init__(root, split, strict=strict)
+        self.joint_schema = self.resolve_schema(schema, self.root)
+        splits = [split] if split is not None else self.find_splits(self.root)
+        if not splits:
+            raise DataError(self.root, f"no {self.format_name} annotation json found; expected {self.layout_hint}")
+        self.parts: list[JsonSplit] = []
+        self._entries: list[tuple[int, ImagePoses]] = []
+        for split_name in splits:
+            part = self.locate(self.root, split_name, image_dir)
+            images, errors = self.scan(part.json_path)
+            for error in errors:
+                self._problem(error)
+            self.parts.append(part)
+            self._entries += [(len(self.parts) - 1, poses) for poses in images]
+
+    @classmethod
+    @abstractmethod
+    def locate(cls, root: Path, split: str | None, image_dir: str | Path | None) -> JsonSplit:
+        """The annotation file and image folder of ``split``."""
+
+    @abstractmethod
+    def scan(self, json_path: Path) -> tuple[list[ImagePoses], list[DataError]]:
+        """Parse the annotation file, collecting malformed entries as errors."""
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def sample_id(self, index: int) -> str:
+        return id_from_token(self._entries[index][1].file_name)
+
+    def split_of(self, index: int) -> str | None:
+        return self.parts[self._entries[index][0]].split
+
+    def inspect(self, index: int) -> Inspection:
+        part_index, poses = self._entries[index]
+        part = self.parts[part_index]
+        assert self.joint_schema is not None
+        image_path = part.image_dir / poses.file_name
+        meta: dict[str, Any] = {
+            "id": id_from_token(poses.file_name),
+            "image_path": str(image_path),
+            "label_path": None,
+            "annotation_path": str(part.json_path),
+            "split": part.split,
+            "schema": self.joint_schema.name,
+            "format": self.format_name,
+        }
+        meta.update({key: value.copy() for key, value in poses.people.items()})
+        result = Inspection(meta["id"], meta, keypoints=poses.keypoints.copy())
+        try:
+            result.image = read_image(image_path)
+        except DataError as e:
+            result.errors.append(e)
+        if result.image is not None and poses.size is not None and result.image.shape[:2] != poses.size:
+            (ih, iw), (jh, jw) = result.image.shape[:2], poses.size
+            result.errors.append(
+                DataError(image_path, f"image is {ih}x{iw} (HxW) but {part.json_path.name} says {jh}x{jw}")
+            )
+        return result
+
