@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..image_io import DataError
 from ..pose_files import ImagePoses, scan_coco_keypoints_json
-from .base import find_dir, order_splits
-from .keypoint_json import JsonSplit, KeypointJsonReader, image_dir_for, jsons_in
+from .base import find_dir
+from .keypoint_json import JsonSplit, KeypointJsonReader, image_dir_for
 
 _PREFIX = "person_keypoints_"
 
@@ -21,17 +21,7 @@ class COCOReader(KeypointJsonReader):
     default_schema = "coco"
     layout_hint = "annotations/person_keypoints_{split}.json + {split}/ images, or a json file beside its images"
 
-    @classmethod
-    def find_splits(cls, root: str | Path) -> list[str | None]:
-        root = Path(root)
-        if root.is_file():
-            return [None]
-        if not root.is_dir():
-            raise DataError(root, "dataset root does not exist")
-        annotations = root / "annotations"
-        if annotations.is_dir():
-            return order_splits({p.stem[len(_PREFIX):] for p in annotations.glob(f"{_PREFIX}*.json")})
-        return order_splits(set(jsons_in(root)))
+    annotation_prefix = _PREFIX
 
     @classmethod
     def locate(cls, root: Path, split: str | None, image_dir: str | Path | None) -> JsonSplit:

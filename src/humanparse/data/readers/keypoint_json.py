@@ -10,7 +10,7 @@ from typing import Any
 from ...schemas import JointSchema
 from ..image_io import DataError, read_image
 from ..pose_files import ImagePoses
-from .base import Inspection, Reader, id_from_token
+from .base import Inspection, Reader, id_from_token, order_splits
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,21 @@ class KeypointJsonReader(Reader):
     """One :class:`Sample` per image, with (P, K, 3) keypoints for its P people."""
 
     pose_only = True
+    # Official layouts keep split files as annotations/<annotation_prefix><split>.json.
+    annotation_prefix = ""
+
+    @classmethod
+    def find_splits(cls, root: str | Path) -> list[str | None]:
+        root = Path(root)
+        if root.is_file():
+            return [None]
+        if not root.is_dir():
+            raise DataError(root, "dataset root does not exist")
+        annotations = root / "annotations"
+        prefix = cls.annotation_prefix
+        if annotations.is_dir():
+            return order_splits({p.stem[len(prefix):] for p in annotations.glob(f"{prefix}*.json")})
+        return order_splits(set(jsons_in(root)))
 
     def __init__(
         self,

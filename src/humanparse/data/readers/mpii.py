@@ -17,8 +17,7 @@ import numpy as np
 
 from ..image_io import DataError
 from ..pose_files import ImagePoses, read_mpii_gt_mat, scan_mpii_json
-from .base import order_splits
-from .keypoint_json import JsonSplit, KeypointJsonReader, image_dir_for, jsons_in
+from .keypoint_json import JsonSplit, KeypointJsonReader, image_dir_for
 
 
 class MPIIReader(KeypointJsonReader):
@@ -26,17 +25,7 @@ class MPIIReader(KeypointJsonReader):
     default_schema = "mpii"
     layout_hint = "annotations/mpii_{split}.json + images/, or a json file beside its images"
 
-    @classmethod
-    def find_splits(cls, root: str | Path) -> list[str | None]:
-        root = Path(root)
-        if root.is_file():
-            return [None]
-        if not root.is_dir():
-            raise DataError(root, "dataset root does not exist")
-        annotations = root / "annotations"
-        if annotations.is_dir():
-            return order_splits({p.stem[len("mpii_"):] for p in annotations.glob("mpii_*.json")})
-        return order_splits(set(jsons_in(root)))
+    annotation_prefix = "mpii_"
 
     @classmethod
     def locate(cls, root: Path, split: str | None, image_dir: str | Path | None) -> JsonSplit:
