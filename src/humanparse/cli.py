@@ -19,11 +19,18 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
+    from .data.image_io import DataError
     from .data.synth import write_synthetic_dataset
 
-    write_synthetic_dataset(
-        Path(args.out), args.n, seed=args.seed, size=tuple(args.size), val_fraction=args.val_fraction
-    )
+    try:
+        write_synthetic_dataset(
+            Path(args.out), args.n, seed=args.seed, size=tuple(args.size), val_fraction=args.val_fraction
+        )
+    except ValueError as e:  # a bad -n, --size, --seed or --val-fraction
+        if isinstance(e, DataError):
+            raise
+        print(f"humanparse synth: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
