@@ -1,0 +1,39 @@
+"""Parsing models, one file per model, each a plain ``nn.Module`` returning :class:`ModelOutput`.
+
+A model is described by a JSON-able spec, ``{"name": ..., "num_classes": ..., **options}``;
+:func:`build_model` makes it. The spec is what a saved model file records.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torch import nn
+
+from .attention_to_scale import AttentionToScale
+from .deeplab import DeepLab
+from .output import ModelOutput
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "deeplab": DeepLab,
+    "attention_to_scale": AttentionToScale,
+}
+
+
+def build_model(spec: dict[str, Any]) -> nn.Module:
+    """The model a spec describes, freshly initialised (no weights are loaded here)."""
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ValueError(f"a model spec must be a mapping with a 'name', got {spec!r}")
+    options = dict(spec)
+    name = options.pop("name")
+    try:
+        factory = MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}") from None
+    try:
+        return factory(**options)
+    except TypeError as e:  # an option the model does not take
+        raise ValueError(f"model {name!r}: {e}") from e
+
+
+__all__ = ["MODELS", "AttentionToScale", "DeepLab", "ModelOutput", "build_model"]

@@ -1,0 +1,161 @@
+"""DeepLab's classification heads: ASPP of DeepLab v2 and v3, and the LargeFOV classifier.
+
+Each head maps the backbone's last feature map (B, C_in, h, w) to logits
+(B, num_classes, h, w) at the same resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .resnet import init_weights
+
+# Atrous rates by output stride. DeepLab v2 uses 6/12/18/24 at output stride 8 and DeepLab v3
+# 6/12/18 at 16 (doubled at 8); the rates shrink with the stride so that each branch keeps
+# the same field of view in input pixels.
+ASPP_V2_RATES: dict[int, tuple[int, ...]] = {8: (6, 12, 18, 24), 16: (3, 6, 9, 12), 32: (2, 3, 5, 6)}
+ASPP_V3_RATES: dict[int, tuple[int, ...]] = {8: (12, 24, 36), 16: (6, 12, 18), 32: (3, 6, 9)}
+CLASSIFIER_INIT_STD = 0.01
+
+
+def aspp_rates(version: str, output_stride: int) -> tuple[int, ...]:
+    """The atrous rates of ASPP ``version`` ("v2" or "v3") at ``output_stride`` (8, 16 or 32)."""
+    table = {"v2": ASPP_V2_RATES, "v3": ASPP_V3_RATES}.get(version)
+    if table is None:
+        raise ValueError(f"unknown ASPP version {version!r}; choose v2 or v3")
+    if output_stride not in table:
+        raise ValueError(f"no ASPP rates for output stride {output_stride!r}; choose one of {sorted(table)}")
+    return table[output_stride]
+
+
+def init_classifier(conv: nn.Conv2d) -> None:
+    """A small normal init for a final classifier, so the first predictions are near uniform."""
+    nn.init.normal_(conv.weight, std=CLASSIFIER_INIT_STD)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+
+
+def _check_rates(rates: Sequence[int]) -> tuple[int, ...]:
+    if not rates or not all(isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in rates):
+        raise ValueError(f"atrous rates must be positive integers, not {rates!r}")
+    return tuple(rates)
+
+
+class ASPPv2Head(nn.Module):
+    """DeepLab v2 ASPP: parallel 3x3 atrous convs, each straight to ``num_classes``, summed."""
+
+    def __init__(self, in_channels: int, num_classes: int, rates: Sequence[int] = ASPP_V2_RATES[8]) -> None:
+        super().__init__()
+        self.rates = _check_rates(rates)
+        self.branches = nn.ModuleList(
+            nn.Conv2d(in_channels, num_classes, 3, padding=rate, dilation=rate) for rate in self.rates
+        )
+        for branch in self.branches:
+            init_classifier(branch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.branches[0](x)
+        for branch in self.branches[1:]:
+            logits = logits + branch(x)
+        return logits
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 1, dilation: int = 1) -> nn.Sequential:
+    padding = dilation * (kernel_size // 2)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, dilation=dilation, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ImagePooling(nn.Module):
+    """The image-level branch of ASPP v3: global average, 1x1 conv + ReLU, spread back over the map.
+
+    It has no BatchNorm: its BatchNorm would see one value per channel and image, so training
+    with batch size 1 would fail.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 1)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = self.relu(self.conv(F.adaptive_avg_pool2d(x, 1)))
+        # Resizing a 1x1 map is a broadcast: expand does it without an interpolation op.
+        return pooled.expand(-1, -1, x.shape[-2], x.shape[-1])
+
+
+class ASPP(nn.Module):
+    """DeepLab v3 ASPP: a 1x1 branch, one 3x3 atrous branch per rate and image pooling, each
+    with BatchNorm + ReLU, concatenated and projected by a 1x1 conv + BatchNorm + ReLU.
+
+    Returns (B, channels, h, w) features; :class:`ASPPv3Head` adds the classifier.
+    """
+
+    def __init__(self, in_channels: int, channels: int = 256, rates: Sequence[int] = ASPP_V3_RATES[16]) -> None:
+        super().__init__()
+        self.rates = _check_rates(rates)
+        self.branches = nn.ModuleList(
+            [_conv_bn_relu(in_channels, channels, 1)]
+            + [_conv_bn_relu(in_channels, channels, 3, rate) for rate in self.rates]
+        )
+        self.pooling = ImagePooling(in_channels, channels)
+        self.project = _conv_bn_relu(channels * (len(self.rates) + 2), channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = [branch(x) for branch in self.branches]
+        outputs.append(self.pooling(x))
+        return self.project(torch.cat(outputs, dim=1))
+
+
+class ASPPv3Head(nn.Module):
+    """DeepLab v3 head: :class:`ASPP`, dropout, then a 1x1 classifier."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        channels: int = 256,
+        rates: Sequence[int] = ASPP_V3_RATES[16],
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.aspp = ASPP(in_channels, channels, rates)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Conv2d(channels, num_classes, 1)
+        init_weights(self.aspp)
+        init_classifier(self.classifier)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.aspp(x)))
+
+
+class LargeFOVHead(nn.Module):
+    """DeepLab-LargeFOV's fc8: a 1x1 classifier on fc7 (fc6 and fc7 belong to the VGG backbone)."""
+
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.fc8 = nn.Conv2d(in_channels, num_classes, 1)
+        init_classifier(self.fc8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc8(x)
+
+
+__all__ = [
+    "ASPP",
+    "ASPP_V2_RATES",
+    "ASPP_V3_RATES",
+    "ASPPv2Head",
+    "ASPPv3Head",
+    "ImagePooling",
+    "LargeFOVHead",
+    "aspp_rates",
+    "init_classifier",
+]
