@@ -1,0 +1,201 @@
+"""Test-time augmentation: predict parsing at each image's original resolution.
+
+For every test scale the images are letterboxed to the network's input size (the scale
+zooms on top of the fit), run through the model as one batch, the logits upsampled to the
+input size, optionally averaged with the prediction for the mirrored input (its left/right
+channels swapped back by the label schema, never by hard-coded indices), and warped back
+onto the original pixels. The scales are then averaged per original pixel over the views
+that see that pixel (a zoom above 1 crops the image's edges away).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.sample import Sample
+from ..data.transforms import EvalTransform, flip_logits, warp_back
+from ..models.saved import IMAGENET_MEAN, IMAGENET_STD, PIXEL_SCALE, resolve_device
+from ..schemas import LabelSchema
+
+if TYPE_CHECKING:
+    from ..models.saved import SavedModel
+
+
+def normalize(
+    images: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> torch.Tensor:
+    """(B, 3, H, W) images on 0..255 (uint8 or float) -> float32 ``(x / 255 - mean) / std``,
+    on the images' device."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected (B, 3, H, W) images, got shape {tuple(images.shape)}")
+    m = torch.as_tensor(mean, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
+    return (images.float() / PIXEL_SCALE - m) / s
+
+
+@dataclass
+class ParsingPrediction:
+    """One image's prediction: (H, W) uint8 class ids and, when asked for, (C, H, W) float32
+    probabilities, both at the image's original resolution."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray | None = None
+
+
+def _check_images(images: Sequence[np.ndarray]) -> None:
+    for i, image in enumerate(images):
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            shape = getattr(image, "shape", None)
+            raise ValueError(f"image {i}: expected an (H, W, 3) uint8 RGB array, got {shape} {getattr(image, 'dtype', type(image))}")
+
+
+class ParsingPredictor:
+    """Parsing logits with multi-scale and flip test-time augmentation.
+
+    model: returns :class:`~humanparse.models.ModelOutput` for normalised (B, 3, h, w) input.
+    scales: letterbox zooms to average (1.0 = the image fitted into ``input_size``).
+    flip: also predict the mirrored input and swap its left/right classes back by the schema.
+    amp: bfloat16 autocast for the forward pass on CUDA (ignored on CPU).
+
+    Each call runs the images it is given as one batch per scale (twice the images with
+    flip), so callers choose the batch size by how many images they pass.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        label_schema: LabelSchema,
+        input_size: tuple[int, int],
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        *,
+        scales: Sequence[float] = (1.0,),
+        flip: bool = False,
+        device: str | torch.device = "cpu",
+        amp: bool = False,
+    ) -> None:
+        scales = tuple(float(s) for s in scales)
+        if not scales or not all(np.isfinite(s) and s > 0 for s in scales):
+            raise ValueError(f"scales must be a non-empty list of positive numbers, not {scales!r}")
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.label_schema = label_schema
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self.scales = scales
+        self.flip = bool(flip)
+        self.amp = bool(amp)
+        self._transforms = [EvalTransform(self.input_size, scale=s, keep_original=False) for s in scales]
+
+    @classmethod
+    def from_saved(
+        cls,
+        saved: SavedModel,
+        *,
+        scales: Sequence[float] | None = None,
+        flip: bool | None = None,
+        device: str | torch.device | None = None,
+        amp: bool = False,
+    ) -> ParsingPredictor:
+        """A predictor for a loaded model file; scales and flip default to the file's ``test_time``."""
+        if device is None:
+            first = next(saved.model.parameters(), None)
+            device = first.device if first is not None else "cpu"
+        return cls(
+            saved.model, saved.label_schema, saved.input_size, saved.mean, saved.std,
+            scales=tuple(saved.test_time.get("scales", [1.0])) if scales is None else scales,
+            flip=bool(saved.test_time.get("flip", False)) if flip is None else flip,
+            device=device, amp=amp,
+        )
+
+    # ----------------------------------------------------------------------- internals
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _network_logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) float32 logits at the network input size for uint8 (B, 3, h, w) input,
+        averaged with the flipped input's (channels swapped back) when flip is on."""
+        x = normalize(batch.to(self.device, non_blocking=True), self.mean, self.std)
+        if self.flip:
+            x = torch.cat([x, x.flip(-1)])
+        with self._autocast():
+            logits = self.model(x).logits
+        logits = logits.float()
+        if tuple(logits.shape[-2:]) != self.input_size:
+            logits = F.interpolate(logits, size=self.input_size, mode="bilinear", align_corners=False)
+        if logits.shape[1] != self.label_schema.num_classes:
+            raise ValueError(
+                f"the model predicts {logits.shape[1]} classes but schema {self.label_schema.name!r} "
+                f"has {self.label_schema.num_classes}"
+            )
+        if self.flip:
+            plain, mirrored = logits.chunk(2)
+            logits = (plain + flip_logits(mirrored, self.label_schema)) / 2
+        return logits
+
+    def _scale_views(self, images: Sequence[np.ndarray]) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        """For each scale and image: (image index, logits sum (C, H, W), coverage (1, H, W)) at
+        the original resolution."""
+        for transform in self._transforms:
+            warped = [transform(Sample(image=image)) for image in images]
+            batch = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2)
+            logits = self._network_logits(batch)
+            ones = torch.ones_like(logits[:, :1])
+            for i, w in enumerate(warped):
+                # The letterbox never mirrors, so no channel swap is involved here; the extra
+                # channel of ones measures how much of each original pixel this view sees.
+                both = warp_back(torch.cat([logits[i], ones[i]]), w.meta["affine"], w.meta["orig_size"])
+                yield i, both[:-1], both[-1:]
+
+    # ----------------------------------------------------------------------- public
+
+    @torch.inference_mode()
+    def predict_logits(self, images: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """(C, H, W) float32 logits per (H, W, 3) uint8 RGB image, at its original resolution,
+        on the predictor's device; averaged over scales (and flip)."""
+        images = list(images)
+        if not images:
+            return []
+        _check_images(images)
+        sums: list[torch.Tensor | None] = [None] * len(images)
+        weights: list[torch.Tensor | None] = [None] * len(images)
+        for i, logits, coverage in self._scale_views(images):
+            # Weighting by coverage averages each pixel over the views that see it, and undoes
+            # the zero padding that bilinear sampling mixes in at the letterbox's border.
+            weighted = logits * coverage
+            sums[i] = weighted if sums[i] is None else sums[i] + weighted
+            weights[i] = coverage if weights[i] is None else weights[i] + coverage
+        return [s / w.clamp_min(1e-6) for s, w in zip(sums, weights)]  # type: ignore[operator, union-attr]
+
+    @torch.inference_mode()
+    def predict(self, images: Sequence[np.ndarray], probabilities: bool = False) -> list[ParsingPrediction]:
+        """Class ids (argmax of the averaged logits) and, optionally, softmax probabilities."""
+        out = []
+        for logits in self.predict_logits(images):
+            labels = logits.argmax(0).to(torch.uint8).cpu().numpy()
+            probs = torch.softmax(logits, 0).cpu().numpy() if probabilities else None
+            out.append(ParsingPrediction(labels=labels, probabilities=probs))
+        return out
+
+    def predict_labels(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """(H, W) uint8 class ids per image, at its original resolution."""
+        return [p.labels for p in self.predict(images)]
+
+    def predict_probabilities(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """(C, H, W) float32 softmax probabilities per image, at its original resolution."""
+        return [p.probabilities for p in self.predict(images, probabilities=True)]  # type: ignore[misc]
+
+
+__all__ = ["ParsingPrediction", "ParsingPredictor", "normalize"]

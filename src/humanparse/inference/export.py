@@ -1,0 +1,187 @@
+"""``humanparse export``: a saved model as an ONNX graph that maps normalised images to logits.
+
+The graph's input ``image`` is (B, 3, H, W) float32, normalised as the model file says
+(``(pixel / 255 - mean) / std``, RGB); its output ``logits`` is (B, C, h, w) at the model's
+output stride. The batch axis is dynamic; height and width are too with ``dynamic_size``.
+Everything needed to use the graph alone (label schema, input size, normalisation,
+test-time settings) is written beside it as ``<name>.json`` and embedded in the ONNX
+file's metadata under the key ``humanparse``.
+
+onnx (and onnxscript for the dynamo exporter, onnxruntime for ``verify``) are an optional
+extra: ``pip install humanparse[onnx]``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import warnings
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..models.saved import CONFIG_FILE, load_model
+
+INPUT_NAME = "image"
+OUTPUT_NAME = "logits"
+METADATA_KEY = "humanparse"
+DEFAULT_OPSET = 17
+_INSTALL_HINT = "pip install humanparse[onnx]"
+
+
+class LogitsOnly(nn.Module):
+    """The model with only its final parsing logits as output (what inference needs)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model(image).logits
+
+
+def _require(module: str, purpose: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"{purpose} needs the '{module}' package: {_INSTALL_HINT}") from None
+
+
+def sidecar_of(onnx_path: str | Path) -> Path:
+    """The JSON description written beside an exported ONNX file."""
+    return Path(onnx_path).with_suffix(".json")
+
+
+def _dynamic_axes(dynamic_size: bool) -> dict[int, str]:
+    return {0: "batch", 2: "height", 3: "width"} if dynamic_size else {0: "batch"}
+
+
+def _export_torchscript(wrapper: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamic_size: bool) -> None:
+    axes = _dynamic_axes(dynamic_size)
+    with warnings.catch_warnings():
+        # Chosen on purpose: it is fast and handles the plain conv nets exported here.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        torch.onnx.export(
+            wrapper, (example,), str(path), dynamo=False, opset_version=opset,
+            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes}, do_constant_folding=True,
+        )
+
+
+def _export_dynamo(wrapper: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamic_size: bool) -> None:
+    _require("onnxscript", "ONNX export with the dynamo exporter")
+    from torch.export import Dim
+
+    shapes = {axis: Dim(name) for axis, name in _dynamic_axes(dynamic_size).items()}
+    program = torch.onnx.export(
+        wrapper, (example,), dynamo=True, opset_version=opset,
+        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+        dynamic_shapes=(shapes,), external_data=False, verbose=False,
+    )
+    program.save(str(path), external_data=False)  # type: ignore[union-attr]
+
+
+def verify_onnx(
+    onnx_path: str | Path, model: nn.Module, inputs: list[torch.Tensor], atol: float = 1e-4, *, name: str | None = None
+) -> float:
+    """Largest absolute difference between onnxruntime and PyTorch logits over ``inputs``;
+    raises ValueError above ``atol``. ``name`` is the file to name in errors (default ``onnx_path``)."""
+    name = name or str(onnx_path)
+    ort = _require("onnxruntime", "checking an ONNX export")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    wrapper = LogitsOnly(model).eval()
+    worst = 0.0
+    for x in inputs:
+        with torch.no_grad():
+            expected = wrapper(x.to(next(model.parameters()).device)).float().cpu().numpy()
+        got = session.run([OUTPUT_NAME], {INPUT_NAME: x.cpu().numpy()})[0]
+        if got.shape != expected.shape:
+            raise ValueError(
+                f"{name}: ONNX logits have shape {got.shape}, PyTorch {expected.shape} for input {tuple(x.shape)}"
+            )
+        worst = max(worst, float(np.abs(got - expected).max()))
+    if worst > atol:
+        raise ValueError(
+            f"{name}: ONNX and PyTorch logits differ by up to {worst:.3g} (> {atol})"
+        )
+    return worst
+
+
+def export_onnx(
+    model_path: str | Path,
+    out_path: str | Path,
+    opset: int = DEFAULT_OPSET,
+    *,
+    dynamic_size: bool = False,
+    dynamo: bool = False,
+    verify: bool = False,
+) -> Path:
+    """Export a saved model's logits to ONNX at ``out_path`` (a ``.onnx`` file) with a
+    dynamic batch axis, and write ``<out_path without suffix>.json`` beside it.
+
+    dynamic_size: also let height and width vary (the example traced is the model's input
+        size; models whose shapes depend on Python numbers may still fix them: use ``verify``).
+    dynamo: use the torch.export-based exporter instead of the TorchScript one.
+    verify: run onnxruntime on batches of 1 and 3 (and another size with ``dynamic_size``)
+        and compare with PyTorch (atol 1e-4).
+    """
+    onnx = _require("onnx", "ONNX export")
+    out = Path(out_path)
+    if out.suffix.lower() != ".onnx":
+        raise ValueError(f"{out}: the ONNX file's name must end in .onnx (its .json sidecar goes beside it)")
+    saved = load_model(model_path, device="cpu")
+    if saved.path is not None and sidecar_of(out).resolve() == (saved.path / CONFIG_FILE).resolve():
+        raise ValueError(f"{out}: its sidecar would overwrite the model's own {CONFIG_FILE}; choose another name")
+    model = saved.model.float().eval()
+    wrapper = LogitsOnly(model).eval()
+    h, w = saved.input_size
+    # A batch of 2 keeps the exporter from specialising the batch axis to 1.
+    example = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits_shape = tuple(wrapper(example).shape)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.partial.onnx")
+    sidecar = sidecar_of(out)
+    sidecar_tmp = sidecar.with_name(f".{sidecar.stem}.partial.json")
+    description: dict[str, Any] = {
+        **saved.info,
+        "onnx": {
+            "file": out.name,
+            "opset": opset,
+            "input": {"name": INPUT_NAME, "shape": ["batch", 3, "height" if dynamic_size else h, "width" if dynamic_size else w],
+                      "dtype": "float32", "layout": "NCHW, RGB, (pixel / scale - mean) / std"},
+            "output": {"name": OUTPUT_NAME, "shape": ["batch", logits_shape[1], *(["h", "w"] if dynamic_size else logits_shape[2:])],
+                       "dtype": "float32", "meaning": "parsing logits at the model's output stride; upsample to the input size"},
+        },
+    }
+    text = json.dumps(description, indent=2) + "\n"
+    try:
+        with torch.no_grad():
+            (_export_dynamo if dynamo else _export_torchscript)(wrapper, example, tmp, opset, dynamic_size)
+        proto = onnx.load(str(tmp))
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(description)
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
+        if verify:
+            g = torch.Generator().manual_seed(1)
+            checks = [torch.randn(1, 3, h, w, generator=g), torch.randn(3, 3, h, w, generator=g)]
+            if dynamic_size:
+                checks.append(torch.randn(2, 3, h + 16, max(16, w - 8), generator=g))
+            verify_onnx(tmp, model, checks, name=str(out))
+        os.replace(tmp, out)
+        sidecar_tmp.write_text(text, encoding="utf-8")
+        os.replace(sidecar_tmp, sidecar)
+    finally:
+        tmp.unlink(missing_ok=True)
+        sidecar_tmp.unlink(missing_ok=True)
+    return out
+
+
+__all__ = ["INPUT_NAME", "METADATA_KEY", "OUTPUT_NAME", "LogitsOnly", "export_onnx", "sidecar_of", "verify_onnx"]

@@ -1,0 +1,362 @@
+"""``humanparse predict``: parse images, folders of images and videos with a saved model.
+
+Per image, in the output folder: ``<name>.png`` (class ids, with the schema's palette),
+``<name>_overlay.jpg`` (the original beside the colour overlay), ``<name>.json`` (size and
+pixel area per class) and, when asked for, ``<name>_prob.npy`` ((C, H, W) float16
+probabilities). Per video: ``<name>_overlay.mp4`` and ``<name>.json``.
+Images inside a folder keep their path relative to that folder. An input that cannot be
+read is reported and skipped; the exit code is then 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from ..data.image_io import IMAGE_EXTENSIONS, DataError, read_image, write_label_png
+from ..evaluation.tta import ParsingPredictor
+from ..models.saved import SavedModel, load_model, resolve_device
+from ..schemas import LabelSchema
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+# Weight of the class colour in the overlay (the rest is the original image).
+OVERLAY_ALPHA = 0.5
+OVERLAY_JPEG_QUALITY = 90
+# Video frames predicted per batch are capped by the batch size given to run_predict.
+_DEFAULT_FPS = 25.0
+
+
+@dataclass(frozen=True)
+class PredictInput:
+    """One image or video to predict and the output name (relative, without extension) it gets."""
+
+    path: Path
+    name: str
+    is_video: bool
+
+
+def _report(path: str | Path, problem: str) -> None:
+    print(f"humanparse predict: {path}: {problem}", file=sys.stderr)
+
+
+def _kind(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return "image"
+    if suffix in VIDEO_EXTENSIONS:
+        return "video"
+    return None
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def collect_inputs(inputs: Sequence[str | Path], out_dir: Path) -> tuple[list[PredictInput], list[tuple[str, str]]]:
+    """The images and videos named by ``inputs`` (files, or folders searched recursively in
+    sorted order), each with a unique output name, and the (path, problem) of each input that
+    cannot be used. Files under ``out_dir`` are skipped so a rerun does not parse its outputs."""
+    found: list[tuple[Path, str, bool]] = []
+    problems: list[tuple[str, str]] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            before = len(found)
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                kind = _kind(file)
+                if kind is None or _is_within(file, out_dir):
+                    continue
+                found.append((file, file.relative_to(path).with_suffix("").as_posix(), kind == "video"))
+            if len(found) == before:
+                problems.append((str(path), "folder holds no images or videos"))
+        elif path.is_file():
+            kind = _kind(path)
+            if kind is None:
+                problems.append(
+                    (str(path), f"not an image or video file (known: {', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})")
+                )
+                continue
+            found.append((path, path.stem, kind == "video"))
+        else:
+            problems.append((str(path), "does not exist"))
+    # Two inputs with the same name (1.jpg and 1.png, or a/1.jpg and b/1.jpg given as files)
+    # must not overwrite each other: later ones get a numbered suffix.
+    taken: set[str] = set()
+    seen: set[Path] = set()
+    items = []
+    for path, name, is_video in found:
+        if path.resolve() in seen:  # named twice (directly and through its folder): predict once
+            continue
+        seen.add(path.resolve())
+        unique, n = name, 1
+        while unique.lower() in taken:
+            n += 1
+            unique = f"{name}_{n}"
+        taken.add(unique.lower())
+        items.append(PredictInput(path, unique, is_video))
+    return items, problems
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def colour_overlay(image: np.ndarray, labels: np.ndarray, schema: LabelSchema, alpha: float = OVERLAY_ALPHA) -> np.ndarray:
+    """(H, 2W, 3) uint8: the image on the left, the image blended with the class colours on the right."""
+    palette = schema.palette_array()
+    # Ids outside the schema (255 = ignore) are shown in white, as in the label PNG's palette.
+    lut = np.full((256, 3), 255, dtype=np.uint8)
+    lut[: len(palette)] = palette
+    colours = lut[labels].astype(np.float32)
+    blended = np.rint((1 - alpha) * image.astype(np.float32) + alpha * colours).astype(np.uint8)
+    return np.concatenate([image, blended], axis=1)
+
+
+def class_areas(labels: np.ndarray, schema: LabelSchema) -> dict[str, int]:
+    """Pixel count of each class present in ``labels``, by class name."""
+    counts = np.bincount(labels.ravel(), minlength=schema.num_classes)
+    return {schema.classes[i]: int(counts[i]) for i in range(schema.num_classes) if counts[i]}
+
+
+def _partial(path: Path) -> Path:
+    """A temporary sibling with the same extension (writers pick the format from it)."""
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file renamed into place, so no half-written output is left."""
+    tmp = _partial(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    _write_atomically(path, lambda p: p.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8"))
+
+
+def _write_image_outputs(
+    item: PredictInput, image: np.ndarray, labels: np.ndarray, probabilities: np.ndarray | None,
+    out_dir: Path, schema: LabelSchema, context: dict[str, Any],
+) -> None:
+    base = out_dir / item.name
+    base.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(base.with_name(base.name + ".png"), lambda p: write_label_png(p, labels, schema.flat_palette()))
+    overlay = colour_overlay(image, labels, schema)
+    _write_atomically(
+        base.with_name(base.name + "_overlay.jpg"),
+        lambda p: Image.fromarray(overlay).save(p, quality=OVERLAY_JPEG_QUALITY),
+    )
+    if probabilities is not None:
+        _write_atomically(base.with_name(base.name + "_prob.npy"), lambda p: np.save(p, probabilities.astype(np.float16)))
+    _write_json(
+        base.with_name(base.name + ".json"),
+        {
+            "image": str(item.path),
+            "size": [int(labels.shape[0]), int(labels.shape[1])],
+            "classes": class_areas(labels, schema),
+            "schema": schema.name,
+            **context,
+        },
+    )
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _read_batches(items: Sequence[PredictInput], batch_size: int) -> Iterator[list[tuple[PredictInput, np.ndarray | DataError]]]:
+    for start in range(0, len(items), batch_size):
+        batch: list[tuple[PredictInput, np.ndarray | DataError]] = []
+        for item in items[start : start + batch_size]:
+            try:
+                batch.append((item, read_image(item.path)))
+            except DataError as e:
+                batch.append((item, e))
+        yield batch
+
+
+def _predict_images(
+    items: Sequence[PredictInput], predictor: ParsingPredictor, out_dir: Path, batch_size: int,
+    probabilities: bool, context: dict[str, Any], progress: bool,
+) -> int:
+    """Predict and write every image; returns how many could not be read."""
+    failures = 0
+    bar = tqdm(total=len(items), desc="predicting", unit="img", disable=None if progress else True)
+    for batch in _read_batches(items, batch_size):
+        good = [(item, image) for item, image in batch if isinstance(image, np.ndarray)]
+        for item, error in batch:
+            if isinstance(error, DataError):
+                _report(item.path, error.problem)
+                failures += 1
+        predictions = predictor.predict([image for _, image in good], probabilities=probabilities)
+        for (item, image), pred in zip(good, predictions):
+            _write_image_outputs(item, image, pred.labels, pred.probabilities, out_dir, predictor.label_schema, context)
+        bar.update(len(batch))
+    bar.close()
+    return failures
+
+
+# --------------------------------------------------------------------------- videos
+
+
+def _frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return
+        yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def _frame_batches(frames: Iterator[np.ndarray], batch_size: int) -> Iterator[list[np.ndarray]]:
+    batch: list[np.ndarray] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _predict_video(
+    item: PredictInput, predictor: ParsingPredictor, out_dir: Path, batch_size: int,
+    context: dict[str, Any], progress: bool,
+) -> bool:
+    """Predict every frame, writing the overlay video and a summary; False if it cannot be read."""
+    capture = cv2.VideoCapture(str(item.path))
+    if not capture.isOpened():
+        capture.release()
+        _report(item.path, "unreadable video: OpenCV cannot open it")
+        return False
+    schema = predictor.label_schema
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else _DEFAULT_FPS
+    total = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))) or None  # streams may not know
+    video_path = out_dir / f"{item.name}_overlay.mp4"
+    video_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _partial(video_path)
+    writer: cv2.VideoWriter | None = None
+    size: tuple[int, int] | None = None
+    totals = np.zeros(schema.num_classes, dtype=np.int64)
+    per_frame: list[dict[str, int]] = []
+    bar = tqdm(total=total, desc=item.path.name, unit="frame", disable=None if progress else True)
+    try:
+        for frames in _frame_batches(_frames(capture), batch_size):
+            for frame, labels in zip(frames, predictor.predict_labels(frames)):
+                if size is None:
+                    size = (frame.shape[0], frame.shape[1])
+                    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (2 * size[1], size[0]))
+                    if not writer.isOpened():
+                        raise DataError(video_path, "OpenCV cannot write an mp4 video here")
+                if (frame.shape[0], frame.shape[1]) != size:
+                    raise DataError(item.path, f"frame size changes from {size} to {frame.shape[:2]} mid-video")
+                overlay = colour_overlay(frame, labels, schema)
+                writer.write(cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))  # type: ignore[union-attr]
+                totals += np.bincount(labels.ravel(), minlength=schema.num_classes)[: schema.num_classes]
+                per_frame.append(class_areas(labels, schema))
+            bar.update(len(frames))
+        if writer is not None:
+            writer.release()
+            writer = None
+            os.replace(tmp, video_path)
+    except DataError as e:
+        _report(e.path, e.problem)
+        return False
+    finally:
+        bar.close()
+        capture.release()
+        if writer is not None:
+            writer.release()
+        tmp.unlink(missing_ok=True)
+    if size is None:
+        _report(item.path, "unreadable video: no frame could be decoded")
+        return False
+    _write_json(
+        out_dir / f"{item.name}.json",
+        {
+            "video": str(item.path),
+            "size": [size[0], size[1]],
+            "frames": len(per_frame),
+            "fps": fps,
+            "classes": {schema.classes[i]: int(n) for i, n in enumerate(totals) if n},
+            "per_frame": per_frame,
+            "schema": schema.name,
+            **context,
+        },
+    )
+    return True
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def run_predict(
+    model_path: str | Path,
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    device: str = "cpu",
+    batch_size: int = 4,
+    scales: Sequence[float] | None = None,
+    flip: bool | None = None,
+    save_probabilities: bool = False,
+    *,
+    amp: bool = False,
+    progress: bool = True,
+) -> int:
+    """Predict every image and video in ``inputs`` into ``out_dir``; returns the exit code:
+    0 when everything was predicted, 1 when some input could not be read (each is reported
+    on stderr and skipped), 2 for a bad device or option.
+
+    ``scales`` and ``flip`` default to the model file's ``test_time``; ``amp`` runs the model
+    in bfloat16 on CUDA. Probabilities are written for images only (a video's would be huge).
+    """
+    if batch_size < 1:
+        print(f"humanparse predict: error: --batch-size must be at least 1, not {batch_size}", file=sys.stderr)
+        return 2
+    try:
+        resolve_device(device)
+    except ValueError as e:
+        print(f"humanparse predict: error: {e}", file=sys.stderr)
+        return 2
+    saved: SavedModel = load_model(model_path, device=device)
+    try:
+        predictor = ParsingPredictor.from_saved(saved, scales=scales, flip=flip, device=device, amp=amp)
+    except ValueError as e:  # bad --scales
+        print(f"humanparse predict: error: {e}", file=sys.stderr)
+        return 2
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    items, problems = collect_inputs(inputs, out)
+    for path, problem in problems:
+        _report(path, problem)
+    if not items and not problems:
+        _report("(inputs)", "no images or videos given")
+        return 1
+    context = {"model": str(model_path), "test_time": {"scales": list(predictor.scales), "flip": predictor.flip}}
+    failures = len(problems)
+    images = [i for i in items if not i.is_video]
+    if images:
+        failures += _predict_images(images, predictor, out, batch_size, save_probabilities, context, progress)
+    for item in (i for i in items if i.is_video):
+        if not _predict_video(item, predictor, out, batch_size, context, progress):
+            failures += 1
+    return 1 if failures else 0
+
+
+__all__ = ["VIDEO_EXTENSIONS", "PredictInput", "class_areas", "collect_inputs", "colour_overlay", "run_predict"]
