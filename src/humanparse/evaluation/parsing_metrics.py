@@ -329,6 +329,19 @@ def parsing_scores(matrix: np.ndarray, absent: str = "skip") -> ParsingScores:
     )
 
 
+def majority_scores(labels: Sequence[np.ndarray], num_classes: int, absent: str = "skip") -> ParsingScores:
+    """Scores of predicting the most frequent class (ignoring 255) everywhere: the bar a
+    trained parser must clear, since plain cross-entropy first learns exactly that."""
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for label in labels:
+        values = np.asarray(label).ravel()
+        counts += np.bincount(values[values < num_classes], minlength=num_classes)[:num_classes]
+    matrix = ConfusionMatrix(num_classes)
+    for label in labels:
+        matrix.update(np.full_like(label, int(counts.argmax())), label)
+    return matrix.scores(absent)
+
+
 def size_bucket(person_area: int) -> str:
     """LIP paper's object-size bucket of a person area in pixels:
     small < 153², medium < 321², large ≥ 321²."""

@@ -154,17 +154,26 @@ def run_score_parsing(gt_dir: Path, pred_dir: Path, schema: str, json_out: str |
     size_table = sizes.to_dict(absent)
     print(format_parsing_table(scores, label_schema.classes, size_table, num_images))
     if json_out:
-        payload = scores.to_dict(label_schema.classes, percent=True)
-        payload.update(
-            {
-                "num_images": num_images,
-                "schema": label_schema.name,
-                "size_breakdown": size_table,
-                "protocol": "one confusion matrix over all ground-truth pixels != 255, at the ground truth's size",
-            }
-        )
-        write_json(json_out, payload)
+        write_parsing_json(json_out, scores, label_schema, size_table, num_images)
     return 0
+
+
+def write_parsing_json(
+    path: str | Path, scores: ParsingScores, schema: LabelSchema, size_table: dict[str, Any], num_images: int,
+    **extra: Any,
+) -> None:
+    """The JSON of ``score parsing`` and ``evaluate``: percentages, counts and the protocol."""
+    payload = scores.to_dict(schema.classes, percent=True)
+    payload.update(
+        {
+            "num_images": num_images,
+            "schema": schema.name,
+            "size_breakdown": size_table,
+            **extra,
+            "protocol": "one confusion matrix over all ground-truth pixels != 255, at the ground truth's size",
+        }
+    )
+    write_json(path, payload)
 
 
 # -- pose ---------------------------------------------------------------------------

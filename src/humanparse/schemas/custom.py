@@ -71,9 +71,14 @@ def _wrap(path: Path, build):
         raise SchemaError(f"{path}: invalid schema: {e}") from e
 
 
-def load_label_schema(path: str | Path) -> LabelSchema:
-    path = Path(path)
-    data = _read_yaml(path)
+def label_schema_from_dict(data: dict[str, Any], source: str | Path = "schema") -> LabelSchema:
+    """A label schema from its mapping (a YAML file's content, or ``LabelSchema.to_dict()``).
+
+    ``source`` names where the mapping came from, for error messages and the default name.
+    """
+    path = Path(source)
+    if not isinstance(data, dict):
+        raise SchemaError(f"{path}: a schema must be a mapping")
     unknown = set(data) - _LABEL_KEYS
     if unknown:
         raise SchemaError(f"{path}: unknown keys {sorted(unknown)}; allowed: {sorted(_LABEL_KEYS)}")
@@ -91,6 +96,10 @@ def load_label_schema(path: str | Path) -> LabelSchema:
             description=str(data.get("description", "")),
         ),
     )
+
+
+def load_label_schema(path: str | Path) -> LabelSchema:
+    return label_schema_from_dict(_read_yaml(path), path)
 
 
 def load_joint_schema(path: str | Path) -> JointSchema:

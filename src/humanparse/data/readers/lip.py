@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ...schemas import LabelSchema
+from ...schemas import LabelSchema, get_joint_schema
 from ..image_io import DataError
 from ..pose_files import LIP_NUM_JOINTS, scan_lip_pose_csv
 from ..sample import missing_keypoints
@@ -103,6 +103,7 @@ class LIPReader(FolderLayoutReader):
                 continue
             poses[stem] = keypoints
         self._poses[layout_index] = poses
+        self.joint_schema = get_joint_schema("lip")
 
     def _keypoints(self, entry: Entry) -> np.ndarray | None:
         poses = self._poses.get(entry.layout)

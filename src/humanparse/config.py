@@ -1,0 +1,200 @@
+"""Training configs: a YAML file over built-in defaults, any value overridable as ``key.sub=value``.
+
+A config has four sections:
+
+- ``model``: the model spec given to :func:`humanparse.models.build_model` (free-form: the
+  model checks its own options); ``num_classes`` is filled in from the schema.
+- ``data``: where the data is and how batches are made.
+- ``train``: optimisation, precision, devices, checkpoints and logs.
+- ``eval``: test-time augmentation and the absent-class convention for validation.
+
+Relative paths in ``data`` (``root``, ``schema`` when it is a file) are resolved against the
+config file's folder, or the working directory when that is where they exist.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message says which key and why."""
+
+
+DEFAULTS: dict[str, Any] = {
+    "model": {"name": "deeplab", "backbone": "resnet50", "output_stride": 16},
+    "data": {
+        "format": "lip",
+        "root": None,
+        "schema": None,  # None: the format's own schema
+        "train_split": "train",
+        "val_split": "val",
+        "train_ids": None,  # a subset: a list of ids, "first-last" (inclusive), or an id-list file
+        "val_ids": None,
+        "input_size": [473, 473],
+        "batch_size": 8,
+        "val_batch_size": None,  # None: batch_size
+        "num_workers": 2,
+        "augment": {
+            "scale": [0.75, 1.25],
+            "rotation": 30.0,
+            "translation": 0.0,
+            "flip": 0.5,
+            "jitter": True,
+        },
+    },
+    "train": {
+        "seed": 0,
+        "max_epochs": 50,
+        "max_steps": -1,  # > 0 stops there, whatever max_epochs says
+        "max_time": None,  # e.g. "00:00:15:00" (dd:hh:mm:ss): stop training after that long
+        "optimizer": "sgd",  # sgd | adamw
+        "lr": 0.01,
+        "momentum": 0.9,
+        "weight_decay": 5.0e-4,
+        "poly_power": 0.9,
+        "warmup_steps": 0,
+        "head_lr_mult": 1.0,  # learning-rate factor for everything but the backbone (10 with ImageNet weights)
+        "aux_weight": 1.0,  # weight of each deeply supervised output's loss
+        "precision": "auto",  # auto: bf16-mixed on CUDA, 32 on CPU
+        "channels_last": "auto",  # auto: on CUDA
+        "compile": False,
+        "accelerator": "auto",
+        "devices": "auto",
+        "num_nodes": 1,
+        "strategy": "auto",  # ddp is picked automatically for several devices
+        "sync_batchnorm": False,  # batch statistics over all processes (small per-GPU batches)
+        "accumulate_grad_batches": 1,
+        "gradient_clip_val": None,
+        "val_every_n_epochs": 1,
+        "limit_val_batches": 1.0,
+        "log_every_n_steps": 10,
+        "out_dir": "runs/experiment",
+        "resume": None,  # a checkpoint path, or "last" for out_dir's last.ckpt
+    },
+    "eval": {"scales": [1.0], "flip": False, "absent": "skip"},
+}
+
+# Sections whose keys are not checked here (the model checks its own options).
+_FREE_SECTIONS = {"model"}
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any], where: str) -> dict[str, Any]:
+    """``update`` over ``base``; keys unknown to ``base`` are errors, except in free sections."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        path = f"{where}.{key}" if where else key
+        if not where and key in _FREE_SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"'{key}' must be a mapping")
+            out[key] = dict(value)  # a file's model section replaces the default one whole
+            continue
+        if key not in out:
+            known = ", ".join(sorted(out))
+            raise ConfigError(f"unknown config key '{path}'; known here: {known}")
+        if isinstance(out[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"'{path}' must be a mapping of {', '.join(sorted(out[key]))}")
+            out[key] = _merge(out[key], value, path)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.lr=0.02"`` -> (["train", "lr"], 0.02); values are read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not key=value (e.g. train.lr=0.02)")
+    key, raw = text.split("=", 1)
+    parts = [p for p in key.strip().split(".")]
+    if not all(parts):
+        raise ConfigError(f"override {text!r}: bad key {key!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {text!r}: value is not valid YAML: {e}") from e
+    return parts, value
+
+
+def _nest(parts: Sequence[str], value: Any) -> dict[str, Any]:
+    out: Any = value
+    for part in reversed(parts):
+        out = {part: out}
+    return out
+
+
+def _resolve_path(value: str | None, base: Path | None) -> str | None:
+    if value is None:
+        return None
+    path = Path(str(value)).expanduser()
+    if path.is_absolute() or base is None or path.exists():
+        return str(path)
+    candidate = base / path
+    return str(candidate) if candidate.exists() else str(path)
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Defaults, then the YAML file (if any), then each ``key=value`` override, checked."""
+    config = copy.deepcopy(DEFAULTS)
+    base: Path | None = None
+    if path is not None:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read config: {e}") from e
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a config must be a mapping of model/data/train/eval")
+        try:
+            config = _merge(config, data, "")
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from e
+        base = path.resolve().parent
+    for text in overrides:
+        parts, value = parse_override(text)
+        if parts[0] in _FREE_SECTIONS and len(parts) > 1:
+            config[parts[0]] = {**config[parts[0]], **_nest(parts[1:], value)}
+            continue
+        config = _merge(config, _nest(parts, value), "")
+    data = config["data"]
+    data["root"] = _resolve_path(data["root"], base)
+    if isinstance(data["schema"], str) and data["schema"].endswith((".yaml", ".yml")):
+        data["schema"] = _resolve_path(data["schema"], base)
+    for key in ("train_ids", "val_ids"):
+        if isinstance(data[key], str) and data[key].endswith((".txt", ".lst")):
+            data[key] = _resolve_path(data[key], base)
+    _check(config)
+    return config
+
+
+def _check(config: dict[str, Any]) -> None:
+    data, train, ev = config["data"], config["train"], config["eval"]
+    size = data["input_size"]
+    if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)):
+        raise ConfigError(f"data.input_size must be [height, width] positive integers, not {size!r}")
+    for key in ("batch_size", "num_workers"):
+        if not isinstance(data[key], int) or data[key] < (1 if key == "batch_size" else 0):
+            raise ConfigError(f"data.{key} must be an integer {'>= 1' if key == 'batch_size' else '>= 0'}, not {data[key]!r}")
+    if train["optimizer"] not in ("sgd", "adamw"):
+        raise ConfigError(f"train.optimizer must be 'sgd' or 'adamw', not {train['optimizer']!r}")
+    if not isinstance(train["lr"], (int, float)) or train["lr"] <= 0:
+        raise ConfigError(f"train.lr must be a positive number, not {train['lr']!r}")
+    if ev["absent"] not in ("skip", "zero"):
+        raise ConfigError(f"eval.absent must be 'skip' or 'zero', not {ev['absent']!r}")
+    if not ev["scales"] or not all(isinstance(s, (int, float)) and s > 0 for s in ev["scales"]):
+        raise ConfigError(f"eval.scales must be a list of positive numbers, not {ev['scales']!r}")
+    if not isinstance(config["model"].get("name"), str):
+        raise ConfigError("model.name must name a model (e.g. deeplab, attention_to_scale)")
+
+
+def dump_config(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+__all__ = ["DEFAULTS", "ConfigError", "dump_config", "load_config", "parse_override"]

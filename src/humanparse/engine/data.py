@@ -1,0 +1,218 @@
+"""The data module: readers, transforms and samplers wired from a config's ``data`` section."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..data.image_io import DataError
+from ..data.readers import Reader, open_dataset
+from ..data.readers.base import read_id_list
+from ..data.sample import Sample, collate
+from ..data.transforms import EvalTransform, PhotometricJitter, RandomAffine, TrainTransform
+from ..schemas import LabelSchema, get_label_schema
+
+
+def _id_key(value: str) -> tuple[int, Any]:
+    """Ids compare as numbers when they are numbers, so "0701" lies between "0001" and "0800"."""
+    return (0, int(value)) if value.isdigit() else (1, value)
+
+
+def select_ids(ids: Sequence[str], selection: Any) -> list[int]:
+    """Indices of ``ids`` kept by ``selection``: None (all), a list of ids, ``"first-last"``
+    (inclusive range, numeric where the ids are numbers), or the path of an id-list file."""
+    if selection is None:
+        return list(range(len(ids)))
+    if isinstance(selection, str):
+        path = Path(selection)
+        if path.suffix in (".txt", ".lst") or path.is_file():
+            wanted, errors = read_id_list(path)
+            if errors:
+                raise errors[0]
+            return _select_listed(ids, wanted, str(path))
+        match = re.fullmatch(r"\s*([^\s-]+)\s*-\s*([^\s-]+)\s*", selection)
+        if not match:
+            raise ValueError(f"an id selection must be a list, 'first-last' or an id-list file, not {selection!r}")
+        low, high = _id_key(match.group(1)), _id_key(match.group(2))
+        kept = [i for i, s in enumerate(ids) if low <= _id_key(s) <= high]
+        if not kept:
+            raise ValueError(f"no sample id lies in the range {selection!r} (ids run {min(ids, key=_id_key, default='-')}..{max(ids, key=_id_key, default='-')})")
+        return kept
+    if isinstance(selection, (list, tuple)):
+        return _select_listed(ids, [str(s) for s in selection], "the config's id list")
+    raise ValueError(f"an id selection must be a list, 'first-last' or an id-list file, not {selection!r}")
+
+
+def _select_listed(ids: Sequence[str], wanted: Sequence[str], source: str) -> list[int]:
+    position = {s: i for i, s in enumerate(ids)}
+    missing = [w for w in wanted if w not in position]
+    if missing:
+        raise ValueError(f"{source}: {len(missing)} ids not in the dataset, e.g. {missing[:5]}")
+    return [position[w] for w in wanted]
+
+
+class ShardedSampler(Sampler):
+    """Indices for this process, reshuffled each epoch from ``seed`` and the epoch number.
+
+    Training yields ``(epoch, index)`` pairs so that each sample's augmentation is drawn
+    from (seed, epoch, index): the same on every run and in every worker, which makes
+    resumed training see exactly the batches it would have seen. Under distributed
+    training each process takes every world-size-th index (training pads to equal
+    lengths so that every process runs the same number of steps).
+    """
+
+    def __init__(self, size: int, *, shuffle: bool, seed: int = 0, with_epoch: bool = False) -> None:
+        self.size = size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.with_epoch = with_epoch
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:  # Lightning calls this at every epoch start
+        self.epoch = epoch
+
+    @staticmethod
+    def _world() -> tuple[int, int]:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    def _indices(self) -> list[int]:
+        rank, world = self._world()
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(self.size, generator=g).tolist()
+        else:
+            order = list(range(self.size))
+        if world > 1 and self.with_epoch:  # training: equal step counts on every process
+            total = math.ceil(self.size / world) * world
+            order = (order * math.ceil(total / max(1, len(order))))[:total]
+        return order[rank::world]
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in self._indices():
+            yield (self.epoch, i) if self.with_epoch else i
+
+    def __len__(self) -> int:
+        return len(self._indices())
+
+
+class ParsingDataset(Dataset):
+    """A reader's samples (optionally a subset), transformed for training or evaluation."""
+
+    def __init__(
+        self, reader: Reader, indices: Sequence[int], transform: TrainTransform | EvalTransform, seed: int = 0
+    ) -> None:
+        self.reader = reader
+        self.indices = list(indices)
+        self.transform = transform
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> Sample:
+        if isinstance(self.transform, TrainTransform):
+            epoch, index = item if isinstance(item, tuple) else (0, item)
+            rng = np.random.default_rng([self.seed, epoch, index])
+            return self.transform(self.reader[self.indices[index]], rng)
+        index = item[1] if isinstance(item, tuple) else item
+        return self.transform(self.reader[self.indices[index]])
+
+
+def open_split(data: dict[str, Any], split_key: str, ids_key: str, labels_required: bool = True) -> tuple[Reader, list[int]]:
+    """The reader of one split named by the config, and the indices its id selection keeps."""
+    if data["root"] is None:
+        raise DataError("<config>", "data.root is not set; give the dataset folder (data.root=PATH)")
+    options: dict[str, Any] = {}
+    if not labels_required:
+        options["labels_required"] = False
+    reader = open_dataset(data["format"], data["root"], split=data[split_key], schema=data["schema"], **options)
+    ids = [reader.sample_id(i) for i in range(len(reader))]
+    try:
+        indices = select_ids(ids, data[ids_key])
+    except ValueError as e:
+        raise DataError(data["root"], f"data.{ids_key}: {e}") from e
+    if not indices:
+        raise DataError(data["root"], f"split {data[split_key]!r} holds no samples")
+    return reader, indices
+
+
+def label_schema_of(data: dict[str, Any], reader: Reader | None = None) -> LabelSchema:
+    if data["schema"] is not None:
+        return get_label_schema(data["schema"])
+    schema = getattr(reader, "schema", None)
+    if isinstance(schema, LabelSchema):
+        return schema
+    raise DataError(data.get("root") or "<config>", "no label schema: set data.schema")
+
+
+class ParsingDataModule(L.LightningDataModule):
+    """Train and validation loaders for a parsing config; images stay uint8 until the GPU."""
+
+    def __init__(self, data: dict[str, Any], seed: int = 0) -> None:
+        super().__init__()
+        self.data = data
+        self.seed = seed
+        self.input_size = tuple(data["input_size"])
+        self.train_set: ParsingDataset | None = None
+        self.val_set: ParsingDataset | None = None
+        self.schema: LabelSchema | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        data = self.data
+        aug = data["augment"]
+        train_reader, train_idx = open_split(data, "train_split", "train_ids")
+        self.schema = label_schema_of(data, train_reader)
+        transform = TrainTransform(
+            self.input_size,
+            label_schema=self.schema,
+            joint_schema=train_reader.joint_schema,  # keypoints (e.g. LIP's pose CSV) flip with the image
+            affine=RandomAffine(
+                scale=tuple(aug["scale"]), rotation=float(aug["rotation"]),
+                translation=float(aug["translation"]), flip_prob=float(aug["flip"]),
+            ),
+            jitter=PhotometricJitter() if aug["jitter"] else None,
+        )
+        self.train_set = ParsingDataset(train_reader, train_idx, transform, seed=self.seed)
+        if data["val_split"] is not None or data["val_ids"] is not None:
+            val_reader, val_idx = open_split(data, "val_split", "val_ids")
+            self.val_set = ParsingDataset(val_reader, val_idx, EvalTransform(self.input_size))
+
+    def _loader(self, dataset: Dataset, sampler: Sampler, batch_size: int, drop_last: bool) -> DataLoader:
+        workers = self.data["num_workers"]
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=workers,
+            collate_fn=collate,
+            pin_memory=torch.cuda.is_available(),
+            drop_last=drop_last,
+            persistent_workers=False,
+            prefetch_factor=4 if workers else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None
+        batch = self.data["batch_size"]
+        sampler = ShardedSampler(len(self.train_set), shuffle=True, seed=self.seed, with_epoch=True)
+        return self._loader(self.train_set, sampler, batch, drop_last=len(sampler) >= batch)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_set is None:
+            return []
+        batch = self.data["val_batch_size"] or self.data["batch_size"]
+        return self._loader(self.val_set, ShardedSampler(len(self.val_set), shuffle=False), batch, drop_last=False)
+
+
+__all__ = ["ParsingDataModule", "ParsingDataset", "ShardedSampler", "label_schema_of", "open_split", "select_ids"]

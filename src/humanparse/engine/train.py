@@ -1,0 +1,192 @@
+"""``humanparse train``: a config in, checkpoints, logs and a self-describing model file out.
+
+The run folder (``train.out_dir``) holds ``config.yaml`` (the resolved config),
+``checkpoints/`` (``last.ckpt`` and the best by validation mIoU), ``logs/`` (CSV and
+TensorBoard) and ``model/`` (the best weights as a model file for predict/evaluate/export).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from ..config import dump_config
+from ..models.saved import save_model
+from .data import ParsingDataModule
+from .task import ParsingTask
+
+
+class ReseedEachStep(Callback):
+    """Seeds torch's generator (dropout, ...) from (seed, epoch, batch, rank) before every batch.
+
+    Augmentation and shuffling are already drawn from (seed, epoch, index); with this, what
+    else draws from torch's generator (data-loader start-up, a resume's restore) cannot
+    shift the model's randomness, and a resumed run continues exactly as the uninterrupted
+    one would.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        batch_number = trainer.current_epoch * 1_000_003 + batch_idx
+        torch.manual_seed(((self.seed * 1_000_003 + batch_number) * 7_919 + trainer.global_rank) % 2**63)
+
+
+def _on_cuda(train: dict[str, Any]) -> bool:
+    accelerator = str(train["accelerator"])
+    return torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
+
+
+def resolve_precision(train: dict[str, Any]) -> str:
+    """``auto``: bf16 autocast on a CUDA GPU that supports it, full float32 elsewhere."""
+    precision = str(train["precision"])
+    if precision != "auto":
+        return precision
+    if _on_cuda(train) and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def _loggers(out_dir: Path) -> list[Any]:
+    loggers: list[Any] = [CSVLogger(out_dir, name="logs", version="csv")]
+    try:
+        loggers.append(TensorBoardLogger(out_dir, name="logs", version="tensorboard", default_hp_metric=False))
+    except ModuleNotFoundError:  # tensorboard is optional; CSV always works
+        warnings.warn("tensorboard is not installed: logging to CSV only", stacklevel=2)
+    return loggers
+
+
+def build_trainer(
+    config: dict[str, Any], fast_dev_run: bool = False, progress: bool = True, callbacks: Sequence[Callback] = ()
+) -> L.Trainer:
+    train = config["train"]
+    out_dir = Path(train["out_dir"])
+    checkpoints = out_dir / "checkpoints"
+    all_callbacks: list[Any] = [
+        ModelCheckpoint(
+            dirpath=checkpoints, filename="best-{epoch:03d}-{step:06d}", monitor="val/miou", mode="max",
+            save_top_k=1, auto_insert_metric_name=False,
+        ),
+        # Lightning's save_last only writes when the best changes; resuming needs every epoch.
+        ModelCheckpoint(
+            dirpath=checkpoints, filename="last", monitor=None, save_top_k=1, save_on_train_epoch_end=True,
+            enable_version_counter=False,
+        ),
+        LearningRateMonitor(logging_interval="step"),
+        ReseedEachStep(train["seed"]),
+        *callbacks,
+    ]
+    if progress:
+        all_callbacks.append(TQDMProgressBar(refresh_rate=max(1, train["log_every_n_steps"] // 2)))
+    return L.Trainer(
+        default_root_dir=out_dir,
+        max_epochs=train["max_epochs"],
+        max_steps=train["max_steps"],
+        max_time=train["max_time"],
+        accelerator=train["accelerator"],
+        devices=train["devices"],
+        num_nodes=train["num_nodes"],
+        strategy=train["strategy"],
+        sync_batchnorm=train["sync_batchnorm"],
+        precision=resolve_precision(train),
+        accumulate_grad_batches=train["accumulate_grad_batches"],
+        gradient_clip_val=train["gradient_clip_val"],
+        check_val_every_n_epoch=train["val_every_n_epochs"],
+        limit_val_batches=train["limit_val_batches"],
+        log_every_n_steps=train["log_every_n_steps"],
+        logger=_loggers(out_dir),
+        callbacks=all_callbacks,
+        fast_dev_run=fast_dev_run,
+        enable_progress_bar=progress,
+        enable_model_summary=progress,
+        use_distributed_sampler=False,  # ShardedSampler shards by rank itself
+        deterministic=False,
+        num_sanity_val_steps=0,
+    )
+
+
+def build_task(config: dict[str, Any], datamodule: ParsingDataModule) -> ParsingTask:
+    datamodule.setup("fit")
+    schema = datamodule.schema
+    assert schema is not None
+    spec = {**config["model"], "num_classes": schema.num_classes}
+    task = ParsingTask(
+        spec, schema.to_dict(), tuple(config["data"]["input_size"]), config["train"], absent=config["eval"]["absent"]
+    )
+    train = config["train"]
+    use_channels_last = train["channels_last"] if train["channels_last"] != "auto" else _on_cuda(train)
+    if use_channels_last:
+        task.channels_last = True
+        task.model.to(memory_format=torch.channels_last)
+    if train["compile"]:
+        task.model = torch.compile(task.model)
+    return task
+
+
+def _resume_path(train: dict[str, Any]) -> str | None:
+    resume = train["resume"]
+    if resume == "last":
+        last = Path(train["out_dir"]) / "checkpoints" / "last.ckpt"
+        return str(last) if last.is_file() else None
+    return resume
+
+
+def _state_dict_of(task: ParsingTask) -> dict[str, torch.Tensor]:
+    model = getattr(task.model, "_orig_mod", task.model)  # unwrap torch.compile
+    return model.state_dict()
+
+
+def export_model_file(task: ParsingTask, config: dict[str, Any], out: Path, summary: dict[str, Any]) -> Path:
+    model = getattr(task.model, "_orig_mod", task.model)
+    model = model.to(memory_format=torch.contiguous_format)
+    test_time = {"scales": list(config["eval"]["scales"]), "flip": bool(config["eval"]["flip"])}
+    # The file holds all the weights: rebuilding it must not look for ImageNet weights again.
+    spec = {**task.hparams["model_spec"], "pretrained": None}
+    return save_model(
+        out, model, spec, task.schema, tuple(task.input_size), task.mean, task.std,
+        extra={"training": summary, "test_time": test_time},
+    )
+
+
+def run_train(
+    config: dict[str, Any], fast_dev_run: bool = False, progress: bool = True, callbacks: Sequence[Callback] = ()
+) -> dict[str, Any]:
+    """Train as the config says; returns a summary (best mIoU, paths). ``callbacks`` are
+    further Lightning callbacks (early stopping, custom logging, ...)."""
+    train = config["train"]
+    L.seed_everything(train["seed"], workers=True, verbose=False)
+    out_dir = Path(train["out_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+    datamodule = ParsingDataModule(config["data"], seed=train["seed"])
+    task = build_task(config, datamodule)
+    trainer = build_trainer(config, fast_dev_run=fast_dev_run, progress=progress, callbacks=callbacks)
+    trainer.fit(task, datamodule=datamodule, ckpt_path=_resume_path(train))
+    summary: dict[str, Any] = {"global_step": int(trainer.global_step), "epochs": int(trainer.current_epoch)}
+    if fast_dev_run:
+        return summary
+    best, last = [cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)]
+    best_path = best.best_model_path or last.best_model_path
+    best_score = best.best_model_score
+    summary.update(
+        best_checkpoint=best_path,
+        best_val_miou=float(best_score) if best_score is not None else None,
+    )
+    if trainer.is_global_zero:
+        if best_path:
+            state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
+            task.load_state_dict(state)
+        summary["model"] = str(export_model_file(task, config, out_dir / "model", summary))
+        print(f"model file: {summary['model']}", file=sys.stderr if not progress else sys.stdout)
+    return summary
+
+
+__all__ = ["ReseedEachStep", "build_task", "build_trainer", "export_model_file", "resolve_precision", "run_train"]
