@@ -96,11 +96,28 @@ def test_pickled_generator_makes_the_same_samples():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"size": (32, 128)}, {"size": (128,)}, {"size": (128.5, 128)}, {"seed": -1}, {"length": -2}]
+    "kwargs",
+    [{"size": (32, 128)}, {"size": (128,)}, {"size": (128.5, 128)}, {"seed": -1}, {"length": -2},
+     {"clutter": 1.5}, {"clutter": -0.1}, {"clutter": "low"}],
 )
 def test_generator_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         SyntheticHumans(**{"size": SIZE, **kwargs})
+
+
+def test_clutter_zero_removes_clutter_but_keeps_the_person():
+    """The same seed and index draw the same person whatever the clutter; without clutter
+    nothing stands in front of them."""
+    full, plain = SyntheticHumans(size=SIZE, seed=5), SyntheticHumans(size=SIZE, seed=5, clutter=0.0)
+    occluded = 0
+    for i in range(40):
+        a, b = full.generate(i), plain.generate(i)
+        person = a.label > 0
+        # Wherever the person shows in the busy scene, the plain scene has the same class.
+        assert np.array_equal(b.label[person], a.label[person]), i
+        occluded += int(((b.label > 0) & ~person).sum())
+        assert np.array_equal(a.meta["joint_positions"], b.meta["joint_positions"])
+    assert occluded > 0, "occluders in the busy scenes hide part of some people"
 
 
 # -- keypoints -------------------------------------------------------------------------

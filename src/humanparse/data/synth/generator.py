@@ -25,6 +25,7 @@ MIN_SIZE = 64
 # Seed-sequence domain tags keep the per-image streams apart from the shared noise bank.
 _IMAGE_STREAM = 1
 _BANK_STREAM = 2
+_CLUTTER_STREAM = 3  # clutter and occluders draw from their own stream: the person is the same at any clutter
 
 FRAMINGS = ("full", "upper", "small", "edge")
 FRAMING_WEIGHTS = np.array([0.5, 0.32, 0.1, 0.08])
@@ -41,6 +42,15 @@ def check_size(size: tuple[int, int]) -> tuple[int, int]:
     if height < MIN_SIZE or width < MIN_SIZE:
         raise ValueError(f"size {height}x{width} is too small; each side must be at least {MIN_SIZE} pixels")
     return height, width
+
+
+def check_clutter(clutter: float) -> float:
+    """``clutter`` scales how busy scenes are: 1 is the full mix (clutter in the person's own
+    colours, occluders); 0 leaves a plain textured background and an optional floor, which a
+    small network learns from in minutes (the demo, learning tests)."""
+    if isinstance(clutter, bool) or not isinstance(clutter, (int, float)) or not 0.0 <= clutter <= 1.0:
+        raise ValueError(f"clutter must be a number in [0, 1], got {clutter!r}")
+    return float(clutter)
 
 
 def check_seed(seed: int) -> int:
@@ -69,9 +79,11 @@ class SyntheticHumans:
         seed: int = 0,
         length: int = 1000,
         transform: Callable[[Sample], Any] | None = None,
+        clutter: float = 1.0,
     ):
         self.size = check_size(size)
         self.seed = check_seed(seed)
+        self.clutter = check_clutter(clutter)
         if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
             raise ValueError(f"length must be a non-negative integer, got {length!r}")
         self.length = int(length)
@@ -109,6 +121,7 @@ class SyntheticHumans:
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
             raise ValueError(f"index must be a non-negative integer, got {index!r}")
         rng = np.random.default_rng(np.random.SeedSequence([_IMAGE_STREAM, self.seed, int(index)]))
+        clutter_rng = np.random.default_rng(np.random.SeedSequence([_CLUTTER_STREAM, self.seed, int(index)]))
         height, width = self.size
         canvas = Canvas(height, width)
         canvas.add_material(textures.background_material(rng, min(height, width)))  # piece 0's material
@@ -126,10 +139,10 @@ class SyntheticHumans:
             return points @ linear.T + offset
 
         painter = PersonPainter(canvas, rng, body, pose, skeleton, outfit, to_screen, unit_px, front)
-        clutter = self._background(canvas, rng, list(painter.mat.values()))
+        clutter = self._background(canvas, clutter_rng, list(painter.mat.values()))
         painter.draw()
         joints = to_screen(skeleton.joints)
-        self._occluders(canvas, rng, joints, unit_px, clutter)
+        self._occluders(canvas, clutter_rng, joints, unit_px, clutter)
 
         count = len(canvas.piece_class)
         class_lut = np.zeros(256, dtype=np.uint8)
@@ -205,8 +218,10 @@ class SyntheticHumans:
             for _ in range(int(rng.integers(2, 6)))
         ]
         if rng.random() < 0.5:  # skin-toned things that are not people
-            pool.append(canvas.add_material(textures.plain(rng, textures.skin_tone(rng), grain=(0.02, 0.1))))
-        if rng.random() < 0.5:  # something in exactly the colours of one of the garments or the skin
+            skin = canvas.add_material(textures.plain(rng, textures.skin_tone(rng), grain=(0.02, 0.1)))
+            if self.clutter > 0:
+                pool.append(skin)
+        if rng.random() < 0.5 * self.clutter:  # something in exactly the colours of one of the garments or the skin
             pool.append(person_materials[int(rng.integers(len(person_materials)))])
         if rng.random() < 0.5:  # a floor
             y = rng.uniform(0.45, 0.9) * height
@@ -215,7 +230,7 @@ class SyntheticHumans:
                 [[-1, y - tilt], [width, y + tilt], [width, height], [-1, height]], dtype=np.float64
             )
             canvas.fill([floor], self._background_piece(canvas, rng, pool))
-        for _ in range(int(rng.integers(4, 22))):
+        for _ in range(round(int(rng.integers(4, 22)) * self.clutter)):
             piece = self._background_piece(canvas, rng, pool)
             canvas.fill([_random_shape(rng, height, width, side * rng.uniform(0.04, 0.45))], piece)
         return pool
@@ -230,7 +245,7 @@ class SyntheticHumans:
         self, canvas: Canvas, rng: np.random.Generator, joints: np.ndarray, unit_px: float, pool: list[int]
     ) -> None:
         """Objects in front of the person: a post, a box or a blob over the body."""
-        if rng.random() >= 0.3:
+        if rng.random() >= 0.3 * self.clutter:
             return
         height = self.size[0]
         lo, hi = joints.min(axis=0), joints.max(axis=0)

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from ...schemas.lip import LIP
 from ..image_io import DataError, write_label_png
 from ..pose_files import write_lip_pose_csv
-from .generator import SyntheticHumans, check_seed, check_size
+from .generator import SyntheticHumans, check_clutter, check_seed, check_size
 
 JPEG_QUALITY = 95
 
@@ -30,7 +30,12 @@ def split_sizes(n: int, val_fraction: float) -> tuple[int, int]:
 
 
 def write_synthetic_dataset(
-    out: Path, n: int, seed: int = 0, size: tuple[int, int] = (256, 256), val_fraction: float = 0.2
+    out: Path,
+    n: int,
+    seed: int = 0,
+    size: tuple[int, int] = (256, 256),
+    val_fraction: float = 0.2,
+    clutter: float = 1.0,
 ) -> None:
     """Write ``n`` synthetic people to ``out`` in LIP's layout.
 
@@ -44,6 +49,7 @@ def write_synthetic_dataset(
         raise ValueError(f"n must be a positive number of images, got {n!r}")
     seed = check_seed(seed)
     size = check_size(size)
+    clutter = check_clutter(clutter)
     # Written so that NaN fails too.
     if not isinstance(val_fraction, (int, float)) or not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
@@ -53,7 +59,7 @@ def write_synthetic_dataset(
     out.parent.mkdir(parents=True, exist_ok=True)
 
     n_train, _ = split_sizes(int(n), float(val_fraction))
-    generator = SyntheticHumans(size=size, seed=seed, length=int(n))
+    generator = SyntheticHumans(size=size, seed=seed, length=int(n), clutter=clutter)
     palette = LIP.flat_palette()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
