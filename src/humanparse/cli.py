@@ -24,9 +24,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
     try:
         write_synthetic_dataset(
-            Path(args.out), args.n, seed=args.seed, size=tuple(args.size), val_fraction=args.val_fraction
+            Path(args.out), args.n, seed=args.seed, size=tuple(args.size), val_fraction=args.val_fraction,
+            clutter=args.clutter,
         )
-    except ValueError as e:  # a bad -n, --size, --seed or --val-fraction
+    except ValueError as e:  # a bad -n, --size, --seed, --val-fraction or --clutter
         if isinstance(e, DataError):
             raise
         print(f"humanparse synth: error: {e}", file=sys.stderr)
@@ -79,6 +80,69 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .engine.train import run_train
+
+    config = load_config(args.config, args.overrides)
+    summary = run_train(config, fast_dev_run=args.fast_dev_run)
+    if args.fast_dev_run:
+        print(f"fast dev run done: {summary['global_step']} training step(s) and one validation batch")
+    elif summary.get("best_val_miou") is not None:
+        print(f"best validation mIoU {summary['best_val_miou']:.2f} ({summary['best_checkpoint']})")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .engine.evaluate import run_evaluate
+
+    overrides = list(args.overrides)
+    for key, value in (("format", args.format), ("root", args.root), ("schema", args.schema)):
+        if value is not None:
+            overrides.append(f"data.{key}={value}")
+    if args.split is not None:
+        overrides.append(f"data.val_split={args.split}")
+    if args.ids is not None:
+        overrides.append(f"data.val_ids={args.ids}")
+    config = load_config(args.config, overrides)
+    return run_evaluate(
+        args.model, config["data"], json_out=args.json, absent=args.absent or config["eval"]["absent"],
+        scales=args.scales, flip=args.flip, batch_size=args.batch_size, device=args.device,
+    )
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .inference.predict import run_predict
+
+    return run_predict(
+        args.model, args.inputs, args.out, device=args.device, batch_size=args.batch_size,
+        scales=args.scales, flip=args.flip, save_probabilities=args.probabilities, amp=args.amp,
+    )
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .inference.export import export_onnx
+
+    try:
+        out = export_onnx(
+            args.model, args.onnx, opset=args.opset, dynamic_size=args.dynamic_size,
+            dynamo=args.dynamo, verify=args.verify,
+        )
+    except (ImportError, ValueError) as e:  # onnx extra missing, bad name, or parity failed
+        print(f"humanparse export: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}" + (" (checked against PyTorch with onnxruntime)" if args.verify else ""))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, minutes=args.minutes, num_images=args.num_images, seed=args.seed)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="humanparse", description="Human parsing and pose estimation: data, training, scoring."
@@ -117,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument(
         "--val-fraction", type=float, default=0.2, help="share of images in the val split (default 0.2)"
     )
+    synth.add_argument(
+        "--clutter", type=float, default=1.0,
+        help="how busy scenes are, 0..1 (default 1: clutter in the person's colours, occluders; 0: plain backgrounds)",
+    )
     synth.set_defaults(func=_cmd_synth)
 
     score = sub.add_parser("score", help="score predictions under the official protocols")
@@ -141,10 +209,69 @@ def build_parser() -> argparse.ArgumentParser:
     po.add_argument("--threshold", type=float, default=0.5, help="PCK threshold (default 0.5)")
     po.add_argument("--schema", help="joint schema (default: mpii for .mat, lip for .csv)")
     po.set_defaults(func=_cmd_score_pose)
+
+    train = sub.add_parser("train", help="train a model from a config (configs/<dataset>/<method>.yaml)")
+    train.add_argument("config", help="config YAML")
+    train.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE",
+        help="override any config value, e.g. train.lr=0.02 data.batch_size=4 model.backbone=resnet18",
+    )
+    train.add_argument(
+        "--fast-dev-run", action="store_true", help="one batch through training and validation, no files kept"
+    )
+    train.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("evaluate", help="score a saved model on a dataset split (official protocol)")
+    ev.add_argument("--model", required=True, help="model folder written by train (RUN/model)")
+    ev.add_argument("--config", help="config YAML whose data section names the dataset")
+    ev.add_argument("--format", help="dataset format (overrides the config)")
+    ev.add_argument("--root", help="dataset folder (overrides the config)")
+    ev.add_argument("--schema", help="label schema of the data (default: the model's)")
+    ev.add_argument("--split", help="split to score (default: the config's val split, else val)")
+    ev.add_argument("--ids", help="a subset of ids: first-last, or an id-list file")
+    ev.add_argument("--scales", type=float, nargs="+", help="test-time scales (default: the model file's)")
+    ev.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="flip test-time augmentation")
+    ev.add_argument("--batch-size", type=int, default=4)
+    ev.add_argument("--device", default="cpu", help="cpu or cuda")
+    ev.add_argument("--json", help="write the scores as JSON here")
+    ev.add_argument("--absent", choices=("skip", "zero"), help="absent-class convention (default: skip)")
+    ev.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.val_ids=0701-0800")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="parse images, folders and videos with a saved model")
+    pr.add_argument("--model", required=True, help="model folder (RUN/model) or its model.json")
+    pr.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders of images, videos")
+    pr.add_argument("--out", required=True, help="output folder")
+    pr.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    pr.add_argument("--batch-size", type=int, default=4)
+    pr.add_argument("--scales", type=float, nargs="+", help="test-time scales (default: the model file's)")
+    pr.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="flip test-time augmentation")
+    pr.add_argument("--probabilities", action="store_true", help="also write per-class probabilities (<name>_prob.npy, float16)")
+    pr.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
+    pr.set_defaults(func=_cmd_predict)
+
+    ex = sub.add_parser("export", help="export a saved model to ONNX (needs the onnx extra)")
+    ex.add_argument("model", help="model folder (RUN/model) or its model.json")
+    ex.add_argument("--onnx", required=True, metavar="OUT", help="ONNX file to write (.onnx; a .json goes beside it)")
+    ex.add_argument("--opset", type=int, default=17)
+    ex.add_argument("--dynamic-size", action="store_true", help="let height and width vary too (batch always does)")
+    ex.add_argument("--dynamo", action="store_true", help="use the torch.export-based exporter")
+    ex.add_argument("--verify", action="store_true", help="check onnxruntime against PyTorch after export")
+    ex.set_defaults(func=_cmd_export)
+
+    demo = sub.add_parser(
+        "demo", help="synthetic humans -> train a small parser on the CPU -> evaluate -> predict (no download)"
+    )
+    demo.add_argument("--out", default="demo", help="output folder (default ./demo)")
+    demo.add_argument("--minutes", type=float, default=3.5, help="training time budget (default 3.5)")
+    demo.add_argument("--num-images", type=int, default=1500, help="synthetic people to generate (default 1500)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=_cmd_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .config import ConfigError
     from .data.image_io import DataError
     from .schemas import SchemaError
 
@@ -152,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (DataError, SchemaError, FileNotFoundError) as e:
+    except (DataError, SchemaError, ConfigError, FileNotFoundError) as e:
         print(f"humanparse: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
