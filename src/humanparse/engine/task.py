@@ -96,7 +96,8 @@ class ParsingTask(L.LightningModule):
             ("val/miou", scores.miou), ("val/pixel_accuracy", scores.pixel_accuracy),
             ("val/mean_accuracy", scores.mean_accuracy), ("val/fwiou", scores.fwiou),
         ):
-            self.log(name, 100.0 * float(value), prog_bar=name == "val/miou", sync_dist=False, rank_zero_only=False)
+            # Every process holds the same all-reduced scores; sync_dist only averages equals.
+            self.log(name, 100.0 * float(value), prog_bar=name == "val/miou", sync_dist=self.trainer.world_size > 1)
 
     # -- optimisation -----------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:

@@ -174,8 +174,15 @@ def run_train(
     if fast_dev_run:
         return summary
     best, last = [cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)]
-    best_path = best.best_model_path or last.best_model_path
+    best_path = best.best_model_path or last.best_model_path or ""
     best_score = best.best_model_score
+    last_path = out_dir / "checkpoints" / "last.ckpt"
+    if not trainer.global_step and last_path.is_file():
+        # Under ddp_spawn this process only launched the workers: read what they saved.
+        saved = torch.load(last_path, map_location="cpu", weights_only=True)
+        summary.update(global_step=int(saved["global_step"]), epochs=int(saved["epoch"]) + 1)
+        best_state = next((v for k, v in saved.get("callbacks", {}).items() if "val/miou" in k), {})
+        best_score = best_state.get("best_model_score", best_score)
     summary.update(
         best_checkpoint=best_path,
         best_val_miou=float(best_score) if best_score is not None else None,
