@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import humanparse.models
+from humanparse.cli import main
 from humanparse.inference.export import export_onnx, sidecar_of
 from humanparse.models import ModelOutput
 from humanparse.models.saved import load_model, save_model
@@ -48,6 +49,15 @@ def model_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         tmp_path / "model", net.eval(), {"name": "small_seg", "num_classes": LIP.num_classes}, LIP, (32, 24),
         extra={"test_time": {"scales": [1.0, 0.75], "flip": True}},
     )
+
+
+def test_cli_export_with_verify(model_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "parser.onnx"
+    assert main(["export", str(model_dir), "--onnx", str(out), "--verify"]) == 0
+    assert "checked against PyTorch" in capsys.readouterr().out
+    assert out.is_file() and json.loads(sidecar_of(out).read_text())["onnx"]["file"] == "parser.onnx"
+    assert main(["export", str(model_dir), "--onnx", str(tmp_path / "parser.bin")]) == 2
+    assert "must end in .onnx" in capsys.readouterr().err
 
 
 def _run(onnx_path: Path, x: torch.Tensor) -> np.ndarray:

@@ -13,6 +13,7 @@ from PIL import Image
 from torch import nn
 
 import humanparse.models
+from humanparse.cli import main
 from humanparse.inference.predict import run_predict
 from humanparse.models import ModelOutput
 from humanparse.models.saved import save_model
@@ -117,6 +118,20 @@ def test_folder_with_corrupt_image_and_video(model_dir: Path, tmp_path: Path, ca
     assert sum(summary["classes"].values()) == 3 * 30 * 40
     assert all(sum(f.values()) == 30 * 40 for f in summary["per_frame"])
     assert not [p for p in out.rglob("*") if ".partial" in p.name]
+
+
+def test_cli_predict_reports_the_bad_file_and_exit_code(model_dir: Path, tmp_path: Path, capsys) -> None:
+    inputs = tmp_path / "photos"
+    _write_jpeg(inputs / "a.jpg", (40, 30))
+    (inputs / "b.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "parsed"
+    code = main(["predict", "--model", str(model_dir), str(inputs), "--out", str(out), "--batch-size", "2",
+                 "--scales", "1.0", "0.75", "--flip", "--probabilities"])
+    assert code == 1
+    assert str(inputs / "b.jpg") in capsys.readouterr().err
+    _check_image_outputs(out, "a", inputs / "a.jpg", (40, 30))
+    assert (out / "a_prob.npy").is_file()
+    assert json.loads((out / "a.json").read_text())["test_time"] == {"scales": [1.0, 0.75], "flip": True}
 
 
 def test_all_good_inputs_exit_zero_and_write_probabilities(model_dir: Path, tmp_path: Path) -> None:
