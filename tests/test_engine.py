@@ -77,6 +77,14 @@ def test_learns_on_synthetic_humans(synth_root, tmp_path):
     assert count == 50
     assert 100 * scores.miou == pytest.approx(max(miou), abs=0.05)
 
+    # The command writes the same figure as JSON.
+    json_out = tmp_path / "scores.json"
+    assert main(["evaluate", "--model", summary["model"], "--format", "lip", "--root", str(synth_root),
+                 "--split", "val", "--json", str(json_out)]) == 0
+    written = json.loads(json_out.read_text())
+    assert written["num_images"] == 50 and written["model"] == summary["model"]
+    assert written["miou"] == pytest.approx(100 * scores.miou, abs=1e-6)
+
 
 class StopAfterEpoch(Callback):
     """Ends training after epoch ``last`` (0-based), as an interruption would."""
