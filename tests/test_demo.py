@@ -19,6 +19,8 @@ def test_demo_end_to_end_in_small(tmp_path, capsys):
     overlays = sorted((out / "predictions").glob("*_overlay.jpg"))
     labels = sorted((out / "predictions").glob("*.png"))
     assert len(overlays) == 4 and len(labels) == 4
-    # A second run reuses the synthetic data rather than failing on the existing folder.
+    # A second run reuses the synthetic data rather than failing on the existing folder ...
     assert main(["demo", "--out", str(out), "--minutes", "0.05", "--num-images", "40"]) == 0
     assert "reusing the synthetic people" in capsys.readouterr().out
+    # ... and trains afresh: one run's checkpoints, not two.
+    assert len(list((out / "run" / "checkpoints").glob("best-*.ckpt"))) <= 1

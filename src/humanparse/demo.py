@@ -4,7 +4,7 @@ It writes synthetic humans, trains a small DeepLab on them, scores the saved mod
 validation split under the official protocol, and runs ``predict`` on a few validation
 images. Everything lands under one folder:
 
-    OUT/data/         the synthetic dataset (LIP's layout)
+    OUT/data/         the synthetic dataset (LIP's layout; reused by the next demo in OUT)
     OUT/run/          checkpoints, CSV/TensorBoard logs, config.yaml, model/ (the model file)
     OUT/scores.json   the validation scores
     OUT/predictions/  label PNGs, overlays and JSON summaries
@@ -13,6 +13,7 @@ images. Everything lands under one folder:
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,8 @@ def run_demo(
         )
     else:
         print(f"[1/4] reusing the synthetic people in {data_dir}")
+    if (out / "run").is_dir():  # a fresh training run each time; the data is kept
+        shutil.rmtree(out / "run")
     config = demo_config(out, minutes, overrides)
     config["train"]["seed"] = seed
     print(f"[2/4] training a small DeepLab on the CPU for at most {minutes:g} minutes")
