@@ -41,8 +41,14 @@ def tiny_config(root: Path, out: Path, *extra: str) -> dict:
 
 
 def logged(out: Path, key: str) -> list[float]:
-    with open(out / "logs" / "csv" / "metrics.csv", newline="") as f:
+    with open(out / "logs" / "csv" / "version_0" / "metrics.csv", newline="") as f:
         return [float(row[key]) for row in csv.DictReader(f) if row.get(key)]
+
+
+def _csv_steps(out: Path, version: int) -> list[int]:
+    """Steps at which the training loss was logged in one start's CSV."""
+    with open(out / "logs" / "csv" / f"version_{version}" / "metrics.csv", newline="") as f:
+        return [int(row["step"]) for row in csv.DictReader(f) if row.get("train/loss")]
 
 
 def majority_miou(root: Path) -> float:
@@ -116,6 +122,9 @@ def test_resume_continues_exactly(synth_root, tmp_path):
     for sa, sb in zip(a["optimizer_states"][0]["state"].values(), b["optimizer_states"][0]["state"].values()):
         assert torch.equal(sa["exp_avg"], sb["exp_avg"])
     assert a["lr_schedulers"][0]["last_epoch"] == b["lr_schedulers"][0]["last_epoch"] == 6
+    # The interrupted part's metrics survive the resume, beside the resumed part's.
+    first, resumed = _csv_steps(halted, 0), _csv_steps(halted, 1)
+    assert first and max(first) < 4 <= min(resumed)
 
 
 def test_distributed_training_shards_data_and_sums_validation(synth_root, tmp_path):

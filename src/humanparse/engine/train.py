@@ -56,7 +56,8 @@ def resolve_precision(train: dict[str, Any]) -> str:
 
 
 def _loggers(out_dir: Path) -> list[Any]:
-    loggers: list[Any] = [CSVLogger(out_dir, name="logs", version="csv")]
+    # A numbered CSV folder per start: a resumed run must not overwrite the earlier metrics.
+    loggers: list[Any] = [CSVLogger(out_dir / "logs", name="csv")]
     try:
         loggers.append(TensorBoardLogger(out_dir, name="logs", version="tensorboard", default_hp_metric=False))
     except ModuleNotFoundError:  # tensorboard is optional; CSV always works
