@@ -90,6 +90,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"fast dev run done: {summary['global_step']} training step(s) and one validation batch")
     elif summary.get("best_val_miou") is not None:
         print(f"best validation mIoU {summary['best_val_miou']:.2f} ({summary['best_checkpoint']})")
+    elif summary.get("best_val_pck") is not None:
+        print(f"best validation PCK {summary['best_val_pck']:.2f} ({summary['best_checkpoint']})")
     return 0
 
 

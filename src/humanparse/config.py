@@ -60,6 +60,13 @@ DEFAULTS: dict[str, Any] = {
         "warmup_steps": 0,
         "head_lr_mult": 1.0,  # learning-rate factor for everything but the backbone (10 with ImageNet weights)
         "aux_weight": 1.0,  # weight of each deeply supervised output's loss
+        "parsing_weight": 1.0,  # joint models: weight of the parsing loss ...
+        "pose_weight": 1.0,  # ... and of the heatmap loss
+        "heatmap": {"sigma": 8.0, "occluded_weight": 1.0},  # Gaussian targets (input pixels); weight of occluded joints
+        # SS-JPPNet: from start_epoch on, each image's cross-entropy is weighted by its
+        # pseudo-joint structure error (Gaussians of sigma cells at the output stride).
+        "structure_loss": {"enabled": False, "start_epoch": 0, "sigma": 1.0},
+        "init_from": None,  # a model folder or checkpoint whose matching weights start the model (fine-tuning)
         "precision": "auto",  # auto: bf16-mixed on CUDA, 32 on CPU
         "channels_last": "auto",  # auto: on CUDA
         "compile": False,

@@ -17,7 +17,7 @@ from ..data.readers import Reader, open_dataset
 from ..data.readers.base import read_id_list
 from ..data.sample import Sample, collate
 from ..data.transforms import EvalTransform, PhotometricJitter, RandomAffine, TrainTransform
-from ..schemas import LabelSchema, get_label_schema
+from ..schemas import JointSchema, LabelSchema, get_label_schema
 
 
 def _id_key(value: str) -> tuple[int, Any]:
@@ -165,6 +165,7 @@ class ParsingDataModule(L.LightningDataModule):
         self.train_set: ParsingDataset | None = None
         self.val_set: ParsingDataset | None = None
         self.schema: LabelSchema | None = None
+        self.joint_schema: JointSchema | None = None  # set when the training data has keypoints
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -173,6 +174,7 @@ class ParsingDataModule(L.LightningDataModule):
         aug = data["augment"]
         train_reader, train_idx = open_split(data, "train_split", "train_ids")
         self.schema = label_schema_of(data, train_reader)
+        self.joint_schema = train_reader.joint_schema
         transform = TrainTransform(
             self.input_size,
             label_schema=self.schema,

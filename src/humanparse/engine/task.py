@@ -1,4 +1,4 @@
-"""The Lightning task for parsing: wires a model, its loss and the official-protocol metrics."""
+"""The Lightning task: wires a parsing and/or pose model, its losses and the official-protocol metrics."""
 
 from __future__ import annotations
 
@@ -7,13 +7,20 @@ from typing import Any
 import lightning as L
 import torch
 
-from ..data.transforms import warp_back
+from ..config import DEFAULTS
+from ..data.heatmaps import decode_heatmaps
+from ..data.transforms import warp_back, warp_back_points
 from ..evaluation.parsing_metrics import ConfusionMatrix
+from ..evaluation.pose_metrics import PCKAccumulator
 from ..evaluation.tta import normalize
-from ..losses import ParsingLoss, upsample_to
+from ..losses import HeatmapLoss, ParsingLoss, StructureSensitiveLoss, upsample_to
 from ..models import ModelOutput, build_model
 from ..models.saved import IMAGENET_MEAN, IMAGENET_STD
-from ..schemas import IGNORE_INDEX, LabelSchema, label_schema_from_dict
+from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema, joint_schema_from_dict, label_schema_from_dict
+
+STRUCTURE_DEFAULTS: dict[str, Any] = DEFAULTS["train"]["structure_loss"]
+HEATMAP_DEFAULTS: dict[str, Any] = DEFAULTS["train"]["heatmap"]
+
 
 def poly_factor(step: int, total: int, power: float, warmup: int = 0) -> float:
     """The papers' "poly" schedule, lr * (1 - step/total)^power, after an optional linear warm-up."""
@@ -24,11 +31,17 @@ def poly_factor(step: int, total: int, power: float, warmup: int = 0) -> float:
 
 
 class ParsingTask(L.LightningModule):
-    """Training and validation of a parsing model.
+    """Training and validation of a parsing model, a pose model, or a joint parsing + pose model.
+
+    What is trained follows what the model predicts: parsing logits are supervised with
+    cross-entropy (or, once ``train.structure_loss`` is on, the structure-sensitive loss)
+    and scored by mIoU; joint heatmaps are supervised with the heatmap loss against the
+    batch's keypoints and scored by PCK under the joint schema's rule.
 
     Batches hold uint8 images; they are normalised on the model's device (so loaders move
     bytes, not floats). Validation predictions are warped back to each image's original
-    resolution and scored there against the original label, as the official protocol does.
+    resolution and scored there against the original label and keypoints, as the official
+    protocols do.
     """
 
     def __init__(
@@ -40,18 +53,46 @@ class ParsingTask(L.LightningModule):
         absent: str = "skip",
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
+        joint_schema: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.schema: LabelSchema = label_schema_from_dict(label_schema)
+        self.joint_schema: JointSchema | None = joint_schema_from_dict(joint_schema) if joint_schema else None
         self.model = build_model(model_spec)
-        self.loss = ParsingLoss(aux_weight=train.get("aux_weight", 1.0))
+        self.parses = getattr(self.model, "num_classes", None) is not None
+        self.poses = getattr(self.model, "num_joints", None) is not None
+        if self.poses and self.joint_schema is None:
+            raise ValueError(
+                f"model {model_spec.get('name')!r} predicts joints, but the data has no joint schema "
+                "(use a dataset with keypoints, e.g. LIP with its pose CSV)"
+            )
+        aux_weight = train.get("aux_weight", 1.0)
+        self.loss = ParsingLoss(aux_weight=aux_weight)
+        structure = {**STRUCTURE_DEFAULTS, **(train.get("structure_loss") or {})}
+        self.structure_start = int(structure["start_epoch"]) if structure["enabled"] else None
+        self.structure_loss = (
+            StructureSensitiveLoss(self.schema, sigma=float(structure["sigma"]), aux_weight=aux_weight)
+            if self.structure_start is not None and self.parses else None
+        )
+        heatmap = {**HEATMAP_DEFAULTS, **(train.get("heatmap") or {})}
+        self.heatmap_loss = HeatmapLoss(
+            sigma=float(heatmap["sigma"]), occluded_weight=float(heatmap["occluded_weight"]), aux_weight=aux_weight
+        )
+        self.parsing_weight = float(train.get("parsing_weight", 1.0))
+        self.pose_weight = float(train.get("pose_weight", 1.0))
         self.train_options = train
         self.input_size = tuple(input_size)
         self.absent = absent
         self.mean, self.std = tuple(mean), tuple(std)
         self.channels_last = False
         self.val_matrix = ConfusionMatrix(self.schema.num_classes, IGNORE_INDEX)
+        self.val_pck = PCKAccumulator(self.joint_schema) if self.joint_schema is not None else None
+
+    @property
+    def monitor(self) -> str:
+        """The validation score that picks the best checkpoint: mIoU, or PCK for a pose-only model."""
+        return "val/miou" if self.parses else "val/pck"
 
     # -- forward ----------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> ModelOutput:
@@ -61,43 +102,87 @@ class ParsingTask(L.LightningModule):
         return self.model(x)
 
     # -- training ---------------------------------------------------------------------
+    def structure_active(self) -> bool:
+        """Whether this epoch trains with the structure-sensitive loss (the paper's second phase)."""
+        return self.structure_loss is not None and self.current_epoch >= (self.structure_start or 0)
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         output = self(batch["image"])
-        losses = self.loss(output, batch["label"])
         batch_size = batch["image"].shape[0]
-        self.log("train/loss", losses["loss"], prog_bar=True, batch_size=batch_size)
-        if output.aux_logits:
-            self.log("train/loss_main", losses["main"], batch_size=batch_size)
-        return losses["loss"]
+        total = batch["image"].new_zeros((), dtype=torch.float32)
+        if self.parses:
+            if self.structure_active():
+                assert self.structure_loss is not None
+                parsing = self.structure_loss(output, batch["label"])
+                self.log("train/loss_structure_factor", parsing["joint"], batch_size=batch_size)
+            else:
+                parsing = self.loss(output, batch["label"])
+            total = total + self.parsing_weight * parsing["loss"]
+            if self.poses or output.aux_logits:
+                self.log("train/loss_parsing", parsing["loss"], batch_size=batch_size)
+        if self.poses:
+            if "keypoints" not in batch:
+                raise ValueError("the model predicts joints but the batch has no keypoints")
+            pose = self.heatmap_loss(output, batch["keypoints"], self.model_stride)
+            total = total + self.pose_weight * pose["loss"]
+            self.log("train/loss_pose", pose["loss"], batch_size=batch_size)
+        self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
+        return total
+
+    @property
+    def model_stride(self) -> int:
+        model = getattr(self.model, "_orig_mod", self.model)  # unwrap torch.compile
+        return int(model.output_stride)
 
     # -- validation -------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
         self.val_matrix.reset()
+        if self.joint_schema is not None:
+            self.val_pck = PCKAccumulator(self.joint_schema)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         output = self(batch["image"])
-        logits = upsample_to(output.logits.float(), self.input_size)
-        for i, meta in enumerate(batch["meta"]):
-            original = meta.get("orig_label")
-            if original is None:
-                continue
-            scores = warp_back(logits[i], meta["affine"], meta["orig_size"], self.schema)
-            gt = torch.tensor(original, device=scores.device, dtype=torch.long)  # copies: readers' arrays are read-only
-            self.val_matrix.update(scores.argmax(0), gt)
+        if self.parses and output.logits is not None:
+            logits = upsample_to(output.logits.float(), self.input_size)
+            for i, meta in enumerate(batch["meta"]):
+                original = meta.get("orig_label")
+                if original is None:
+                    continue
+                scores = warp_back(logits[i], meta["affine"], meta["orig_size"], self.schema)
+                gt = torch.tensor(original, device=scores.device, dtype=torch.long)  # copies: readers' arrays are read-only
+                self.val_matrix.update(scores.argmax(0), gt)
+        if self.poses and output.heatmaps is not None and self.val_pck is not None:
+            joints = decode_heatmaps(output.heatmaps, self.model_stride).cpu().numpy()
+            for i, meta in enumerate(batch["meta"]):
+                original = meta.get("orig_keypoints")
+                if original is None:
+                    continue
+                points = warp_back_points(joints[i, :, :2], meta["affine"])
+                headbox = meta.get("headbox")
+                self.val_pck.update(points[None], original[:1], None if headbox is None else headbox[:1])
 
     def on_validation_epoch_end(self) -> None:
+        distributed = self.trainer.world_size > 1
         matrix = self.val_matrix
-        if self.trainer.world_size > 1:
+        if distributed:
             matrix.all_reduce()
-        if matrix.total == 0:
-            return
-        scores = matrix.scores(self.absent)
-        for name, value in (
-            ("val/miou", scores.miou), ("val/pixel_accuracy", scores.pixel_accuracy),
-            ("val/mean_accuracy", scores.mean_accuracy), ("val/fwiou", scores.fwiou),
-        ):
-            # Every process holds the same all-reduced scores; sync_dist only averages equals.
-            self.log(name, 100.0 * float(value), prog_bar=name == "val/miou", sync_dist=self.trainer.world_size > 1)
+        if self.parses and matrix.total > 0:
+            scores = matrix.scores(self.absent)
+            for name, value in (
+                ("val/miou", scores.miou), ("val/pixel_accuracy", scores.pixel_accuracy),
+                ("val/mean_accuracy", scores.mean_accuracy), ("val/fwiou", scores.fwiou),
+            ):
+                # Every process holds the same all-reduced scores; sync_dist only averages equals.
+                self.log(name, 100.0 * float(value), prog_bar=name == "val/miou", sync_dist=distributed)
+        if self.poses and self.val_pck is not None:
+            if distributed:
+                self.val_pck.all_reduce()
+            summary = self.val_pck.summary()
+            if summary.mean is not None:
+                self.log("val/pck", summary.mean, prog_bar=True, sync_dist=distributed)
+                for column, value in summary.table.items():
+                    if value is not None:
+                        self.log(f"val/pck_{column.lower()}", value, sync_dist=distributed)
 
     # -- optimisation -----------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:

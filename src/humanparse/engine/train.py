@@ -7,6 +7,7 @@ TensorBoard) and ``model/`` (the best weights as a model file for predict/evalua
 
 from __future__ import annotations
 
+import inspect
 import sys
 import warnings
 from pathlib import Path
@@ -18,7 +19,9 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from ..config import dump_config
-from ..models.saved import save_model
+from ..models import MODELS
+from ..models.saved import WEIGHTS_FILE, save_model
+from ..schemas import JointSchema, LabelSchema
 from .data import ParsingDataModule
 from .task import ParsingTask
 
@@ -66,14 +69,19 @@ def _loggers(out_dir: Path) -> list[Any]:
 
 
 def build_trainer(
-    config: dict[str, Any], fast_dev_run: bool = False, progress: bool = True, callbacks: Sequence[Callback] = ()
+    config: dict[str, Any],
+    fast_dev_run: bool = False,
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+    monitor: str = "val/miou",
 ) -> L.Trainer:
+    """The Lightning trainer of a config; the best checkpoint is the one maximising ``monitor``."""
     train = config["train"]
     out_dir = Path(train["out_dir"])
     checkpoints = out_dir / "checkpoints"
     all_callbacks: list[Any] = [
         ModelCheckpoint(
-            dirpath=checkpoints, filename="best-{epoch:03d}-{step:06d}", monitor="val/miou", mode="max",
+            dirpath=checkpoints, filename="best-{epoch:03d}-{step:06d}", monitor=monitor, mode="max",
             save_top_k=1, auto_insert_metric_name=False,
         ),
         # Lightning's save_last only writes when the best changes; resuming needs every epoch.
@@ -114,15 +122,64 @@ def build_trainer(
     )
 
 
+def complete_spec(model: dict[str, Any], schema: LabelSchema, joint_schema: JointSchema | None) -> dict[str, Any]:
+    """The config's model spec with ``num_classes`` / ``num_joints`` from the schemas, for the
+    models that take them (a pose-only model has no classes, a parsing model no joints)."""
+    spec = dict(model)
+    try:
+        parameters = inspect.signature(MODELS[spec["name"]]).parameters
+    except KeyError:
+        return spec  # build_model reports the unknown name
+    if "num_classes" in parameters:
+        spec["num_classes"] = schema.num_classes
+    if "num_joints" in parameters:
+        if joint_schema is None:
+            raise ValueError(
+                f"model {spec['name']!r} predicts joints, but the training data has no keypoints "
+                "(a LIP-layout dataset needs its pose CSV, lip_train_set.csv)"
+            )
+        spec["num_joints"] = joint_schema.num_joints
+    return spec
+
+
+def init_from_weights(model: torch.nn.Module, path: str | Path) -> tuple[int, int]:
+    """Copy into ``model`` every weight of a model folder or training checkpoint whose name and
+    shape match (fine-tuning, or a joint network started from a parsing network); returns
+    (copied, left as initialised). Nothing matching is an error."""
+    path = Path(path)
+    if path.suffix == ".ckpt":
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        state = {k.removeprefix("model."): v for k, v in state.items()}
+    else:
+        folder = path if path.is_dir() else path.parent
+        from safetensors.torch import load_file
+
+        weights = folder / WEIGHTS_FILE
+        if not weights.is_file():
+            raise FileNotFoundError(f"{path}: train.init_from must be a model folder or a .ckpt checkpoint")
+        state = load_file(str(weights))
+    own = model.state_dict()
+    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not matching:
+        raise ValueError(f"{path}: no weight matches the model by name and shape; nothing to start from")
+    model.load_state_dict(matching, strict=False)
+    return len(matching), len(own) - len(matching)
+
+
 def build_task(config: dict[str, Any], datamodule: ParsingDataModule) -> ParsingTask:
     datamodule.setup("fit")
     schema = datamodule.schema
     assert schema is not None
-    spec = {**config["model"], "num_classes": schema.num_classes}
+    joint_schema = datamodule.joint_schema
+    spec = complete_spec(config["model"], schema, joint_schema)
     task = ParsingTask(
-        spec, schema.to_dict(), tuple(config["data"]["input_size"]), config["train"], absent=config["eval"]["absent"]
+        spec, schema.to_dict(), tuple(config["data"]["input_size"]), config["train"], absent=config["eval"]["absent"],
+        joint_schema=joint_schema.to_dict() if joint_schema is not None else None,
     )
     train = config["train"]
+    if train["init_from"]:
+        copied, fresh = init_from_weights(task.model, train["init_from"])
+        print(f"init_from {train['init_from']}: {copied} weights copied, {fresh} left as initialised", file=sys.stderr)
     use_channels_last = train["channels_last"] if train["channels_last"] != "auto" else _on_cuda(train)
     if use_channels_last:
         task.channels_last = True
@@ -154,6 +211,7 @@ def export_model_file(task: ParsingTask, config: dict[str, Any], out: Path, summ
     return save_model(
         out, model, spec, task.schema, tuple(task.input_size), task.mean, task.std,
         extra={"training": summary, "test_time": test_time},
+        joint_schema=task.joint_schema if task.poses else None,
     )
 
 
@@ -169,7 +227,7 @@ def run_train(
     (out_dir / "config.yaml").write_text(dump_config(config), encoding="utf-8")
     datamodule = ParsingDataModule(config["data"], seed=train["seed"])
     task = build_task(config, datamodule)
-    trainer = build_trainer(config, fast_dev_run=fast_dev_run, progress=progress, callbacks=callbacks)
+    trainer = build_trainer(config, fast_dev_run=fast_dev_run, progress=progress, callbacks=callbacks, monitor=task.monitor)
     trainer.fit(task, datamodule=datamodule, ckpt_path=_resume_path(train))
     summary: dict[str, Any] = {"global_step": int(trainer.global_step), "epochs": int(trainer.current_epoch)}
     if fast_dev_run:
@@ -182,12 +240,11 @@ def run_train(
         # Under ddp_spawn this process only launched the workers: read what they saved.
         saved = torch.load(last_path, map_location="cpu", weights_only=True)
         summary.update(global_step=int(saved["global_step"]), epochs=int(saved["epoch"]) + 1)
-        best_state = next((v for k, v in saved.get("callbacks", {}).items() if "val/miou" in k), {})
+        best_state = next((v for k, v in saved.get("callbacks", {}).items() if task.monitor in k), {})
         best_score = best_state.get("best_model_score", best_score)
-    summary.update(
-        best_checkpoint=best_path,
-        best_val_miou=float(best_score) if best_score is not None else None,
-    )
+    best_value = float(best_score) if best_score is not None else None
+    summary.update(best_checkpoint=best_path, monitor=task.monitor)
+    summary["best_val_miou" if task.monitor == "val/miou" else "best_val_pck"] = best_value
     if trainer.is_global_zero:
         if best_path:
             state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
@@ -197,4 +254,4 @@ def run_train(
     return summary
 
 
-__all__ = ["ReseedEachStep", "build_task", "build_trainer", "export_model_file", "resolve_precision", "run_train"]
+__all__ = ["ReseedEachStep", "build_task", "complete_spec", "init_from_weights", "build_trainer", "export_model_file", "resolve_precision", "run_train"]

@@ -37,12 +37,18 @@ class ParsingLoss(nn.Module):
         return F.cross_entropy(logits, label, ignore_index=self.ignore_index)
 
     def forward(self, output: ModelOutput, label: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``{"loss": total, "main": CE of the final logits, "aux": summed aux CE}``."""
-        main = self.term(output.logits, label)
-        total = main
+        """``{"loss": total, "main": CE of the final logits, "aux": summed aux CE}``.
+
+        ``main`` is zero when the output says its logits are not supervised themselves
+        (``ModelOutput.supervise_logits``, e.g. JPPNet's average over stages).
+        """
+        if output.logits is None and not output.aux_logits:
+            raise ValueError("the model returned no parsing logits to supervise")
+        main = label.new_zeros((), dtype=torch.float32)
+        if output.logits is not None and output.supervise_logits:
+            main = self.term(output.logits, label)
         aux = main.new_zeros(())
         if output.aux_logits and self.aux_weight:
             for logits in output.aux_logits:
                 aux = aux + self.term(logits, label)
-            total = main + self.aux_weight * aux
-        return {"loss": total, "main": main, "aux": aux}
+        return {"loss": main + self.aux_weight * aux, "main": main, "aux": aux}

@@ -12,11 +12,14 @@ from torch import nn
 
 from .attention_to_scale import AttentionToScale
 from .deeplab import DeepLab
+from .jppnet import JPPNet, PoseNet
 from .output import ModelOutput
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "deeplab": DeepLab,
     "attention_to_scale": AttentionToScale,
+    "jppnet": JPPNet,
+    "pose_net": PoseNet,
 }
 
 
@@ -36,4 +39,4 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
         raise ValueError(f"model {name!r}: {e}") from e
 
 
-__all__ = ["MODELS", "AttentionToScale", "DeepLab", "ModelOutput", "build_model"]
+__all__ = ["MODELS", "AttentionToScale", "DeepLab", "JPPNet", "ModelOutput", "PoseNet", "build_model"]

@@ -12,13 +12,22 @@ class ModelOutput:
     """A model's prediction for a batch.
 
     logits: (B, C, h, w) the final parsing logits, at the model's output stride (the loss and
-        test-time code upsample them to the size they need).
+        test-time code upsample them to the size they need); None for a pose-only model.
     aux_logits: further parsing logits supervised during training (deep supervision: one per
         input scale, per stage, ...), each (B, C, h_i, w_i). Ignored at inference.
-    extras: anything else a method returns (attention weights over scales, heatmaps, ...), by
-        name, each a tensor with batch first.
+    supervise_logits: whether ``logits`` is itself an output to supervise. False where it only
+        combines supervised outputs for inference (JPPNet averages its stages' parsing maps);
+        the loss then supervises ``aux_logits`` alone.
+    heatmaps: (B, K, h, w) the final joint heatmaps at the model's output stride, one channel
+        per joint of the joint schema; None for a parsing-only model. Always supervised.
+    aux_heatmaps: further heatmaps supervised during training (per stage, per scale).
+    extras: anything else a method returns (attention weights over scales, ...), by name,
+        each a tensor with batch first.
     """
 
-    logits: torch.Tensor
+    logits: torch.Tensor | None = None
     aux_logits: list[torch.Tensor] = field(default_factory=list)
+    supervise_logits: bool = True
+    heatmaps: torch.Tensor | None = None
+    aux_heatmaps: list[torch.Tensor] = field(default_factory=list)
     extras: dict[str, torch.Tensor] = field(default_factory=dict)

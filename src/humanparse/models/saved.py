@@ -6,7 +6,8 @@ Layout of ``MODEL/``::
     model.json          {"format": "humanparse-model", "version": 1,
                          "model": spec, "label_schema": {...}, "input_size": [h, w],
                          "normalization": {"mean": [...], "std": [...], "scale": 255},
-                         "test_time": {"scales": [...], "flip": bool}, ...extra}
+                         "test_time": {"scales": [...], "flip": bool},
+                         "joint_schema": {...} (models that predict joints), ...extra}
 
 The spec is what :func:`humanparse.models.build_model` takes, so a model file can be loaded
 without the config that trained it.
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 
 from ..data.image_io import DataError
-from ..schemas import LabelSchema, SchemaError, label_schema_from_dict
+from ..schemas import JointSchema, LabelSchema, SchemaError, joint_schema_from_dict, label_schema_from_dict
 
 MODEL_FORMAT = "humanparse-model"
 MODEL_FORMAT_VERSION = 1
@@ -41,7 +42,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 PIXEL_SCALE = 255
 
 # Top-level keys of model.json that describe the model itself; ``extra`` may not replace them.
-_RESERVED_KEYS = ("format", "version", "model", "label_schema", "input_size", "normalization")
+_RESERVED_KEYS = ("format", "version", "model", "label_schema", "joint_schema", "input_size", "normalization")
 
 
 @dataclass
@@ -49,6 +50,7 @@ class SavedModel:
     """A loaded model file: the model (eval mode, on its device) and how to feed it.
 
     ``info`` is the whole of model.json (including extras such as a training summary).
+    ``joint_schema`` is set for models that predict joint heatmaps (one channel per joint).
     """
 
     model: nn.Module
@@ -60,6 +62,7 @@ class SavedModel:
     test_time: dict[str, Any] = field(default_factory=lambda: {"scales": [1.0], "flip": False})
     info: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    joint_schema: JointSchema | None = None
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -175,8 +178,12 @@ def save_model(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
     extra: dict[str, Any] | None = None,
+    joint_schema: JointSchema | None = None,
 ) -> Path:
     """Write the model folder ``path/`` (model.safetensors + model.json); returns ``path``.
+
+    ``joint_schema`` is required for a model that predicts joints: it names the heatmap
+    channels and their flip partners for prediction.
 
     ``extra`` adds top-level entries to model.json (a training summary, ``test_time``); it
     cannot replace the entries that describe the model. The folder is written to a temporary
@@ -193,6 +200,10 @@ def save_model(
     if "num_classes" in spec and spec["num_classes"] != label_schema.num_classes:
         raise ValueError(
             f"the spec has {spec['num_classes']} classes but schema {label_schema.name!r} has {label_schema.num_classes}"
+        )
+    if joint_schema is not None and spec.get("num_joints", joint_schema.num_joints) != joint_schema.num_joints:
+        raise ValueError(
+            f"the spec has {spec['num_joints']} joints but schema {joint_schema.name!r} has {joint_schema.num_joints}"
         )
     extra = dict(extra or {})
     clash = sorted(set(extra) & set(_RESERVED_KEYS))
@@ -212,6 +223,7 @@ def save_model(
             "scale": PIXEL_SCALE,
         },
         "test_time": test_time,
+        **({"joint_schema": joint_schema.to_dict()} if joint_schema is not None else {}),
         **extra,
     }
     # Serialise before touching the disk, so a bad extra value fails with nothing written.
@@ -272,6 +284,18 @@ def read_model_info(path: str | Path) -> dict[str, Any]:
     if missing:
         raise DataError(json_path, f"missing entries {missing}")
     return info
+
+
+def _parse_joint_schema(info: dict[str, Any], spec: dict[str, Any], json_path: Path) -> JointSchema | None:
+    if info.get("joint_schema") is None:
+        return None
+    try:
+        schema = joint_schema_from_dict(info["joint_schema"], "joint_schema")
+    except SchemaError as e:
+        raise DataError(json_path, f"invalid joint schema: {e}") from None
+    if spec.get("num_joints", schema.num_joints) != schema.num_joints:
+        raise DataError(json_path, f"the model has {spec['num_joints']} joints but its joint schema has {schema.num_joints}")
+    return schema
 
 
 def _parse_info(info: dict[str, Any], json_path: Path) -> tuple[dict, LabelSchema, tuple[int, int], tuple, tuple, dict]:
@@ -360,7 +384,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> SavedMod
     model.to(dev).eval()
     return SavedModel(
         model=model, spec=spec, label_schema=schema, input_size=input_size, mean=mean, std=std,
-        test_time=test_time, info=info, path=folder,
+        test_time=test_time, info=info, path=folder, joint_schema=_parse_joint_schema(info, spec, json_path),
     )
 
 

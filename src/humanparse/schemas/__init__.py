@@ -8,7 +8,7 @@ from .atr import ATR
 from .base import IGNORE_INDEX, JointSchema, LabelSchema, PCKReference, SchemaError, flip_permutation
 from .ccp import CCP
 from .coco import COCO_JOINTS
-from .custom import label_schema_from_dict, load_joint_schema, load_label_schema
+from .custom import joint_schema_from_dict, label_schema_from_dict, load_joint_schema, load_label_schema
 from .lip import CIHP, LIP, LIP_JOINTS, MPII_JOINTS
 from .pascal import PASCAL_PERSON_PART
 
@@ -52,7 +52,7 @@ def get_joint_schema(name: str | JointSchema) -> JointSchema:
 
 __all__ = [
     "IGNORE_INDEX", "JOINT_SCHEMAS", "LABEL_SCHEMAS", "JointSchema", "LabelSchema", "PCKReference",
-    "SchemaError", "flip_permutation", "get_joint_schema", "get_label_schema", "label_schema_from_dict", "load_joint_schema",
+    "SchemaError", "flip_permutation", "get_joint_schema", "get_label_schema", "joint_schema_from_dict", "label_schema_from_dict", "load_joint_schema",
     "load_label_schema", "ATR", "CCP", "CIHP", "COCO_JOINTS", "LIP", "LIP_JOINTS", "MPII_JOINTS",
     "PASCAL_PERSON_PART",
 ]

@@ -102,9 +102,11 @@ def load_label_schema(path: str | Path) -> LabelSchema:
     return label_schema_from_dict(_read_yaml(path), path)
 
 
-def load_joint_schema(path: str | Path) -> JointSchema:
-    path = Path(path)
-    data = _read_yaml(path)
+def joint_schema_from_dict(data: dict[str, Any], source: str | Path = "schema") -> JointSchema:
+    """A joint schema from its mapping (a YAML file's content, or ``JointSchema.to_dict()``)."""
+    path = Path(source)
+    if not isinstance(data, dict):
+        raise SchemaError(f"{path}: a schema must be a mapping")
     unknown = set(data) - _JOINT_KEYS
     if unknown:
         raise SchemaError(f"{path}: unknown keys {sorted(unknown)}; allowed: {sorted(_JOINT_KEYS)}")
@@ -132,3 +134,7 @@ def load_joint_schema(path: str | Path) -> JointSchema:
         )
 
     return _wrap(path, build)
+
+
+def load_joint_schema(path: str | Path) -> JointSchema:
+    return joint_schema_from_dict(_read_yaml(path), path)

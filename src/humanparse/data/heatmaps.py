@@ -1,0 +1,132 @@
+"""Joint heatmaps: Gaussian targets at a network's output stride, and decoding back to points.
+
+Coordinates follow :mod:`humanparse.data.transforms`: x = column, y = row, pixel centres at
+integer coordinates. A map at stride ``s`` has ``ceil(H / s)`` x ``ceil(W / s)`` cells and
+cell ``j`` is centred on input pixel ``s * j + (s - 1) / 2`` (where bilinear upsampling with
+``align_corners=False`` puts it), so
+
+    grid = (pixel - (s - 1) / 2) / s        pixel = s * grid + (s - 1) / 2.
+
+Everything here is torch, batched, and free of host synchronisation, so targets can be
+rendered on the GPU inside the training step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .sample import MISSING, OCCLUDED
+
+
+def pixel_to_grid(points: torch.Tensor, stride: int) -> torch.Tensor:
+    """Input-pixel coordinates -> heatmap-grid coordinates at ``stride`` (any shape)."""
+    return (points - (stride - 1) / 2.0) / stride
+
+
+def grid_to_pixel(points: torch.Tensor, stride: int) -> torch.Tensor:
+    """Heatmap-grid coordinates at ``stride`` -> input-pixel coordinates (any shape)."""
+    return points * stride + (stride - 1) / 2.0
+
+
+def heatmap_size(input_size: tuple[int, int], stride: int) -> tuple[int, int]:
+    """(h, w) of the map a stride-``stride`` network gives for an (H, W) input."""
+    return (-(-int(input_size[0]) // stride), -(-int(input_size[1]) // stride))
+
+
+def render_gaussians(
+    centres: torch.Tensor, present: torch.Tensor, size: tuple[int, int], sigma: float
+) -> torch.Tensor:
+    """(B, K, h, w) maps with an unnormalised Gaussian (peak 1) at each present centre.
+
+    centres: (B, K, 2) float (x, y) in grid coordinates; present: (B, K) bool, False gives
+    an all-zero map (NaN centres are fine there); sigma in grid cells.
+    """
+    if centres.ndim != 3 or centres.shape[-1] != 2:
+        raise ValueError(f"centres must be (B, K, 2), got {tuple(centres.shape)}")
+    if present.shape != centres.shape[:2]:
+        raise ValueError(f"present must be (B, K) = {tuple(centres.shape[:2])}, got {tuple(present.shape)}")
+    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be a positive number, not {sigma!r}")
+    h, w = int(size[0]), int(size[1])
+    dtype = centres.dtype if centres.is_floating_point() else torch.float32
+    safe = torch.where(present[..., None], centres.to(dtype), torch.zeros((), dtype=dtype, device=centres.device))
+    xs = torch.arange(w, dtype=dtype, device=centres.device)
+    ys = torch.arange(h, dtype=dtype, device=centres.device)
+    gx = torch.exp(-((xs - safe[..., 0:1]) ** 2) / (2 * sigma**2))  # (B, K, w)
+    gy = torch.exp(-((ys - safe[..., 1:2]) ** 2) / (2 * sigma**2))  # (B, K, h)
+    maps = gy[..., :, None] * gx[..., None, :]
+    return maps * present[..., None, None].to(dtype)
+
+
+def keypoint_targets(
+    keypoints: torch.Tensor,
+    size: tuple[int, int],
+    stride: int,
+    sigma: float,
+    occluded_weight: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Heatmap targets and per-joint loss weights for single-person keypoints.
+
+    keypoints: (B, K, 3) or (B, 1, K, 3) (x, y, visibility) in input pixels, the flags of
+    :mod:`humanparse.data.sample`; size: (h, w) of the heatmaps; stride: the network's
+    output stride; sigma: the Gaussian's standard deviation in input pixels (the paper's
+    8 px at stride 8 is one cell).
+
+    Returns targets (B, K, h, w) and weights (B, K): 0 for MISSING joints (never
+    supervised), ``occluded_weight`` for OCCLUDED ones, 1 for VISIBLE ones.
+    """
+    if keypoints.ndim == 4:
+        if keypoints.shape[1] != 1:
+            raise ValueError(f"heatmap targets are single-person; got {keypoints.shape[1]} people per image")
+        keypoints = keypoints[:, 0]
+    if keypoints.ndim != 3 or keypoints.shape[-1] != 3:
+        raise ValueError(f"keypoints must be (B, K, 3), got {tuple(keypoints.shape)}")
+    keypoints = keypoints.float()
+    flags = keypoints[..., 2]
+    present = (flags != MISSING) & torch.isfinite(keypoints[..., :2]).all(dim=-1)
+    targets = render_gaussians(pixel_to_grid(keypoints[..., :2], stride), present, size, sigma / stride)
+    weights = torch.where(flags == OCCLUDED, float(occluded_weight), 1.0) * present
+    return targets, weights
+
+
+def decode_heatmaps(heatmaps: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    """(B, K, 3) joints (x, y, score) in input pixels from (B, K, h, w) heatmaps.
+
+    The peak is the argmax cell, refined to sub-cell accuracy along each axis by the vertex
+    of the parabola through the logarithms of the peak and its two neighbours; that is exact
+    for a sampled Gaussian, and the shift is clamped to half a cell (it stays at the cell
+    where a neighbour is missing or not positive). The score is the peak value.
+    """
+    if heatmaps.ndim != 4:
+        raise ValueError(f"heatmaps must be (B, K, h, w), got {tuple(heatmaps.shape)}")
+    b, k, h, w = heatmaps.shape
+    maps = heatmaps.float()
+    flat = maps.reshape(b, k, h * w)
+    score, index = flat.max(dim=-1)
+    ys, xs = index // w, index % w
+    padded = torch.nn.functional.pad(maps, (1, 1, 1, 1), value=0.0)  # neighbour outside the map -> 0
+    pflat = padded.reshape(b, k, (h + 2) * (w + 2))
+
+    def at(dy: int, dx: int) -> torch.Tensor:
+        return pflat.gather(-1, ((ys + 1 + dy) * (w + 2) + xs + 1 + dx)[..., None])[..., 0]
+
+    def offset(before: torch.Tensor, centre: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        ok = (before > 0) & (centre > 0) & (after > 0)
+        lb, lc, la = (torch.log(torch.where(ok, v, torch.ones_like(v))) for v in (before, centre, after))
+        curvature = lb - 2 * lc + la
+        ok = ok & (curvature < 0)
+        shift = 0.5 * (lb - la) / torch.where(ok, curvature, -torch.ones_like(curvature))
+        return torch.where(ok, shift.clamp(-0.5, 0.5), torch.zeros_like(shift))
+
+    centre = score
+    dx = offset(at(0, -1), centre, at(0, 1))
+    dy = offset(at(-1, 0), centre, at(1, 0))
+    grid = torch.stack([xs.float() + dx, ys.float() + dy], dim=-1)
+    return torch.cat([grid_to_pixel(grid, stride), score[..., None]], dim=-1)
+
+
+__all__ = [
+    "decode_heatmaps", "grid_to_pixel", "heatmap_size", "keypoint_targets", "pixel_to_grid", "render_gaussians",
+]

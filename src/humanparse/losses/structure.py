@@ -1,0 +1,232 @@
+"""The self-supervised structure-sensitive loss of SS-JPPNet (LIP paper, Section 5).
+
+Pseudo-joints are the centroids of groups of parsing classes (head, upper body, ..., the
+schema's ``groups``), taken from the ground truth and from the prediction's argmax, each
+rendered as a Gaussian heatmap at the prediction's stride. Per image ``i``
+
+    L_joint_i     = 1 / (2 N_i) * sum_g || C_pred_ig - C_gt_ig ||^2       (paper eq. 1)
+    L_structure_i = L_joint_i * L_parsing_i                                (paper eq. 2)
+
+with ``N_i`` the number of groups present in the ground truth or the prediction of image
+``i`` (a group absent from both adds nothing and is not counted; a group present in one
+only is compared with an all-zero map) and ``L_parsing_i`` image ``i``'s own pixel-wise
+cross-entropy. The batch loss is the mean over images.
+
+How the factor enters the gradient: ``L_joint_i`` comes from an argmax and label centroids,
+so it is piecewise constant in the parameters; it is computed under ``torch.no_grad`` and
+the gradient of the loss is ``L_joint_i`` times the gradient of image ``i``'s cross-entropy
+(divided by the batch size). It is not the plain cross-entropy gradient, and every image
+has its own factor: centroids are sums over the rows and columns of one image only, never
+across the images of a batch.
+
+Everything is torch, batched and free of host synchronisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.heatmaps import render_gaussians
+from ..models.output import ModelOutput
+from ..schemas import IGNORE_INDEX, LabelSchema
+from .cross_entropy import upsample_to
+
+Groups = Sequence[tuple[str, Sequence[int]]]
+
+
+def group_table(groups: Groups) -> torch.Tensor:
+    """(V + 1, G) float32 membership of class id v in group g, V = the largest id + 1; the last row
+    (any other value: ignore, out of range) is all zero."""
+    if not groups:
+        raise ValueError("at least one pseudo-joint group is needed")
+    ids = [int(c) for _, members in groups for c in members]
+    if not ids or any(c < 0 for c in ids):
+        raise ValueError(f"group class ids must be non-negative and not all groups empty, got {sorted(set(ids))}")
+    table = torch.zeros(max(ids) + 2, len(groups), dtype=torch.float32)
+    for g, (_, members) in enumerate(groups):
+        for c in members:
+            table[int(c), g] = 1.0
+    return table
+
+
+def group_centres(
+    label_map: torch.Tensor, groups: Groups | torch.Tensor, ignore_index: int = IGNORE_INDEX
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image centroid of each group's pixels.
+
+    label_map: (B, h, w) integer class ids; groups: (name, class ids) pairs as in
+    ``LabelSchema.groups``, or their :func:`group_table`. Sums run over h and w of each image
+    only; ``ignore_index`` pixels and values outside every group never count.
+
+    Returns centres (B, G, 2) float32 (x = column, y = row, in the grid of ``label_map``;
+    0 where not present) and present (B, G) bool (the group has at least one pixel).
+    """
+    if label_map.ndim != 3:
+        raise ValueError(f"label_map must be (B, h, w), got {tuple(label_map.shape)}")
+    table = groups if isinstance(groups, torch.Tensor) else group_table(groups)
+    table = table.to(device=label_map.device, dtype=torch.float32)
+    other = table.shape[0] - 1
+    label = label_map.long()
+    known = (label >= 0) & (label < other) & (label != ignore_index)
+    mask = table[torch.where(known, label, torch.full_like(label, other))]  # (B, h, w, G)
+    _, h, w = label.shape
+    ys = torch.arange(h, dtype=torch.float32, device=label.device)
+    xs = torch.arange(w, dtype=torch.float32, device=label.device)
+    count = mask.sum(dim=(1, 2))  # (B, G): sums over one image's pixels only
+    sum_x = torch.einsum("bhwg,w->bg", mask, xs)
+    sum_y = torch.einsum("bhwg,h->bg", mask, ys)
+    present = count > 0
+    centres = torch.stack([sum_x, sum_y], dim=-1) / count.clamp(min=1.0)[..., None]
+    return centres, present
+
+
+def downsample_label(label: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """(B, H, W) label -> (B, h, w) by the label value at each cell's centre.
+
+    With ``s = H / h``, cell ``j`` is centred on input pixel ``s * j + (s - 1) / 2``; the pixel
+    taken is the one holding that point, ``floor((j + 0.5) * s)`` (halfway points go to the
+    later pixel). That is ``F.interpolate(mode="nearest-exact")``, computed here in exact
+    integer arithmetic so that it works on integer tensors of any device.
+    """
+    if label.ndim != 3:
+        raise ValueError(f"label must be (B, H, W), got {tuple(label.shape)}")
+    big_h, big_w = label.shape[-2:]
+    h, w = int(size[0]), int(size[1])
+    if (h, w) == (big_h, big_w):
+        return label
+    rows = ((2 * torch.arange(h, device=label.device) + 1) * big_h) // (2 * h)
+    cols = ((2 * torch.arange(w, device=label.device) + 1) * big_w) // (2 * w)
+    return label.index_select(1, rows.clamp(max=big_h - 1)).index_select(2, cols.clamp(max=big_w - 1))
+
+
+def joint_structure_loss(
+    logits: torch.Tensor,
+    label: torch.Tensor,
+    groups: Groups | torch.Tensor,
+    sigma: float = 1.0,
+    ignore_index: int = IGNORE_INDEX,
+) -> torch.Tensor:
+    """(B,) L_joint per image (paper eq. 1), detached.
+
+    logits: (B, C, h, w) the prediction at its own stride; label: (B, H, W) at input
+    resolution, downsampled to (h, w) by :func:`downsample_label`. Gaussians have standard
+    deviation ``sigma`` grid cells and peak 1. groups: as in :func:`group_centres`.
+    """
+    if logits.ndim != 4 or label.ndim != 3 or logits.shape[0] != label.shape[0]:
+        raise ValueError(
+            f"logits (B, C, h, w) and label (B, H, W) expected, got {tuple(logits.shape)}, {tuple(label.shape)}"
+        )
+    table = groups if isinstance(groups, torch.Tensor) else group_table(groups)
+    with torch.no_grad():
+        size = tuple(logits.shape[-2:])
+        gt_centres, gt_present = group_centres(downsample_label(label, size), table, ignore_index)
+        pred_centres, pred_present = group_centres(logits.detach().float().argmax(dim=1), table, ignore_index)
+        gt_maps = render_gaussians(gt_centres, gt_present, size, sigma)
+        pred_maps = render_gaussians(pred_centres, pred_present, size, sigma)
+        squared = (pred_maps - gt_maps).square().sum(dim=(1, 2, 3))  # (B,)
+        groups_seen = (gt_present | pred_present).sum(dim=1).clamp(min=1).to(squared.dtype)
+        return squared / (2.0 * groups_seen)
+
+
+def per_image_cross_entropy(
+    logits: torch.Tensor, label: torch.Tensor, ignore_index: int = IGNORE_INDEX
+) -> torch.Tensor:
+    """(B,) each image's mean cross-entropy over its non-ignored pixels (0 where it has none).
+
+    The logits are upsampled bilinearly to the label's size in float32, as in ``ParsingLoss``.
+    """
+    logits = upsample_to(logits.float(), label.shape[-2:])
+    pixel = F.cross_entropy(logits, label, ignore_index=ignore_index, reduction="none")  # (B, H, W), 0 at ignore
+    valid = (label != ignore_index).sum(dim=(1, 2)).clamp(min=1)
+    return pixel.sum(dim=(1, 2)) / valid
+
+
+class StructureSensitiveLoss(nn.Module):
+    """SS-JPPNet loss: each image's cross-entropy weighted by its joint structure loss.
+
+    The factor ``L_joint_i`` is computed once per batch from the final prediction
+    (``output.logits``; the last of ``output.aux_logits`` where the logits are absent or not
+    supervised) and weighs image ``i``'s cross-entropy of every supervised output:
+
+        total_i = L_joint_i * (CE_main_i + aux_weight * sum_k CE_aux_k_i)
+
+    with CE_main only where ``output.supervise_logits``. It is a constant in the gradient
+    (see the module docstring). sigma is the Gaussians' standard deviation in grid cells of
+    the prediction that gives the factor.
+    """
+
+    def __init__(
+        self, schema: LabelSchema, sigma: float = 1.0, aux_weight: float = 1.0, ignore_index: int = IGNORE_INDEX
+    ) -> None:
+        super().__init__()
+        if not schema.groups:
+            raise ValueError(
+                f"label schema {schema.name!r} defines no pseudo-joint groups; the structure-sensitive loss "
+                "needs them (LabelSchema.groups)"
+            )
+        if not sigma > 0:
+            raise ValueError(f"sigma must be positive, not {sigma!r}")
+        self.groups: tuple[tuple[str, tuple[int, ...]], ...] = tuple(schema.groups)
+        self.register_buffer("group_table", group_table(self.groups), persistent=False)
+        self.sigma = float(sigma)
+        self.aux_weight = float(aux_weight)
+        self.ignore_index = ignore_index
+
+    def joint(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """(B,) L_joint of ``logits`` against ``label``, detached."""
+        return joint_structure_loss(logits, label, self.group_table, self.sigma, self.ignore_index)
+
+    def per_image(self, logits: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,) L_joint (detached) and (B,) cross-entropy of one output; the loss term is their product."""
+        return self.joint(logits, label), per_image_cross_entropy(logits, label, self.ignore_index)
+
+    @staticmethod
+    def structure_logits(output: ModelOutput) -> torch.Tensor:
+        """The prediction the factor is computed from."""
+        if output.logits is not None and output.supervise_logits:
+            return output.logits
+        if output.aux_logits:
+            return output.aux_logits[-1]
+        if output.logits is not None:
+            return output.logits
+        raise ValueError("the model output has no parsing logits to supervise")
+
+    def forward(self, output: ModelOutput, label: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"loss", "main", "aux", "joint", "parsing"}``.
+
+        loss = main + aux_weight * aux, where main = mean_i L_joint_i * CE_main_i (0 if the logits
+        are not supervised) and aux = mean_i L_joint_i * sum_k CE_aux_k_i; joint is the batch mean
+        of L_joint and parsing the batch mean of the unweighted CE_main_i + aux_weight * sum_k
+        CE_aux_k_i (both detached, for logging).
+        """
+        supervise_main = output.logits is not None and output.supervise_logits
+        use_aux = bool(output.aux_logits) and self.aux_weight != 0.0
+        if not supervise_main and not use_aux:
+            raise ValueError("the model output has no supervised parsing logits")
+        factor = self.joint(self.structure_logits(output), label)  # (B,), no grad
+        zeros = factor.new_zeros(factor.shape)
+        ce_main = per_image_cross_entropy(output.logits, label, self.ignore_index) if supervise_main else zeros
+        ce_aux = zeros
+        if use_aux:
+            for logits in output.aux_logits:
+                ce_aux = ce_aux + per_image_cross_entropy(logits, label, self.ignore_index)
+        main = (factor * ce_main).mean()
+        aux = (factor * ce_aux).mean()
+        plain = ce_main + self.aux_weight * ce_aux
+        return {
+            "loss": main + self.aux_weight * aux,
+            "main": main,
+            "aux": aux,
+            "joint": factor.mean(),
+            "parsing": plain.detach().mean(),
+        }
+
+
+__all__ = [
+    "StructureSensitiveLoss", "downsample_label", "group_centres", "group_table", "joint_structure_loss",
+    "per_image_cross_entropy",
+]

@@ -1,0 +1,457 @@
+"""JPPNet: joint human parsing and pose estimation (Liang, Gong, Shen, Lin, LIP paper, Section 5).
+
+One ResNet is shared up to Res-4 (``layer3``). The parsing subnet continues with Res-5
+(``layer4``), a DeepLab v2 ASPP giving the parsing maps, and the *part module* (two 3x3 convs)
+giving the parsing context; the pose subnet, the *joint module*, is a stack of convs on Res-4
+giving the pose maps (one heatmap per joint) and the pose context. Refinement stages (0, 1 or
+2, each with its own weights) then take the previous stage's pose maps, parsing maps and both
+contexts and produce refined pose and parsing maps and new contexts. Every stage's maps are
+supervised; at inference parsing averages the stages and pose takes the last one.
+
+Multi-scale inputs ("MSC", Section 6.1): the whole network runs on each rescaled copy of the
+input; each stage's maps of every scale are resized to the scale-1.0 output size and merged
+by an elementwise max over the scales.
+
+Layer widths are Table 7's at ``base_width`` 64 and scale with ``base_width / 64`` (at least
+:data:`MIN_WIDTH`), so tiny networks run on the CPU. The added modules have no BatchNorm, as
+in the authors' network; their convs have biases.
+
+:class:`PoseNet` is the pose-only baseline: the shared ResNet up to Res-4 and the joint module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+
+import torch
+from torch import nn
+
+from ..nn.aspp import ASPPv2Head, aspp_rates, init_classifier
+from ..nn.resnet import DEPTHS, init_weights, resnet
+from ..nn.weights import load_backbone_weights
+from .attention_to_scale import _check_scales, _resize
+from .deeplab import STANDARD_WIDTH
+from .output import ModelOutput
+
+BACKBONES = tuple(f"resnet{d}" for d in DEPTHS)
+# Res-4 and Res-5 must have the same resolution, since the refinement concatenates maps from
+# both: true at output stride 8 and 16 (Res-5 dilated), not at 32 (Res-4 at 16, Res-5 at 32).
+OUTPUT_STRIDES = (8, 16)
+REFINE_STAGES = (0, 1, 2)
+MIN_WIDTH = 8
+DEFAULT_NUM_JOINTS = 16
+
+
+def _width(channels: int, base_width: int) -> int:
+    """A Table 7 width (at base_width 64) scaled to ``base_width``."""
+    return max(MIN_WIDTH, channels * base_width // STANDARD_WIDTH)
+
+
+def _conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+
+
+def _is_positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _check_common(num_joints: int, backbone: str, output_stride: int, base_width: int) -> None:
+    if not _is_positive_int(num_joints):
+        raise ValueError(f"num_joints must be a positive integer, not {num_joints!r}")
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    if not _is_positive_int(output_stride) or output_stride not in OUTPUT_STRIDES:
+        raise ValueError(
+            f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, not {output_stride!r} "
+            "(the joint module reads Res-4, which must have the output's resolution)"
+        )
+    if not _is_positive_int(base_width):
+        raise ValueError(f"base_width must be a positive integer, not {base_width!r}")
+
+
+def _check_input(x: torch.Tensor) -> None:
+    # (The TorchScript tracer used for ONNX export cannot record this check, nor needs it.)
+    if not torch.jit.is_tracing() and (x.dim() != 4 or x.shape[1] != 3):
+        raise ValueError(f"expected a (B, 3, H, W) image batch, got shape {tuple(x.shape)}")
+
+
+def _scale_fractions(scales: tuple[float, ...]) -> tuple[tuple[int, int], ...]:
+    # Exact fractions, so that scaled sizes are integer arithmetic on the input's shape: a float
+    # product would be frozen into a constant by export/compile.
+    return tuple((f.numerator, f.denominator) for f in (Fraction(s).limit_denominator(1000) for s in scales))
+
+
+def _run_scales(
+    run: Callable[[torch.Tensor], list[torch.Tensor]],
+    x: torch.Tensor,
+    scales: tuple[float, ...],
+    fractions: tuple[tuple[int, int], ...],
+    output_stride: int,
+) -> list[list[torch.Tensor]]:
+    """``run`` on every scaled copy of ``x``: per scale (in the order of ``scales``), its maps
+    resized bilinearly to the scale-1.0 output size (ceil(H / s), ceil(W / s))."""
+    height, width = x.shape[-2], x.shape[-1]
+    outputs: dict[int, list[torch.Tensor]] = {}
+    if 1.0 in scales:
+        # The scale-1 output fixes the common size; its actual shape (rather than a formula
+        # equal to it) keeps every size a plain function of the input's shape for export.
+        unit = scales.index(1.0)
+        outputs[unit] = run(x)
+        out_size = (outputs[unit][0].shape[-2], outputs[unit][0].shape[-1])
+    else:
+        out_size = ((height + output_stride - 1) // output_stride, (width + output_stride - 1) // output_stride)
+    for index, (numerator, denominator) in enumerate(fractions):
+        if index in outputs:  # the scale-1 pass, already made
+            continue
+        # floor(size * scale), as DeepLab makes its multi-scale inputs
+        scaled = _resize(x, (height * numerator // denominator, width * numerator // denominator))
+        outputs[index] = [_resize(m, out_size) for m in run(scaled)]
+    return [outputs[i] for i in range(len(scales))]
+
+
+def _max_over(maps: Sequence[torch.Tensor]) -> torch.Tensor:
+    fused = maps[0]
+    for m in maps[1:]:
+        fused = torch.maximum(fused, m)
+    return fused
+
+
+# ---------------------------------------------------------------- modules of Table 7
+
+
+class PartModule(nn.Module):
+    """Table 7's part module on Res-5: conv-1 3x3 (512) and conv-2 3x3 (256), each with ReLU.
+    Its output is the parsing context."""
+
+    def __init__(self, in_channels: int, base_width: int = STANDARD_WIDTH) -> None:
+        super().__init__()
+        self.conv1 = _conv(in_channels, _width(512, base_width), 3)
+        self.conv2 = _conv(self.conv1.out_channels, _width(256, base_width), 3)
+        self.out_channels = self.conv2.out_channels
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv2(torch.relu(self.conv1(x))))
+
+
+class JointModule(nn.Module):
+    """Table 7's joint module on Res-4: conv-1, conv-2 3x3 (512), conv-3 .. conv-6 3x3 (256),
+    conv-7 1x1 (512), conv-8 1x1 (num_joints); ReLU after all but conv-8.
+
+    forward(x) returns (pose maps, pose context), the context being conv-6's output.
+    """
+
+    def __init__(self, in_channels: int, num_joints: int, base_width: int = STANDARD_WIDTH) -> None:
+        super().__init__()
+        w512, w256 = _width(512, base_width), _width(256, base_width)
+        self.conv1 = _conv(in_channels, w512, 3)
+        self.conv2 = _conv(w512, w512, 3)
+        self.conv3 = _conv(w512, w256, 3)
+        self.conv4 = _conv(w256, w256, 3)
+        self.conv5 = _conv(w256, w256, 3)
+        self.conv6 = _conv(w256, w256, 3)
+        self.conv7 = _conv(w256, w512, 1)
+        self.conv8 = _conv(w512, num_joints, 1)
+        self.context_channels = self.conv6.out_channels
+        init_weights(self)
+        init_classifier(self.conv8)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        for conv in (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5, self.conv6):
+            x = torch.relu(conv(x))
+        context = x
+        return self.conv8(torch.relu(self.conv7(context))), context
+
+
+class _RefinementTrunk(nn.Module):
+    """What pose and parsing refinement share (Table 7): remap-1 1x1 of the pose maps (128) and
+    remap-2 1x1 of the parsing maps (128), each with ReLU, concatenated with the context; then
+    conv-1 3x3 (512), conv-2 5x5, conv-3 7x7, conv-4 9x9 and conv-5 1x1 (256), each with ReLU.
+
+    trunk(pose_maps, parsing_maps, context) returns (conv-5's output, new context = conv-4's output).
+    """
+
+    def __init__(self, num_joints: int, num_classes: int, context_channels: int, base_width: int) -> None:
+        super().__init__()
+        remap = _width(128, base_width)
+        self.remap1 = _conv(num_joints, remap, 1)
+        self.remap2 = _conv(num_classes, remap, 1)
+        self.conv1 = _conv(2 * remap + context_channels, _width(512, base_width), 3)
+        self.conv2 = _conv(self.conv1.out_channels, _width(256, base_width), 5)
+        self.conv3 = _conv(self.conv2.out_channels, _width(256, base_width), 7)
+        self.conv4 = _conv(self.conv3.out_channels, _width(256, base_width), 9)
+        self.conv5 = _conv(self.conv4.out_channels, _width(256, base_width), 1)
+        self.context_channels = self.conv4.out_channels
+
+    def trunk(
+        self, pose_maps: torch.Tensor, parsing_maps: torch.Tensor, context: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([torch.relu(self.remap1(pose_maps)), torch.relu(self.remap2(parsing_maps)), context], dim=1)
+        x = torch.relu(self.conv1(x))
+        x = torch.relu(self.conv2(x))
+        x = torch.relu(self.conv3(x))
+        new_context = torch.relu(self.conv4(x))
+        return torch.relu(self.conv5(new_context)), new_context
+
+
+class PoseRefinement(_RefinementTrunk):
+    """Table 7's pose refinement: the shared trunk, then conv-6 1x1 (num_joints).
+
+    forward(pose_maps, parsing_maps, pose_context) returns (refined pose maps, new pose context).
+    """
+
+    def __init__(self, num_joints: int, num_classes: int, context_channels: int, base_width: int) -> None:
+        super().__init__(num_joints, num_classes, context_channels, base_width)
+        self.conv6 = _conv(self.conv5.out_channels, num_joints, 1)
+        init_weights(self)
+        init_classifier(self.conv6)
+
+    def forward(
+        self, pose_maps: torch.Tensor, parsing_maps: torch.Tensor, context: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        features, new_context = self.trunk(pose_maps, parsing_maps, context)
+        return self.conv6(features), new_context
+
+
+class ParsingRefinement(_RefinementTrunk):
+    """Table 7's parsing refinement: the shared trunk, then a DeepLab v2 ASPP (num_classes).
+
+    forward(pose_maps, parsing_maps, parsing_context) returns (refined parsing maps, new parsing context).
+    """
+
+    def __init__(
+        self, num_joints: int, num_classes: int, context_channels: int, base_width: int, rates: Sequence[int]
+    ) -> None:
+        super().__init__(num_joints, num_classes, context_channels, base_width)
+        init_weights(self)
+        self.aspp = ASPPv2Head(self.conv5.out_channels, num_classes, rates)  # its own classifier init
+
+    def forward(
+        self, pose_maps: torch.Tensor, parsing_maps: torch.Tensor, context: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        features, new_context = self.trunk(pose_maps, parsing_maps, context)
+        return self.aspp(features), new_context
+
+
+class RefinementStage(nn.Module):
+    """One refinement stage: pose and parsing refinement, both fed the previous stage's pose and
+    parsing maps (raw logits and heatmaps) and their own context."""
+
+    def __init__(
+        self,
+        num_joints: int,
+        num_classes: int,
+        pose_context_channels: int,
+        parsing_context_channels: int,
+        base_width: int,
+        rates: Sequence[int],
+    ) -> None:
+        super().__init__()
+        self.pose = PoseRefinement(num_joints, num_classes, pose_context_channels, base_width)
+        self.parsing = ParsingRefinement(num_joints, num_classes, parsing_context_channels, base_width, rates)
+
+    def forward(
+        self, pose_maps: torch.Tensor, parsing_maps: torch.Tensor, pose_context: torch.Tensor,
+        parsing_context: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (pose maps, parsing maps, pose context, parsing context) of this stage."""
+        new_pose, new_pose_context = self.pose(pose_maps, parsing_maps, pose_context)
+        new_parsing, new_parsing_context = self.parsing(pose_maps, parsing_maps, parsing_context)
+        return new_pose, new_parsing, new_pose_context, new_parsing_context
+
+
+# ---------------------------------------------------------------- the networks
+
+
+class JPPNet(nn.Module):
+    """Joint human parsing and pose estimation network (LIP paper, Section 5, Table 7, Fig. 9).
+
+    Args:
+        num_classes: number of parsing classes.
+        num_joints: number of joints (heatmap channels); 16 in LIP.
+        backbone: "resnet18", "resnet34", "resnet50" or "resnet101" (the paper's).
+        output_stride: 8 (the paper's) or 16.
+        base_width: the ResNet's stem width (64 standard); the added modules' widths scale with
+            it (Table 7's widths at 64, at least 8 channels).
+        refine_stages: number of refinement stages, 0, 1 or 2 (the paper's best has 2).
+        scales: the input scales (1.0 is the input itself); (1.0, 0.75, 0.5) is DeepLab's MSC.
+        pretrained: path to ImageNet weights for the backbone (torchvision's ResNet state dict),
+            loaded strictly; None: random init.
+
+    forward(x) takes a normalised float (B, 3, H, W) batch and returns :class:`ModelOutput`
+    with, at h, w = ceil(H / s), ceil(W / s), s = :attr:`output_stride`, and "fused" meaning
+    merged over the scales by an elementwise max (just the map itself with one scale):
+
+        logits: the mean over stages of the fused parsing maps (the paper's inference);
+            ``supervise_logits`` is False, since every stage is supervised through aux_logits.
+        aux_logits: the fused parsing maps of stages 0 .. refine_stages; then, with several
+            scales, each scale's parsing maps resized to (h, w), stage-major: stage 0 in the
+            order of ``scales``, then stage 1, ... (``(1 + refine_stages) * (1 + S)`` maps with
+            S > 1 scales, ``1 + refine_stages`` with one).
+        heatmaps: the fused pose maps of the last stage (the paper's inference), (B, num_joints, h, w).
+        aux_heatmaps: the fused pose maps of the earlier stages (0 .. refine_stages - 1); then,
+            with several scales, each scale's pose maps of every stage (the last one included)
+            resized to (h, w), stage-major as aux_logits.
+
+    Stage 0 is the parsing subnet (Res-5 + ASPP) and the pose subnet (joint module); stage i
+    >= 1 is refinement stage ``refine[i - 1]``.
+
+    Parameter names: ``backbone.*`` exactly as :class:`DeepLab`'s ResNet; ``head.*``
+    (ASPP v2, named as DeepLab's so that a DeepLab ``aspp_v2`` model at output stride 8 with the
+    same backbone starts JPPNet's parsing network through ``train.init_from``), ``part_module.*``, ``pose_module.*`` (the joint module), and per refinement
+    stage ``refine.{i}.pose.*`` and ``refine.{i}.parsing.*``.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        num_joints: int = DEFAULT_NUM_JOINTS,
+        backbone: str = "resnet101",
+        output_stride: int = 8,
+        base_width: int = STANDARD_WIDTH,
+        refine_stages: int = 2,
+        scales: Sequence[float] = (1.0,),
+        pretrained: str | None = None,
+    ) -> None:
+        super().__init__()
+        if not _is_positive_int(num_classes):
+            raise ValueError(f"num_classes must be a positive integer, not {num_classes!r}")
+        _check_common(num_joints, backbone, output_stride, base_width)
+        if isinstance(refine_stages, bool) or not isinstance(refine_stages, int) or refine_stages not in REFINE_STAGES:
+            raise ValueError(
+                f"refine_stages must be one of {', '.join(map(str, REFINE_STAGES))}, not {refine_stages!r}"
+            )
+        self.scales = _check_scales(scales)
+        self._scale_fractions = _scale_fractions(self.scales)
+        self.num_classes = num_classes
+        self.num_joints = num_joints
+        self.refine_stages = refine_stages
+        self.backbone_name = backbone
+
+        self.backbone = resnet(int(backbone.removeprefix("resnet")), output_stride, base_width)
+        self.output_stride: int = self.backbone.output_stride
+        rates = aspp_rates("v2", self.output_stride)
+        res5 = self.backbone.stage_channels["stage4"]
+        res4 = self.backbone.stage_channels["stage3"]
+        self.head = ASPPv2Head(res5, num_classes, rates)
+        self.part_module = PartModule(res5, base_width)
+        self.pose_module = JointModule(res4, num_joints, base_width)
+        stages = []
+        pose_context, parsing_context = self.pose_module.context_channels, self.part_module.out_channels
+        for _ in range(refine_stages):
+            stage = RefinementStage(num_joints, num_classes, pose_context, parsing_context, base_width, rates)
+            stages.append(stage)
+            pose_context, parsing_context = stage.pose.context_channels, stage.parsing.context_channels
+        self.refine = nn.ModuleList(stages)
+        if pretrained is not None:
+            load_backbone_weights(self.backbone, pretrained)
+
+    def stage_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The network at one scale: the parsing maps of stages 0 .. refine_stages, then the
+        pose maps of stages 0 .. refine_stages, all at the output stride."""
+        features = self.backbone(x)
+        parsing = self.head(features["stage4"])
+        parsing_context = self.part_module(features["stage4"])
+        pose, pose_context = self.pose_module(features["stage3"])
+        parsings, poses = [parsing], [pose]
+        for stage in self.refine:
+            pose, parsing, pose_context, parsing_context = stage(pose, parsing, pose_context, parsing_context)
+            parsings.append(parsing)
+            poses.append(pose)
+        return parsings + poses
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        _check_input(x)
+        per_scale = _run_scales(self.stage_maps, x, self.scales, self._scale_fractions, self.output_stride)
+        num_stages = 1 + self.refine_stages
+        fused = [_max_over([maps[j] for maps in per_scale]) for j in range(2 * num_stages)]
+        fused_parsing, fused_pose = fused[:num_stages], fused[num_stages:]
+        aux_logits = list(fused_parsing)
+        aux_heatmaps = fused_pose[:-1]
+        if len(self.scales) > 1:
+            aux_logits += [maps[j] for j in range(num_stages) for maps in per_scale]
+            aux_heatmaps += [maps[num_stages + j] for j in range(num_stages) for maps in per_scale]
+        logits = fused_parsing[0]
+        for stage_logits in fused_parsing[1:]:
+            logits = logits + stage_logits
+        logits = logits / num_stages
+        return ModelOutput(
+            logits=logits,
+            aux_logits=aux_logits,
+            supervise_logits=False,
+            heatmaps=fused_pose[-1],
+            aux_heatmaps=aux_heatmaps,
+        )
+
+
+class PoseNet(nn.Module):
+    """Pose-only baseline: JPPNet's shared ResNet up to Res-4 (``layer3``) and its joint module.
+
+    Args: as :class:`JPPNet`'s, less ``num_classes`` and ``refine_stages``.
+
+    forward(x) returns :class:`ModelOutput` with logits None, heatmaps the pose maps
+    (B, num_joints, ceil(H / s), ceil(W / s)) merged over the scales by an elementwise max, and
+    aux_heatmaps, with several scales, each scale's pose maps resized to that size (in the order
+    of ``scales``; empty with one scale).
+
+    Parameter names: ``backbone.*`` as :class:`DeepLab`'s ResNet without ``layer4`` (which this
+    network does not use and does not keep) and ``pose_module.*``.
+    """
+
+    def __init__(
+        self,
+        num_joints: int = DEFAULT_NUM_JOINTS,
+        backbone: str = "resnet101",
+        output_stride: int = 8,
+        base_width: int = STANDARD_WIDTH,
+        scales: Sequence[float] = (1.0,),
+        pretrained: str | None = None,
+    ) -> None:
+        super().__init__()
+        _check_common(num_joints, backbone, output_stride, base_width)
+        self.scales = _check_scales(scales)
+        self._scale_fractions = _scale_fractions(self.scales)
+        self.num_joints = num_joints
+        self.backbone_name = backbone
+        trunk = resnet(int(backbone.removeprefix("resnet")), output_stride, base_width)
+        if pretrained is not None:
+            # Loaded while the ResNet is still whole, so the file is checked as strictly as for
+            # JPPNet and DeepLab (a full ResNet state dict of this depth and width); layer4's
+            # weights are then dropped with layer4 itself.
+            load_backbone_weights(trunk, pretrained)
+        # layer4 (Res-5) is not used: an Identity keeps ResNet.forward working (its "stage4"
+        # is then stage3, unused) and leaves no backbone.layer4.* in the state dict.
+        trunk.layer4 = nn.Identity()
+        trunk.out_feature = "stage3"
+        trunk.out_channels = trunk.stage_channels["stage3"]
+        self.backbone = trunk
+        self.output_stride: int = trunk.stage_strides["stage3"]
+        self.pose_module = JointModule(trunk.out_channels, num_joints, base_width)
+
+    def pose_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The network at one scale: [pose maps] at the output stride."""
+        heatmaps, _ = self.pose_module(self.backbone(x)["stage3"])
+        return [heatmaps]
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        _check_input(x)
+        per_scale = _run_scales(self.pose_maps, x, self.scales, self._scale_fractions, self.output_stride)
+        maps = [m[0] for m in per_scale]
+        return ModelOutput(
+            logits=None, heatmaps=_max_over(maps), aux_heatmaps=maps if len(self.scales) > 1 else []
+        )
+
+
+__all__ = [
+    "BACKBONES",
+    "OUTPUT_STRIDES",
+    "REFINE_STAGES",
+    "JPPNet",
+    "JointModule",
+    "ParsingRefinement",
+    "PartModule",
+    "PoseNet",
+    "PoseRefinement",
+    "RefinementStage",
+]
