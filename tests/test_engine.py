@@ -78,10 +78,10 @@ def test_learns_on_synthetic_humans(synth_root, tmp_path):
     state = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)["state_dict"]
     for name, value in saved.model.state_dict().items():
         assert torch.equal(value, state[f"model.{name}"]), name
-    scores, _, count, _ = evaluate_model(summary["model"], {"format": "lip", "root": str(synth_root),
-                                         "schema": None, "val_split": "val", "val_ids": None}, progress=False)
-    assert count == 50
-    assert 100 * scores.miou == pytest.approx(max(miou), abs=0.05)
+    result = evaluate_model(summary["model"], {"format": "lip", "root": str(synth_root),
+                            "schema": None, "val_split": "val", "val_ids": None}, progress=False)
+    assert result.count == 50 and result.pose is None  # a parsing model: no joints scored
+    assert 100 * result.scores.miou == pytest.approx(max(miou), abs=0.05)
 
     # The command writes the same figure as JSON.
     json_out = tmp_path / "scores.json"
@@ -138,10 +138,10 @@ def test_distributed_training_shards_data_and_sums_validation(synth_root, tmp_pa
     )
     assert summary["global_step"] == 4  # 32 images over 2 processes, batch 8: two steps an epoch
     assert summary["epochs"] == 2
-    scores, _, count, _ = evaluate_model(summary["model"], {"format": "lip", "root": str(synth_root),
-                                         "schema": None, "val_split": "val", "val_ids": None}, progress=False)
-    assert count == 50
-    assert summary["best_val_miou"] == pytest.approx(100 * scores.miou, abs=0.05)
+    result = evaluate_model(summary["model"], {"format": "lip", "root": str(synth_root),
+                            "schema": None, "val_split": "val", "val_ids": None}, progress=False)
+    assert result.count == 50
+    assert summary["best_val_miou"] == pytest.approx(100 * result.scores.miou, abs=0.05)
 
 
 def test_fast_dev_run_through_the_cli(synth_root, tmp_path, capsys):

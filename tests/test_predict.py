@@ -116,7 +116,7 @@ def test_folder_with_corrupt_image_and_video(model_dir: Path, tmp_path: Path, ca
     summary = json.loads((out / "clip.json").read_text())
     assert summary["frames"] == 3 and summary["size"] == [30, 40]
     assert sum(summary["classes"].values()) == 3 * 30 * 40
-    assert all(sum(f.values()) == 30 * 40 for f in summary["per_frame"])
+    assert all(sum(f["classes"].values()) == 30 * 40 for f in summary["per_frame"])
     assert not [p for p in out.rglob("*") if ".partial" in p.name]
 
 

@@ -3,11 +3,13 @@
 Predictions are made with the model file's test-time augmentation (or the scales and flip
 given), mapped back to each image's own resolution, and accumulated into one confusion
 matrix against the original labels; the table and JSON are those of ``humanparse score``.
+A model that predicts joints is also scored by PCK against the data's keypoints.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,11 +17,24 @@ import torch
 from tqdm import tqdm
 
 from ..evaluation.parsing_metrics import ABSENT_CONVENTIONS, ConfusionMatrix, ParsingScores, SizeBreakdown
-from ..evaluation.score import format_parsing_table, write_parsing_json
+from ..evaluation.pose_metrics import PCKAccumulator
+from ..evaluation.score import format_parsing_table, format_pose_table, rule_text, write_json, write_parsing_json
 from ..evaluation.tta import ParsingPredictor
 from ..models.saved import load_model
 from ..schemas import IGNORE_INDEX, LabelSchema
 from .data import open_split
+
+
+@dataclass
+class Evaluation:
+    """What ``evaluate`` measured on a split: parsing scores and size breakdown (None for a
+    pose-only model), PCK counts (None for a parsing-only model or data without keypoints)."""
+
+    scores: ParsingScores | None
+    sizes: dict[str, Any] | None
+    count: int
+    schema: LabelSchema
+    pose: PCKAccumulator | None = None
 
 
 def evaluate_model(
@@ -34,8 +49,9 @@ def evaluate_model(
     device: str = "cpu",
     absent: str = "skip",
     progress: bool = True,
-) -> tuple[ParsingScores, dict[str, Any], int, LabelSchema]:
-    """(scores, size breakdown as a dict, number of images, the model's schema) on one split."""
+) -> Evaluation:
+    """Score a model file on one split: parsing under the official protocol, and joints by PCK
+    under the joint schema's rule when the model predicts them and the data has keypoints."""
     saved = load_model(model_path, device=device)
     data = {**data, "schema": data.get("schema") or saved.label_schema}
     reader, indices = open_split(data, split_key, ids_key)
@@ -51,20 +67,37 @@ def evaluate_model(
         flip=saved.test_time.get("flip", False) if flip is None else flip,
         device=device,
     )
-    matrix = ConfusionMatrix(schema.num_classes, IGNORE_INDEX)
-    sizes = SizeBreakdown(schema.num_classes, IGNORE_INDEX)
+    parses = getattr(saved.model, "num_classes", None) is not None
+    matrix = ConfusionMatrix(schema.num_classes, IGNORE_INDEX) if parses else None
+    sizes = SizeBreakdown(schema.num_classes, IGNORE_INDEX) if parses else None
+    pose = PCKAccumulator(saved.joint_schema) if saved.joint_schema is not None and reader.joint_schema else None
     bar = tqdm(total=len(indices), desc="evaluating", unit="img", disable=None if progress else True)
     for start in range(0, len(indices), batch_size):
         samples = [reader[i] for i in indices[start : start + batch_size]]
-        labels = predictor.predict_labels([s.image for s in samples])
-        for sample, pred in zip(samples, labels):
-            if sample.label is None:
-                raise ValueError(f"{sample.meta.get('image_path', sample.id)}: no label to score against")
-            matrix.update(pred, sample.label)
-            sizes.update(pred, sample.label)
+        predictions = predictor.predict([s.image for s in samples])
+        for sample, pred in zip(samples, predictions):
+            where = sample.meta.get("image_path", sample.id)
+            if matrix is not None and sizes is not None:
+                if sample.label is None:
+                    raise ValueError(f"{where}: no label to score against")
+                matrix.update(pred.labels, sample.label)
+                sizes.update(pred.labels, sample.label)
+            if pose is not None and pred.joints is not None:
+                if sample.keypoints is None:
+                    raise ValueError(f"{where}: no keypoints to score against")
+                headbox = sample.meta.get("headbox")
+                pose.update(pred.joints[None, :, :2], sample.keypoints[:1], None if headbox is None else headbox[:1])
         bar.update(len(samples))
     bar.close()
-    return matrix.scores(absent), sizes.to_dict(absent), len(indices), schema
+    return Evaluation(
+        scores=matrix.scores(absent) if matrix is not None else None,
+        sizes=sizes.to_dict(absent) if sizes is not None else None,
+        count=len(indices), schema=schema, pose=pose,
+    )
+
+
+def _pose_payload(pose: PCKAccumulator) -> dict[str, Any]:
+    return {**pose.summary().to_dict(), "schema": pose.schema.name, "protocol": rule_text(pose.schema)}
 
 
 def run_evaluate(
@@ -81,11 +114,22 @@ def run_evaluate(
     if options.get("device", "cpu").startswith("cuda") and not torch.cuda.is_available():
         print("humanparse: error: --device cuda asked for, but no CUDA GPU is available", file=sys.stderr)
         return 2
-    scores, size_table, count, schema = evaluate_model(model_path, data, absent=absent, **options)
-    print(format_parsing_table(scores, schema.classes, size_table, count))
+    result = evaluate_model(model_path, data, absent=absent, **options)
+    if result.scores is not None:
+        print(format_parsing_table(result.scores, result.schema.classes, result.sizes or {}, result.count))
+    if result.pose is not None:
+        summary = result.pose.summary()
+        print(f"PCK@0.5 (joint schema {result.pose.schema.name}; reference: {rule_text(result.pose.schema)})")
+        print(format_pose_table(summary.table, summary.mean, "Mean"))
     if json_out:
-        write_parsing_json(json_out, scores, schema, size_table, count, model=str(model_path))
+        if result.scores is not None:
+            extra = {"pose": _pose_payload(result.pose)} if result.pose is not None else {}
+            write_parsing_json(
+                json_out, result.scores, result.schema, result.sizes or {}, result.count, model=str(model_path), **extra
+            )
+        elif result.pose is not None:
+            write_json(json_out, {**_pose_payload(result.pose), "num_images": result.count, "model": str(model_path)})
     return 0
 
 
-__all__ = ["evaluate_model", "run_evaluate"]
+__all__ = ["Evaluation", "evaluate_model", "run_evaluate"]

@@ -266,7 +266,7 @@ def run_score_pose(gt: Path, pred: Path, json_out: str | None, threshold: float,
         acc.update(predictions, gt_kp)
     summary = acc.summary(threshold)
     mean_label = "PCKh" if joint_schema.pck.kind == "headbox" else "PCK"
-    print(f"{mean_label}@{threshold:g}  (schema {joint_schema.name}; reference: {_rule_text(joint_schema)})")
+    print(f"{mean_label}@{threshold:g}  (schema {joint_schema.name}; reference: {rule_text(joint_schema)})")
     print(format_pose_table(summary.table, summary.mean, "Mean"))
     auc_value = _auc_over_grid(acc)
     kept = summary.num_rows - summary.num_dropped
@@ -291,7 +291,7 @@ def run_score_pose(gt: Path, pred: Path, json_out: str | None, threshold: float,
                 "auc_thresholds": [float(AUC_THRESHOLDS[0]), float(AUC_THRESHOLDS[-1])],
                 "num_missing_predictions": num_missing,
                 "num_unknown_predictions": len(unknown),
-                "protocol": _rule_text(joint_schema),
+                "protocol": rule_text(joint_schema),
             }
         )
         write_json(json_out, payload)
@@ -305,7 +305,8 @@ def _auc_over_grid(acc: PCKAccumulator) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _rule_text(schema: JointSchema) -> str:
+def rule_text(schema: JointSchema) -> str:
+    """The schema's PCK rule in words, for tables and JSON."""
     rule = schema.pck
     if rule.kind == "headbox":
         text = f"{rule.factor:g} x head-box diagonal"

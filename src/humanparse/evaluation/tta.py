@@ -1,11 +1,13 @@
-"""Test-time augmentation: predict parsing at each image's original resolution.
+"""Test-time augmentation: predict parsing and joints at each image's original resolution.
 
 For every test scale the images are letterboxed to the network's input size (the scale
-zooms on top of the fit), run through the model as one batch, the logits upsampled to the
-input size, optionally averaged with the prediction for the mirrored input (its left/right
-channels swapped back by the label schema, never by hard-coded indices), and warped back
-onto the original pixels. The scales are then averaged per original pixel over the views
-that see that pixel (a zoom above 1 crops the image's edges away).
+zooms on top of the fit), run through the model as one batch, the logits and joint heatmaps
+upsampled to the input size, optionally averaged with the prediction for the mirrored input
+(its left/right classes and joints swapped back by the schemas, never by hard-coded
+indices), and warped back onto the original pixels. The scales are then averaged per
+original pixel over the views that see that pixel (a zoom above 1 crops the image's edges
+away). Parsing is the argmax of the averaged logits; each joint is the refined peak of its
+averaged heatmap (see :func:`humanparse.data.heatmaps.decode_heatmaps`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.heatmaps import decode_heatmaps
 from ..data.sample import Sample
-from ..data.transforms import EvalTransform, flip_logits, warp_back
+from ..data.transforms import EvalTransform, flip_heatmaps, flip_logits, warp_back
+from ..models.output import ModelOutput
 from ..models.saved import IMAGENET_MEAN, IMAGENET_STD, PIXEL_SCALE, resolve_device
-from ..schemas import LabelSchema
+from ..schemas import JointSchema, LabelSchema
 
 if TYPE_CHECKING:
     from ..models.saved import SavedModel
@@ -43,11 +47,13 @@ def normalize(
 
 @dataclass
 class ParsingPrediction:
-    """One image's prediction: (H, W) uint8 class ids and, when asked for, (C, H, W) float32
-    probabilities, both at the image's original resolution."""
+    """One image's prediction at its original resolution: (H, W) uint8 class ids and, when
+    asked for, (C, H, W) float32 probabilities (None for a pose-only model); for a model that
+    predicts joints, (K, 3) float32 joints (x, y, peak score) in the schema's order."""
 
-    labels: np.ndarray
+    labels: np.ndarray | None
     probabilities: np.ndarray | None = None
+    joints: np.ndarray | None = None
 
 
 def _check_images(images: Sequence[np.ndarray]) -> None:
@@ -58,12 +64,14 @@ def _check_images(images: Sequence[np.ndarray]) -> None:
 
 
 class ParsingPredictor:
-    """Parsing logits with multi-scale and flip test-time augmentation.
+    """Parsing logits and joint heatmaps with multi-scale and flip test-time augmentation.
 
-    model: returns :class:`~humanparse.models.ModelOutput` for normalised (B, 3, h, w) input.
+    model: returns :class:`~humanparse.models.ModelOutput` for normalised (B, 3, h, w) input:
+        parsing logits, joint heatmaps (then ``joint_schema`` is needed), or both.
     scales: letterbox zooms to average (1.0 = the image fitted into ``input_size``).
     flip: also predict the mirrored input and swap its left/right classes back by the schema.
     amp: bfloat16 autocast for the forward pass on CUDA (ignored on CPU).
+    joint_schema: the joints of the model's heatmap channels (their flip partners).
 
     Each call runs the images it is given as one batch per scale (twice the images with
     flip), so callers choose the batch size by how many images they pass.
@@ -81,6 +89,7 @@ class ParsingPredictor:
         flip: bool = False,
         device: str | torch.device = "cpu",
         amp: bool = False,
+        joint_schema: JointSchema | None = None,
     ) -> None:
         scales = tuple(float(s) for s in scales)
         if not scales or not all(np.isfinite(s) and s > 0 for s in scales):
@@ -94,6 +103,7 @@ class ParsingPredictor:
         self.scales = scales
         self.flip = bool(flip)
         self.amp = bool(amp)
+        self.joint_schema = joint_schema
         self._transforms = [EvalTransform(self.input_size, scale=s, keep_original=False) for s in scales]
 
     @classmethod
@@ -114,7 +124,7 @@ class ParsingPredictor:
             saved.model, saved.label_schema, saved.input_size, saved.mean, saved.std,
             scales=tuple(saved.test_time.get("scales", [1.0])) if scales is None else scales,
             flip=bool(saved.test_time.get("flip", False)) if flip is None else flip,
-            device=device, amp=amp,
+            device=device, amp=amp, joint_schema=saved.joint_schema,
         )
 
     # ----------------------------------------------------------------------- internals
@@ -124,78 +134,128 @@ class ParsingPredictor:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _network_logits(self, batch: torch.Tensor) -> torch.Tensor:
-        """(B, C, h, w) float32 logits at the network input size for uint8 (B, 3, h, w) input,
-        averaged with the flipped input's (channels swapped back) when flip is on."""
+    def _upsample(self, maps: torch.Tensor) -> torch.Tensor:
+        maps = maps.float()
+        if tuple(maps.shape[-2:]) != self.input_size:
+            maps = F.interpolate(maps, size=self.input_size, mode="bilinear", align_corners=False)
+        return maps
+
+    def _check_output(self, output: ModelOutput) -> None:
+        if output.logits is not None and output.logits.shape[1] != self.label_schema.num_classes:
+            raise ValueError(
+                f"the model predicts {output.logits.shape[1]} classes but schema {self.label_schema.name!r} "
+                f"has {self.label_schema.num_classes}"
+            )
+        if output.heatmaps is not None:
+            if self.joint_schema is None:
+                raise ValueError("the model predicts joint heatmaps but no joint schema was given")
+            if output.heatmaps.shape[1] != self.joint_schema.num_joints:
+                raise ValueError(
+                    f"the model predicts {output.heatmaps.shape[1]} joints but schema {self.joint_schema.name!r} "
+                    f"has {self.joint_schema.num_joints}"
+                )
+        if output.logits is None and output.heatmaps is None:
+            raise ValueError("the model predicts neither parsing logits nor joint heatmaps")
+
+    def _network_maps(self, batch: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """(B, C + K, h, w) float32 parsing logits then joint heatmaps at the network input size
+        for uint8 (B, 3, h, w) input, averaged with the flipped input's (left/right swapped
+        back) when flip is on; and C, the number of parsing channels (0 for a pose-only model)."""
         x = normalize(batch.to(self.device, non_blocking=True), self.mean, self.std)
         if self.flip:
             x = torch.cat([x, x.flip(-1)])
         with self._autocast():
-            logits = self.model(x).logits
-        logits = logits.float()
-        if tuple(logits.shape[-2:]) != self.input_size:
-            logits = F.interpolate(logits, size=self.input_size, mode="bilinear", align_corners=False)
-        if logits.shape[1] != self.label_schema.num_classes:
-            raise ValueError(
-                f"the model predicts {logits.shape[1]} classes but schema {self.label_schema.name!r} "
-                f"has {self.label_schema.num_classes}"
-            )
-        if self.flip:
-            plain, mirrored = logits.chunk(2)
-            logits = (plain + flip_logits(mirrored, self.label_schema)) / 2
-        return logits
+            output = self.model(x)
+        self._check_output(output)
+        parts = []
+        if output.logits is not None:
+            logits = self._upsample(output.logits)
+            if self.flip:
+                plain, mirrored = logits.chunk(2)
+                logits = (plain + flip_logits(mirrored, self.label_schema)) / 2
+            parts.append(logits)
+        if output.heatmaps is not None:
+            assert self.joint_schema is not None
+            heatmaps = self._upsample(output.heatmaps)
+            if self.flip:
+                plain, mirrored = heatmaps.chunk(2)
+                heatmaps = (plain + flip_heatmaps(mirrored, self.joint_schema)) / 2
+            parts.append(heatmaps)
+        return torch.cat(parts, dim=1), (parts[0].shape[1] if output.logits is not None else 0)
 
-    def _scale_views(self, images: Sequence[np.ndarray]) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
-        """For each scale and image: (image index, logits sum (C, H, W), coverage (1, H, W)) at
-        the original resolution."""
+    def _scale_views(self, images: Sequence[np.ndarray]) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, int]]:
+        """For each scale and image: (image index, maps sum (C + K, H, W), coverage (1, H, W),
+        C) at the original resolution."""
         for transform in self._transforms:
             warped = [transform(Sample(image=image)) for image in images]
             batch = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2)
-            logits = self._network_logits(batch)
-            ones = torch.ones_like(logits[:, :1])
+            maps, num_classes = self._network_maps(batch)
+            ones = torch.ones_like(maps[:, :1])
             for i, w in enumerate(warped):
                 # The letterbox never mirrors, so no channel swap is involved here; the extra
                 # channel of ones measures how much of each original pixel this view sees.
-                both = warp_back(torch.cat([logits[i], ones[i]]), w.meta["affine"], w.meta["orig_size"])
-                yield i, both[:-1], both[-1:]
-
-    # ----------------------------------------------------------------------- public
+                both = warp_back(torch.cat([maps[i], ones[i]]), w.meta["affine"], w.meta["orig_size"])
+                yield i, both[:-1], both[-1:], num_classes
 
     @torch.inference_mode()
-    def predict_logits(self, images: Sequence[np.ndarray]) -> list[torch.Tensor]:
-        """(C, H, W) float32 logits per (H, W, 3) uint8 RGB image, at its original resolution,
-        on the predictor's device; averaged over scales (and flip)."""
+    def _predict_maps(self, images: Sequence[np.ndarray]) -> tuple[list[torch.Tensor], int]:
+        """(C + K, H, W) averaged maps per image at its original resolution, and C."""
         images = list(images)
         if not images:
-            return []
+            return [], 0
         _check_images(images)
         sums: list[torch.Tensor | None] = [None] * len(images)
         weights: list[torch.Tensor | None] = [None] * len(images)
-        for i, logits, coverage in self._scale_views(images):
+        num_classes = 0
+        for i, maps, coverage, num_classes in self._scale_views(images):
             # Weighting by coverage averages each pixel over the views that see it, and undoes
             # the zero padding that bilinear sampling mixes in at the letterbox's border.
-            weighted = logits * coverage
+            weighted = maps * coverage
             sums[i] = weighted if sums[i] is None else sums[i] + weighted
             weights[i] = coverage if weights[i] is None else weights[i] + coverage
-        return [s / w.clamp_min(1e-6) for s, w in zip(sums, weights)]  # type: ignore[operator, union-attr]
+        return [s / w.clamp_min(1e-6) for s, w in zip(sums, weights)], num_classes  # type: ignore[operator, union-attr]
+
+    # ----------------------------------------------------------------------- public
+
+    def predict_logits(self, images: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """(C, H, W) float32 logits per (H, W, 3) uint8 RGB image, at its original resolution,
+        on the predictor's device; averaged over scales (and flip)."""
+        maps, num_classes = self._predict_maps(images)
+        if maps and num_classes == 0:
+            raise ValueError("this model predicts joints only, no parsing logits")
+        return [m[:num_classes] for m in maps]
 
     @torch.inference_mode()
     def predict(self, images: Sequence[np.ndarray], probabilities: bool = False) -> list[ParsingPrediction]:
-        """Class ids (argmax of the averaged logits) and, optionally, softmax probabilities."""
+        """Class ids (argmax of the averaged logits), optionally softmax probabilities, and the
+        joints decoded from the averaged heatmaps of a model that predicts them."""
+        maps, num_classes = self._predict_maps(images)
         out = []
-        for logits in self.predict_logits(images):
-            labels = logits.argmax(0).to(torch.uint8).cpu().numpy()
-            probs = torch.softmax(logits, 0).cpu().numpy() if probabilities else None
-            out.append(ParsingPrediction(labels=labels, probabilities=probs))
+        for m in maps:
+            labels = probs = joints = None
+            if num_classes:
+                logits = m[:num_classes]
+                labels = logits.argmax(0).to(torch.uint8).cpu().numpy()
+                probs = torch.softmax(logits, 0).cpu().numpy() if probabilities else None
+            if m.shape[0] > num_classes:
+                joints = decode_heatmaps(m[None, num_classes:], stride=1)[0].cpu().numpy()
+            out.append(ParsingPrediction(labels=labels, probabilities=probs, joints=joints))
         return out
 
     def predict_labels(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """(H, W) uint8 class ids per image, at its original resolution."""
-        return [p.labels for p in self.predict(images)]
+        return [p.labels for p in self.predict(images)]  # type: ignore[misc]
 
     def predict_probabilities(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """(C, H, W) float32 softmax probabilities per image, at its original resolution."""
         return [p.probabilities for p in self.predict(images, probabilities=True)]  # type: ignore[misc]
+
+    def predict_joints(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """(K, 3) float32 joints (x, y, score) per image, in its original pixels."""
+        predictions = self.predict(images)
+        if predictions and predictions[0].joints is None:
+            raise ValueError("this model predicts no joints")
+        return [p.joints for p in predictions]  # type: ignore[misc]
 
 
 __all__ = ["ParsingPrediction", "ParsingPredictor", "normalize"]

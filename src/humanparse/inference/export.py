@@ -1,8 +1,9 @@
-"""``humanparse export``: a saved model as an ONNX graph that maps normalised images to logits.
+"""``humanparse export``: a saved model as an ONNX graph that maps normalised images to its maps.
 
 The graph's input ``image`` is (B, 3, H, W) float32, normalised as the model file says
-(``(pixel / 255 - mean) / std``, RGB); its output ``logits`` is (B, C, h, w) at the model's
-output stride. The batch axis is dynamic; height and width are too with ``dynamic_size``.
+(``(pixel / 255 - mean) / std``, RGB); its outputs are ``logits`` (B, C, h, w) for a model
+that parses and ``heatmaps`` (B, K, h, w) for one that predicts joints, in that order, at the
+model's output stride. The batch axis is dynamic; height and width are too with ``dynamic_size``.
 Everything needed to use the graph alone (label schema, input size, normalisation,
 test-time settings) is written beside it as ``<name>.json`` and embedded in the ONNX
 file's metadata under the key ``humanparse``.
@@ -29,20 +30,34 @@ from ..models.saved import CONFIG_FILE, load_model
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
+HEATMAPS_NAME = "heatmaps"
 METADATA_KEY = "humanparse"
 DEFAULT_OPSET = 17
 _INSTALL_HINT = "pip install humanparse[onnx]"
 
 
-class LogitsOnly(nn.Module):
-    """The model with only its final parsing logits as output (what inference needs)."""
+class InferenceOutputs(nn.Module):
+    """The model with only what inference needs as outputs: its final parsing logits and/or
+    joint heatmaps, as a tuple in the order of :attr:`names`."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, names: tuple[str, ...] = (OUTPUT_NAME,)) -> None:
         super().__init__()
         self.model = model
+        self.names = names
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.model(image).logits
+    @staticmethod
+    def names_of(model: nn.Module, example: torch.Tensor) -> tuple[str, ...]:
+        """The outputs a model gives for ``example``: ("logits",), ("heatmaps",) or both."""
+        with torch.no_grad():
+            output = model(example)
+        names = tuple(n for n, t in ((OUTPUT_NAME, output.logits), (HEATMAPS_NAME, output.heatmaps)) if t is not None)
+        if not names:
+            raise ValueError("the model predicts neither parsing logits nor joint heatmaps")
+        return names
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        output = self.model(image)
+        return tuple(output.logits if n == OUTPUT_NAME else output.heatmaps for n in self.names)
 
 
 def _require(module: str, purpose: str) -> ModuleType:
@@ -61,26 +76,26 @@ def _dynamic_axes(dynamic_size: bool) -> dict[int, str]:
     return {0: "batch", 2: "height", 3: "width"} if dynamic_size else {0: "batch"}
 
 
-def _export_torchscript(wrapper: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamic_size: bool) -> None:
+def _export_torchscript(wrapper: InferenceOutputs, example: torch.Tensor, path: Path, opset: int, dynamic_size: bool) -> None:
     axes = _dynamic_axes(dynamic_size)
     with warnings.catch_warnings():
         # Chosen on purpose: it is fast and handles the plain conv nets exported here.
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         torch.onnx.export(
             wrapper, (example,), str(path), dynamo=False, opset_version=opset,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes}, do_constant_folding=True,
+            input_names=[INPUT_NAME], output_names=list(wrapper.names),
+            dynamic_axes={INPUT_NAME: axes, **{name: axes for name in wrapper.names}}, do_constant_folding=True,
         )
 
 
-def _export_dynamo(wrapper: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamic_size: bool) -> None:
+def _export_dynamo(wrapper: InferenceOutputs, example: torch.Tensor, path: Path, opset: int, dynamic_size: bool) -> None:
     _require("onnxscript", "ONNX export with the dynamo exporter")
     from torch.export import Dim
 
     shapes = {axis: Dim(name) for axis, name in _dynamic_axes(dynamic_size).items()}
     program = torch.onnx.export(
         wrapper, (example,), dynamo=True, opset_version=opset,
-        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+        input_names=[INPUT_NAME], output_names=list(wrapper.names),
         dynamic_shapes=(shapes,), external_data=False, verbose=False,
     )
     program.save(str(path), external_data=False)  # type: ignore[union-attr]
@@ -89,26 +104,27 @@ def _export_dynamo(wrapper: nn.Module, example: torch.Tensor, path: Path, opset:
 def verify_onnx(
     onnx_path: str | Path, model: nn.Module, inputs: list[torch.Tensor], atol: float = 1e-4, *, name: str | None = None
 ) -> float:
-    """Largest absolute difference between onnxruntime and PyTorch logits over ``inputs``;
-    raises ValueError above ``atol``. ``name`` is the file to name in errors (default ``onnx_path``)."""
+    """Largest absolute difference between onnxruntime and PyTorch outputs (logits and/or
+    heatmaps) over ``inputs``; raises ValueError above ``atol``. ``name`` is the file to name
+    in errors (default ``onnx_path``)."""
     name = name or str(onnx_path)
     ort = _require("onnxruntime", "checking an ONNX export")
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    wrapper = LogitsOnly(model).eval()
+    device = next(model.parameters()).device
+    wrapper = InferenceOutputs(model, InferenceOutputs.names_of(model, inputs[0].to(device))).eval()
     worst = 0.0
     for x in inputs:
         with torch.no_grad():
-            expected = wrapper(x.to(next(model.parameters()).device)).float().cpu().numpy()
-        got = session.run([OUTPUT_NAME], {INPUT_NAME: x.cpu().numpy()})[0]
-        if got.shape != expected.shape:
-            raise ValueError(
-                f"{name}: ONNX logits have shape {got.shape}, PyTorch {expected.shape} for input {tuple(x.shape)}"
-            )
-        worst = max(worst, float(np.abs(got - expected).max()))
+            expected = [t.float().cpu().numpy() for t in wrapper(x.to(device))]
+        got = session.run(list(wrapper.names), {INPUT_NAME: x.cpu().numpy()})
+        for output, e, g in zip(wrapper.names, expected, got):
+            if g.shape != e.shape:
+                raise ValueError(
+                    f"{name}: ONNX {output} have shape {g.shape}, PyTorch {e.shape} for input {tuple(x.shape)}"
+                )
+            worst = max(worst, float(np.abs(g - e).max()))
     if worst > atol:
-        raise ValueError(
-            f"{name}: ONNX and PyTorch logits differ by up to {worst:.3g} (> {atol})"
-        )
+        raise ValueError(f"{name}: ONNX and PyTorch outputs differ by up to {worst:.3g} (> {atol})")
     return worst
 
 
@@ -121,7 +137,7 @@ def export_onnx(
     dynamo: bool = False,
     verify: bool = False,
 ) -> Path:
-    """Export a saved model's logits to ONNX at ``out_path`` (a ``.onnx`` file) with a
+    """Export a saved model's logits and/or heatmaps to ONNX at ``out_path`` (a ``.onnx`` file) with a
     dynamic batch axis, and write ``<out_path without suffix>.json`` beside it.
 
     dynamic_size: also let height and width vary (the example traced is the model's input
@@ -138,12 +154,21 @@ def export_onnx(
     if saved.path is not None and sidecar_of(out).resolve() == (saved.path / CONFIG_FILE).resolve():
         raise ValueError(f"{out}: its sidecar would overwrite the model's own {CONFIG_FILE}; choose another name")
     model = saved.model.float().eval()
-    wrapper = LogitsOnly(model).eval()
     h, w = saved.input_size
     # A batch of 2 keeps the exporter from specialising the batch axis to 1.
     example = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(0))
+    wrapper = InferenceOutputs(model, InferenceOutputs.names_of(model, example)).eval()
     with torch.no_grad():
-        logits_shape = tuple(wrapper(example).shape)
+        shapes = [tuple(t.shape) for t in wrapper(example)]
+    meanings = {
+        OUTPUT_NAME: "parsing logits at the model's output stride; upsample to the input size",
+        HEATMAPS_NAME: "joint heatmaps at the model's output stride, one per joint of joint_schema",
+    }
+    outputs = [
+        {"name": n, "shape": ["batch", shape[1], *(["h", "w"] if dynamic_size else shape[2:])],
+         "dtype": "float32", "meaning": meanings[n]}
+        for n, shape in zip(wrapper.names, shapes)
+    ]
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.partial.onnx")
@@ -156,8 +181,9 @@ def export_onnx(
             "opset": opset,
             "input": {"name": INPUT_NAME, "shape": ["batch", 3, "height" if dynamic_size else h, "width" if dynamic_size else w],
                       "dtype": "float32", "layout": "NCHW, RGB, (pixel / scale - mean) / std"},
-            "output": {"name": OUTPUT_NAME, "shape": ["batch", logits_shape[1], *(["h", "w"] if dynamic_size else logits_shape[2:])],
-                       "dtype": "float32", "meaning": "parsing logits at the model's output stride; upsample to the input size"},
+            # One entry per graph output (``output`` names the first, as single-output files always had).
+            "output": outputs[0],
+            "outputs": outputs,
         },
     }
     text = json.dumps(description, indent=2) + "\n"
@@ -184,4 +210,4 @@ def export_onnx(
     return out
 
 
-__all__ = ["INPUT_NAME", "METADATA_KEY", "OUTPUT_NAME", "LogitsOnly", "export_onnx", "sidecar_of", "verify_onnx"]
+__all__ = ["HEATMAPS_NAME", "INPUT_NAME", "METADATA_KEY", "OUTPUT_NAME", "InferenceOutputs", "export_onnx", "sidecar_of", "verify_onnx"]

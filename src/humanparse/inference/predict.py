@@ -3,7 +3,9 @@
 Per image, in the output folder: ``<name>.png`` (class ids, with the schema's palette),
 ``<name>_overlay.jpg`` (the original beside the colour overlay), ``<name>.json`` (size and
 pixel area per class) and, when asked for, ``<name>_prob.npy`` ((C, H, W) float16
-probabilities). Per video: ``<name>_overlay.mp4`` and ``<name>.json``.
+probabilities). Per video: ``<name>_overlay.mp4`` and ``<name>.json``. A model that predicts
+joints adds them to each JSON (name, x, y, score), draws its skeleton on the overlays, and
+writes ``joints.csv`` for the images in LIP's pose layout; a pose-only model writes no PNG.
 Images inside a folder keep their path relative to that folder. An input that cannot be
 read is reported and skipped; the exit code is then 1.
 """
@@ -24,9 +26,11 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..data.image_io import IMAGE_EXTENSIONS, DataError, read_image, write_label_png
-from ..evaluation.tta import ParsingPredictor
+from ..data.pose_files import write_lip_pose_csv
+from ..data.sample import VISIBLE
+from ..evaluation.tta import ParsingPrediction, ParsingPredictor
 from ..models.saved import SavedModel, load_model, resolve_device
-from ..schemas import LabelSchema
+from ..schemas import JointSchema, LabelSchema
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 # Weight of the class colour in the overlay (the rest is the original image).
@@ -125,6 +129,50 @@ def colour_overlay(image: np.ndarray, labels: np.ndarray, schema: LabelSchema, a
     return np.concatenate([image, blended], axis=1)
 
 
+def draw_skeleton(image: np.ndarray, joints: np.ndarray, schema: JointSchema) -> np.ndarray:
+    """A copy of (H, W, 3) uint8 ``image`` with the schema's skeleton drawn through (K, 2+) joints
+    (x, y, ...): left limbs in green, right in orange, the rest in white; joints as dots."""
+    out = np.ascontiguousarray(image).copy()
+    h, w = out.shape[:2]
+    thickness = max(1, round(min(h, w) / 150))
+    left = {a for a, _ in schema.flip_pairs}
+    right = {b for _, b in schema.flip_pairs}
+
+    def colour(*ids: int) -> tuple[int, int, int]:
+        if any(i in left for i in ids):
+            return (60, 220, 60)
+        if any(i in right for i in ids):
+            return (255, 140, 0)
+        return (255, 255, 255)
+
+    points = [(int(round(x)), int(round(y))) for x, y in np.asarray(joints, dtype=np.float64)[:, :2]]
+    for a, b in schema.skeleton:
+        cv2.line(out, points[a], points[b], colour(a, b), thickness, cv2.LINE_AA)
+    for i, p in enumerate(points):
+        cv2.circle(out, p, thickness + 1, colour(i), -1, cv2.LINE_AA)
+    return out
+
+
+def prediction_overlay(
+    image: np.ndarray, labels: np.ndarray | None, joints: np.ndarray | None,
+    schema: LabelSchema, joint_schema: JointSchema | None,
+) -> np.ndarray:
+    """(H, 2W, 3) uint8: the image, and beside it the class colours and/or the skeleton."""
+    overlay = colour_overlay(image, labels, schema) if labels is not None else np.concatenate([image, image], axis=1)
+    if joints is not None and joint_schema is not None:
+        w = image.shape[1]
+        overlay[:, w:] = draw_skeleton(overlay[:, w:], joints, joint_schema)
+    return overlay
+
+
+def joints_json(joints: np.ndarray, schema: JointSchema) -> list[dict[str, Any]]:
+    """Each joint as {"name", "x", "y", "score"} (x = column, y = row in original pixels)."""
+    return [
+        {"name": name, "x": round(float(x), 2), "y": round(float(y), 2), "score": round(float(score), 4)}
+        for name, (x, y, score) in zip(schema.joints, np.asarray(joints, dtype=np.float64))
+    ]
+
+
 def class_areas(labels: np.ndarray, schema: LabelSchema) -> dict[str, int]:
     """Pixel count of each class present in ``labels``, by class name."""
     counts = np.bincount(labels.ravel(), minlength=schema.num_classes)
@@ -152,29 +200,28 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def _write_image_outputs(
-    item: PredictInput, image: np.ndarray, labels: np.ndarray, probabilities: np.ndarray | None,
-    out_dir: Path, schema: LabelSchema, context: dict[str, Any],
+    item: PredictInput, image: np.ndarray, pred: ParsingPrediction, out_dir: Path,
+    schema: LabelSchema, joint_schema: JointSchema | None, context: dict[str, Any],
 ) -> None:
     base = out_dir / item.name
     base.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(base.with_name(base.name + ".png"), lambda p: write_label_png(p, labels, schema.flat_palette()))
-    overlay = colour_overlay(image, labels, schema)
+    labels = pred.labels
+    if labels is not None:
+        _write_atomically(base.with_name(base.name + ".png"), lambda p: write_label_png(p, labels, schema.flat_palette()))
+    overlay = prediction_overlay(image, labels, pred.joints, schema, joint_schema)
     _write_atomically(
         base.with_name(base.name + "_overlay.jpg"),
         lambda p: Image.fromarray(overlay).save(p, quality=OVERLAY_JPEG_QUALITY),
     )
-    if probabilities is not None:
+    if pred.probabilities is not None:
+        probabilities = pred.probabilities
         _write_atomically(base.with_name(base.name + "_prob.npy"), lambda p: np.save(p, probabilities.astype(np.float16)))
-    _write_json(
-        base.with_name(base.name + ".json"),
-        {
-            "image": str(item.path),
-            "size": [int(labels.shape[0]), int(labels.shape[1])],
-            "classes": class_areas(labels, schema),
-            "schema": schema.name,
-            **context,
-        },
-    )
+    summary: dict[str, Any] = {"image": str(item.path), "size": [int(image.shape[0]), int(image.shape[1])]}
+    if labels is not None:
+        summary.update(classes=class_areas(labels, schema), schema=schema.name)
+    if pred.joints is not None and joint_schema is not None:
+        summary.update(joints=joints_json(pred.joints, joint_schema), joint_schema=joint_schema.name)
+    _write_json(base.with_name(base.name + ".json"), {**summary, **context})
 
 
 # --------------------------------------------------------------------------- images
@@ -195,8 +242,10 @@ def _predict_images(
     items: Sequence[PredictInput], predictor: ParsingPredictor, out_dir: Path, batch_size: int,
     probabilities: bool, context: dict[str, Any], progress: bool,
 ) -> int:
-    """Predict and write every image; returns how many could not be read."""
+    """Predict and write every image (and, for a model that predicts joints, ``joints.csv`` in
+    LIP's pose layout for all of them); returns how many could not be read."""
     failures = 0
+    rows: dict[str, np.ndarray] = {}
     bar = tqdm(total=len(items), desc="predicting", unit="img", disable=None if progress else True)
     for batch in _read_batches(items, batch_size):
         good = [(item, image) for item, image in batch if isinstance(image, np.ndarray)]
@@ -206,9 +255,16 @@ def _predict_images(
                 failures += 1
         predictions = predictor.predict([image for _, image in good], probabilities=probabilities)
         for (item, image), pred in zip(good, predictions):
-            _write_image_outputs(item, image, pred.labels, pred.probabilities, out_dir, predictor.label_schema, context)
+            _write_image_outputs(item, image, pred, out_dir, predictor.label_schema, predictor.joint_schema, context)
+            if pred.joints is not None:
+                # Predicted joints carry no visibility: written as visible, LIP's "0".
+                rows[item.name + item.path.suffix] = np.column_stack(
+                    [pred.joints[:, :2], np.full(len(pred.joints), VISIBLE, dtype=np.float32)]
+                )
         bar.update(len(batch))
     bar.close()
+    if rows:
+        _write_atomically(out_dir / "joints.csv", lambda p: write_lip_pose_csv(p, rows))
     return failures
 
 
@@ -254,11 +310,11 @@ def _predict_video(
     writer: cv2.VideoWriter | None = None
     size: tuple[int, int] | None = None
     totals = np.zeros(schema.num_classes, dtype=np.int64)
-    per_frame: list[dict[str, int]] = []
+    per_frame: list[dict[str, Any]] = []
     bar = tqdm(total=total, desc=item.path.name, unit="frame", disable=None if progress else True)
     try:
         for frames in _frame_batches(_frames(capture), batch_size):
-            for frame, labels in zip(frames, predictor.predict_labels(frames)):
+            for frame, pred in zip(frames, predictor.predict(frames)):
                 if size is None:
                     size = (frame.shape[0], frame.shape[1])
                     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (2 * size[1], size[0]))
@@ -266,10 +322,15 @@ def _predict_video(
                         raise DataError(video_path, "OpenCV cannot write an mp4 video here")
                 if (frame.shape[0], frame.shape[1]) != size:
                     raise DataError(item.path, f"frame size changes from {size} to {frame.shape[:2]} mid-video")
-                overlay = colour_overlay(frame, labels, schema)
+                overlay = prediction_overlay(frame, pred.labels, pred.joints, schema, predictor.joint_schema)
                 writer.write(cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))  # type: ignore[union-attr]
-                totals += np.bincount(labels.ravel(), minlength=schema.num_classes)[: schema.num_classes]
-                per_frame.append(class_areas(labels, schema))
+                frame_summary: dict[str, Any] = {}
+                if pred.labels is not None:
+                    totals += np.bincount(pred.labels.ravel(), minlength=schema.num_classes)[: schema.num_classes]
+                    frame_summary["classes"] = class_areas(pred.labels, schema)
+                if pred.joints is not None and predictor.joint_schema is not None:
+                    frame_summary["joints"] = joints_json(pred.joints, predictor.joint_schema)
+                per_frame.append(frame_summary)
             bar.update(len(frames))
         if writer is not None:
             writer.release()
@@ -359,4 +420,7 @@ def run_predict(
     return 1 if failures else 0
 
 
-__all__ = ["VIDEO_EXTENSIONS", "PredictInput", "class_areas", "collect_inputs", "colour_overlay", "run_predict"]
+__all__ = [
+    "VIDEO_EXTENSIONS", "PredictInput", "class_areas", "collect_inputs", "colour_overlay", "draw_skeleton", "joints_json",
+    "prediction_overlay", "run_predict",
+]

@@ -1,0 +1,151 @@
+"""Joints at prediction time: test-time augmentation of heatmaps, predict's outputs, ONNX."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+import humanparse.models
+from humanparse.cli import main
+from humanparse.evaluation.tta import ParsingPredictor
+from humanparse.models import ModelOutput, build_model
+from humanparse.models.saved import load_model, save_model
+from humanparse.schemas import LIP, LIP_JOINTS
+
+# Joint k looks for red dots when it has a left/right partner and for green ones otherwise:
+# partners share a channel, so the "model" is left/right-symmetric and flip is exact for it.
+JOINT_CHANNEL = [0 if (LIP_JOINTS.flip_permutation[k] != k) else 1 for k in range(LIP_JOINTS.num_joints)]
+
+
+class DotFinder(nn.Module):
+    """Heatmaps (stride 2) peaking where the input has the brightest blob in each joint's channel."""
+
+    output_stride = 2
+
+    def __init__(self, num_joints: int = 16) -> None:
+        super().__init__()
+        self.num_joints = num_joints
+        self.unused = nn.Parameter(torch.zeros(()))  # a module with no parameters has no device
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        blurred = F.avg_pool2d(x, 5, stride=1, padding=2, count_include_pad=False)
+        # red dots on grey: channel c minus the others, so grey (equal channels) scores low
+        score = blurred - blurred.mean(1, keepdim=True)
+        maps = torch.exp(3 * score[:, JOINT_CHANNEL])
+        return ModelOutput(heatmaps=F.avg_pool2d(maps, 2) + 0 * self.unused)
+
+
+def dot_image(size: tuple[int, int], red: tuple[float, float], green: tuple[float, float]) -> np.ndarray:
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    image = np.full((h, w, 3), 128.0)
+    for (x, y), channel in ((red, 0), (green, 1)):
+        blob = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 2.0**2))
+        image[..., channel] += 120 * blob
+        image[..., [c for c in range(3) if c != channel]] -= 60 * blob[..., None]
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("scales,flip", [((1.0,), False), ((1.0,), True), ((0.75, 1.0, 1.25), True)])
+def test_predicted_joints_land_on_the_dots_at_original_resolution(scales, flip):
+    image = dot_image((50, 70), red=(21.3, 30.6), green=(47.8, 12.2))  # letterboxed into 64x64
+    predictor = ParsingPredictor(DotFinder(), LIP, (64, 64), scales=scales, flip=flip, joint_schema=LIP_JOINTS)
+    joints = predictor.predict_joints([image])[0]
+    assert joints.shape == (16, 3)
+    for k, channel in enumerate(JOINT_CHANNEL):
+        expected = (21.3, 30.6) if channel == 0 else (47.8, 12.2)
+        assert np.hypot(joints[k, 0] - expected[0], joints[k, 1] - expected[1]) < 1.0, (k, joints[k], expected)
+    prediction = predictor.predict([image])[0]
+    assert prediction.labels is None  # a pose-only model parses nothing
+    with pytest.raises(ValueError, match="joints only"):
+        predictor.predict_logits([image])
+
+
+def test_flip_is_exact_for_a_symmetric_pose_model():
+    image = dot_image((64, 64), red=(20.0, 30.0), green=(40.0, 10.0))
+    plain = ParsingPredictor(DotFinder(), LIP, (64, 64), joint_schema=LIP_JOINTS)
+    flipped = ParsingPredictor(DotFinder(), LIP, (64, 64), flip=True, joint_schema=LIP_JOINTS)
+    maps_plain, c = plain._predict_maps([image])
+    maps_flip, _ = flipped._predict_maps([image])
+    # The mirrored view holds the dots at mirrored places; swapped back by the schema and
+    # mirrored back, it is the plain view again, so averaging changes nothing.
+    assert c == 0
+    assert torch.allclose(maps_plain[0], maps_flip[0], atol=1e-5)
+
+
+def test_predictor_needs_the_joint_schema_for_heatmaps():
+    with pytest.raises(ValueError, match="joint schema"):
+        ParsingPredictor(DotFinder(), LIP, (32, 32)).predict([dot_image((32, 32), (5, 5), (20, 20))])
+
+
+@pytest.fixture
+def jppnet_dir(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    spec = {"name": "jppnet", "num_classes": 20, "num_joints": 16, "backbone": "resnet18", "base_width": 8,
+            "refine_stages": 1, "scales": [1.0, 0.5]}
+    model = build_model(spec).eval()
+    return save_model(tmp_path / "model", model, spec, LIP, (48, 48), joint_schema=LIP_JOINTS,
+                      extra={"test_time": {"scales": [1.0], "flip": True}})
+
+
+def test_predict_writes_joints_json_lip_csv_and_skeleton_overlay(jppnet_dir, tmp_path):
+    images = tmp_path / "in"
+    images.mkdir()
+    for i, size in enumerate([(40, 30), (52, 61)]):
+        Image.fromarray(dot_image(size, (10, 10), (20, 20))).save(images / f"p{i}.jpg", quality=95)
+    (images / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(jppnet_dir), str(images), "--out", str(out)]) == 1  # the broken one
+    for i, (h, w) in enumerate([(40, 30), (52, 61)]):
+        summary = json.loads((out / f"p{i}.json").read_text())
+        assert summary["joint_schema"] == "lip" and summary["schema"] == "lip"
+        assert [j["name"] for j in summary["joints"]] == list(LIP_JOINTS.joints)
+        assert all(-0.5 <= j["x"] <= w - 0.5 and -0.5 <= j["y"] <= h - 0.5 for j in summary["joints"])
+        assert (out / f"p{i}.png").is_file()
+        overlay = np.asarray(Image.open(out / f"p{i}_overlay.jpg"))
+        assert overlay.shape == (h, 2 * w, 3)
+    with open(out / "joints.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert sorted(r[0] for r in rows) == ["p0.jpg", "p1.jpg"]
+    assert all(len(r) == 49 for r in rows)
+    summary = json.loads((out / "p1.json").read_text())
+    row = next(r for r in rows if r[0] == "p1.jpg")
+    assert float(row[1]) == pytest.approx(summary["joints"][0]["x"], abs=0.01)
+    assert float(row[2]) == pytest.approx(summary["joints"][0]["y"], abs=0.01)
+
+
+def test_skeleton_is_drawn_on_the_overlay(monkeypatch, tmp_path):
+    monkeypatch.setitem(humanparse.models.MODELS, "dot_finder", DotFinder)
+    model_dir = save_model(tmp_path / "model", DotFinder(), {"name": "dot_finder", "num_joints": 16}, LIP, (64, 64),
+                           joint_schema=LIP_JOINTS)
+    image = dot_image((64, 64), red=(16.0, 40.0), green=(48.0, 20.0))
+    Image.fromarray(image).save(tmp_path / "dots.png")
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(model_dir), str(tmp_path / "dots.png"), "--out", str(out)]) == 0
+    assert not (out / "dots.png").exists()  # pose-only: no label map
+    overlay = np.asarray(Image.open(out / "dots_overlay.jpg")).astype(int)
+    left, right = overlay[:, :64], overlay[:, 64:]
+    assert np.abs(left - image).max() < 40  # the original, up to JPEG
+    # skeleton lines join the two dots: a line of pixels between them changed colour
+    changed = np.abs(right - left).sum(-1) > 90
+    assert changed.sum() > 30 and changed[25:35, 28:36].any()
+    assert "classes" not in json.loads((out / "dots.json").read_text())
+
+
+def test_saved_jppnet_keeps_its_joint_schema_and_exports_both_outputs(jppnet_dir, tmp_path):
+    saved = load_model(jppnet_dir)
+    assert saved.joint_schema == LIP_JOINTS
+    pytest.importorskip("onnxruntime")
+    onnx_path = tmp_path / "jpp.onnx"
+    assert main(["export", str(jppnet_dir), "--onnx", str(onnx_path), "--verify"]) == 0
+    sidecar = json.loads(onnx_path.with_suffix(".json").read_text())
+    assert [o["name"] for o in sidecar["onnx"]["outputs"]] == ["logits", "heatmaps"]
+    assert sidecar["onnx"]["outputs"][1]["shape"][:2] == ["batch", 16]
