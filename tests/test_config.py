@@ -58,10 +58,12 @@ def test_unreadable_file(tmp_path):
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[f"{p.parent.name}/{p.name}" for p in CONFIGS])
 def test_shipped_configs_load_and_build(path):
+    from humanparse.engine.train import complete_spec
     from humanparse.models import build_model
+    from humanparse.schemas import LIP, LIP_JOINTS
 
     config = load_config(path)
-    spec = {**config["model"], "num_classes": 7, "pretrained": None}
+    spec = {**complete_spec(config["model"], LIP, LIP_JOINTS), "pretrained": None}
     if config["model"]["backbone"] in ("resnet101", "resnet50"):
         spec["base_width"] = 8  # the layout is what is checked here, not the width
     build_model(spec)

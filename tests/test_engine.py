@@ -89,7 +89,7 @@ def test_learns_on_synthetic_humans(synth_root, tmp_path):
                  "--split", "val", "--json", str(json_out)]) == 0
     written = json.loads(json_out.read_text())
     assert written["num_images"] == 50 and written["model"] == summary["model"]
-    assert written["miou"] == pytest.approx(100 * scores.miou, abs=1e-6)
+    assert written["miou"] == pytest.approx(100 * result.scores.miou, abs=1e-6)
 
 
 class StopAfterEpoch(Callback):

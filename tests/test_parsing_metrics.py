@@ -229,3 +229,15 @@ def test_all_reduce_sums_over_processes(tmp_path):
     assert values[:9].reshape(3, 3).tolist() == [[1, 0, 0], [2, 0, 0], [0, 0, 0]]
     assert values[9:18].reshape(3, 3).tolist() == [[16, 0, 0], [16, 0, 0], [0, 0, 0]]
     assert values[18] == 2
+
+
+def test_left_right_confusion_pools_the_schema_pairs():
+    from humanparse.evaluation import left_right_confusion
+    from humanparse.schemas import LIP
+
+    m = np.zeros((20, 20), dtype=np.int64)
+    m[14, 14], m[14, 15] = 6, 2  # left arm: 2 of 8 called right arm
+    m[15, 15], m[15, 0] = 4, 4  # right arm: missed, but never called left
+    m[2, 2] = 100  # hair: not a left/right class
+    assert left_right_confusion(m, LIP) == pytest.approx(2 / 16)
+    assert np.isnan(left_right_confusion(np.eye(20, dtype=np.int64) * 0, LIP))

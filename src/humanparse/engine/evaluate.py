@@ -27,14 +27,16 @@ from .data import open_split
 
 @dataclass
 class Evaluation:
-    """What ``evaluate`` measured on a split: parsing scores and size breakdown (None for a
-    pose-only model), PCK counts (None for a parsing-only model or data without keypoints)."""
+    """What ``evaluate`` measured on a split: parsing scores, size breakdown and confusion
+    matrix (None for a pose-only model), PCK counts (None for a parsing-only model or data
+    without keypoints)."""
 
     scores: ParsingScores | None
     sizes: dict[str, Any] | None
     count: int
     schema: LabelSchema
     pose: PCKAccumulator | None = None
+    matrix: ConfusionMatrix | None = None
 
 
 def evaluate_model(
@@ -92,7 +94,7 @@ def evaluate_model(
     return Evaluation(
         scores=matrix.scores(absent) if matrix is not None else None,
         sizes=sizes.to_dict(absent) if sizes is not None else None,
-        count=len(indices), schema=schema, pose=pose,
+        count=len(indices), schema=schema, pose=pose, matrix=matrix,
     )
 
 

@@ -6,6 +6,7 @@ from .parsing_metrics import (
     ConfusionMatrix,
     ParsingScores,
     SizeBreakdown,
+    left_right_confusion,
     majority_scores,
     parsing_scores,
     size_bucket,
@@ -14,6 +15,6 @@ from .pose_metrics import PCKAccumulator, PCKSummary, auc, normalized_distances,
 
 __all__ = [
     "ABSENT_CONVENTIONS", "SIZE_BUCKETS", "ConfusionMatrix", "PCKAccumulator", "PCKSummary",
-    "ParsingScores", "SizeBreakdown", "auc", "majority_scores", "normalized_distances", "parsing_scores",
+    "ParsingScores", "SizeBreakdown", "auc", "left_right_confusion", "majority_scores", "normalized_distances", "parsing_scores",
     "reference_lengths", "size_bucket",
 ]

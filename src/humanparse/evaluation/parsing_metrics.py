@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..schemas.base import IGNORE_INDEX
+from ..schemas.base import IGNORE_INDEX, LabelSchema
 
 ABSENT_CONVENTIONS = ("skip", "zero")
 
@@ -327,6 +327,16 @@ def parsing_scores(matrix: np.ndarray, absent: str = "skip") -> ParsingScores:
         pred_pixels=pred.astype(np.int64),
         convention=absent,
     )
+
+
+def left_right_confusion(matrix: np.ndarray, schema: LabelSchema) -> float:
+    """Share of the pixels of the schema's left/right classes that are predicted as their
+    mirror partner (a left arm called a right arm, and vice versa), pooled over all pairs;
+    NaN when the ground truth holds no such pixel. ``matrix``: rows = ground truth."""
+    m = np.asarray(matrix, dtype=np.float64)
+    swapped = sum(m[a, b] + m[b, a] for a, b in schema.flip_pairs)
+    total = sum(m[a].sum() + m[b].sum() for a, b in schema.flip_pairs)
+    return float(swapped / total) if total else float("nan")
 
 
 def majority_scores(labels: Sequence[np.ndarray], num_classes: int, absent: str = "skip") -> ParsingScores:

@@ -1,0 +1,152 @@
+"""JPPNet's ablation on synthetic humans, in the layout of the LIP paper's Tables 11 and 12.
+
+Rows: the parsing-only network (DeepLab v2 on the same dilated ResNet, which is also JPPNet's
+first phase), a pose-only network (the same ResNet stages and joint module), and JPPNet as
+"Joint" (no refinement, one scale), "+MSC" (three input scales fused by max), "+S1" (one
+refinement stage), "+MSC +S1" and "+MSC +S2". As in the paper, each JPPNet variant starts from
+the parsing network trained for the first phase and is then trained end to end; the two
+single-task baselines train for both phases' epochs. Everything is scored on the validation
+split at one scale without flip (the architectures are compared, not the test-time tricks):
+pixel accuracy, mean accuracy and mIoU; PCK against the neck-to-head-top distance (LIP's rule).
+
+    python benchmarks/jppnet_ablation.py [--images 800] [--size 96] [--parsing-epochs 6]
+                                         [--joint-epochs 6] [--width 16] [--out FILE]
+
+Prints a table and writes JSON (default benchmarks/results/jppnet_ablation.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from humanparse.config import load_config
+from humanparse.data.synth import write_synthetic_dataset
+from humanparse.engine.evaluate import evaluate_model
+from humanparse.engine.train import run_train
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "synth"
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "jppnet_ablation.json"
+POSE_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
+
+# name -> (config, model overrides); every JPPNet row starts from the parsing network.
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "Joint": ("jppnet_resnet18", ["model.refine_stages=0", "model.scales=[1.0]"]),
+    "Joint +MSC": ("jppnet_resnet18", ["model.refine_stages=0", "model.scales=[1.0, 0.75, 0.5]"]),
+    "Joint +S1": ("jppnet_resnet18", ["model.refine_stages=1", "model.scales=[1.0]"]),
+    "Joint +MSC +S1": ("jppnet_resnet18", ["model.refine_stages=1", "model.scales=[1.0, 0.75, 0.5]"]),
+    "Joint +MSC +S2": ("jppnet_resnet18", ["model.refine_stages=2", "model.scales=[1.0, 0.75, 0.5]"]),
+}
+
+
+def _common(args: argparse.Namespace, root: Path, out: Path) -> list[str]:
+    return [
+        f"data.root={root}", f"data.input_size=[{args.size}, {args.size}]", f"model.base_width={args.width}",
+        f"train.out_dir={out}", "data.num_workers=1", "train.accelerator=cpu", "train.devices=1",
+        f"train.seed={args.seed}",
+    ]
+
+
+def _train_and_score(config_name: str, overrides: list[str], root: Path) -> dict[str, Any]:
+    config = load_config(CONFIG_DIR / f"{config_name}.yaml", overrides)
+    start = time.perf_counter()
+    summary = run_train(config, progress=False)
+    seconds = time.perf_counter() - start
+    data = {"format": "lip", "root": str(root), "schema": None, "val_split": "val", "val_ids": None}
+    result = evaluate_model(summary["model"], data, scales=[1.0], flip=False, progress=False)
+    row: dict[str, Any] = {"train_seconds": round(seconds, 1), "epochs": summary["epochs"], "model": summary["model"]}
+    if result.scores is not None:
+        row.update(
+            pixel_accuracy=100 * result.scores.pixel_accuracy,
+            mean_accuracy=100 * result.scores.mean_accuracy,
+            miou=100 * result.scores.miou,
+        )
+    if result.pose is not None:
+        pose = result.pose.summary()
+        row.update(pck={c: pose.table[c] for c in POSE_COLUMNS}, pck_total=pose.mean)
+    return row
+
+
+def _fmt(value: float | None) -> str:
+    return "    -" if value is None else f"{value:5.1f}"
+
+
+def format_tables(rows: dict[str, dict[str, Any]]) -> str:
+    lines = ["Parsing (Table 12 layout)", f"{'Method':<18} {'PixAcc':>7} {'MeanAcc':>7} {'mIoU':>7}"]
+    for name, row in rows.items():
+        if "miou" in row:
+            lines.append(f"{name:<18} {_fmt(row['pixel_accuracy']):>7} {_fmt(row['mean_accuracy']):>7} {_fmt(row['miou']):>7}")
+    lines += ["", "Pose, PCK@0.5 of the neck-head length (Table 11 layout)",
+              f"{'Method':<18} " + " ".join(f"{c:>8}" for c in POSE_COLUMNS) + f" {'Total':>8}"]
+    for name, row in rows.items():
+        if "pck" in row:
+            lines.append(f"{name:<18} " + " ".join(f"{_fmt(row['pck'][c]):>8}" for c in POSE_COLUMNS)
+                         + f" {_fmt(row['pck_total']):>8}")
+    lines += ["", f"{'Method':<18} {'epochs':>6} {'train s':>8}"]
+    lines += [f"{name:<18} {row['epochs']:>6} {row['train_seconds']:>8.0f}" for name, row in rows.items()]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=800, help="synthetic people (a fifth for validation)")
+    parser.add_argument("--size", type=int, default=96, help="image and input size")
+    parser.add_argument("--clutter", type=float, default=0.0, help="scene clutter of the synthetic people, 0..1")
+    parser.add_argument("--parsing-epochs", type=int, default=6, help="first phase: the parsing network")
+    parser.add_argument("--joint-epochs", type=int, default=6, help="second phase: each joint network")
+    parser.add_argument("--width", type=int, default=16, help="ResNet-18 base width")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, default=Path("runs/bench/jppnet_ablation"))
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+
+    root = args.work / f"synth_{args.images}_{args.size}_{args.clutter:g}"
+    if not (root / "val_id.txt").is_file():
+        write_synthetic_dataset(root, args.images, seed=args.seed, size=(args.size, args.size), clutter=args.clutter)
+    total_epochs = args.parsing_epochs + args.joint_epochs
+    rows: dict[str, dict[str, Any]] = {}
+
+    phase1 = _train_and_score(
+        "jppnet_parsing_resnet18",
+        [*_common(args, root, args.work / "parsing_phase1"), f"train.max_epochs={args.parsing_epochs}"], root,
+    )
+    rows["Parsing only"] = _train_and_score(
+        "jppnet_parsing_resnet18",
+        [*_common(args, root, args.work / "parsing_only"), f"train.max_epochs={total_epochs}"], root,
+    )
+    rows["Pose only"] = _train_and_score(
+        "pose_net_resnet18", [*_common(args, root, args.work / "pose_only"), f"train.max_epochs={total_epochs}"], root,
+    )
+    for name, (config_name, overrides) in VARIANTS.items():
+        folder = args.work / name.replace(" +", "_").replace(" ", "_").lower()
+        rows[name] = _train_and_score(
+            config_name,
+            [*_common(args, root, folder), *overrides, f"train.max_epochs={args.joint_epochs}",
+             f"train.init_from={phase1['model']}"],
+            root,
+        )
+        print(f"{name}: {rows[name]}", flush=True)
+
+    table = format_tables(rows)
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "protocol": "validation split, one scale, no flip; parsing: one confusion matrix, mIoU over classes present; "
+                    "pose: PCK@0.5 x |upper neck - head top|, mean over joints but pelvis and thorax",
+        "parsing_phase1": phase1,
+        "rows": rows,
+    }
+    args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()
