@@ -19,17 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from humanparse.config import load_config
-from humanparse.data.synth import write_synthetic_dataset
-from humanparse.engine.evaluate import evaluate_model
-from humanparse.engine.train import run_train
+from synth_common import (
+    add_synthetic_arguments, common_overrides, settings_and_machine, synthetic_dataset, train_and_evaluate,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "synth"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "jppnet_ablation.json"
@@ -45,22 +40,12 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
 }
 
 
-def _common(args: argparse.Namespace, root: Path, out: Path) -> list[str]:
-    return [
-        f"data.root={root}", f"data.input_size=[{args.size}, {args.size}]", f"model.base_width={args.width}",
-        f"train.out_dir={out}", "data.num_workers=1", "train.accelerator=cpu", "train.devices=1",
-        f"train.seed={args.seed}",
-    ]
+def _overrides(args: argparse.Namespace, root: Path, out: Path) -> list[str]:
+    return [*common_overrides(args, root, out), f"model.base_width={args.width}"]
 
 
 def _train_and_score(config_name: str, overrides: list[str], root: Path) -> dict[str, Any]:
-    config = load_config(CONFIG_DIR / f"{config_name}.yaml", overrides)
-    start = time.perf_counter()
-    summary = run_train(config, progress=False)
-    seconds = time.perf_counter() - start
-    data = {"format": "lip", "root": str(root), "schema": None, "val_split": "val", "val_ids": None}
-    result = evaluate_model(summary["model"], data, scales=[1.0], flip=False, progress=False)
-    row: dict[str, Any] = {"train_seconds": round(seconds, 1), "epochs": summary["epochs"], "model": summary["model"]}
+    row, result = train_and_evaluate(CONFIG_DIR / f"{config_name}.yaml", overrides, root)
     if result.scores is not None:
         row.update(
             pixel_accuracy=100 * result.scores.pixel_accuracy,
@@ -95,39 +80,33 @@ def format_tables(rows: dict[str, dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=800, help="synthetic people (a fifth for validation)")
-    parser.add_argument("--size", type=int, default=96, help="image and input size")
-    parser.add_argument("--clutter", type=float, default=0.0, help="scene clutter of the synthetic people, 0..1")
+    add_synthetic_arguments(parser, "runs/bench/jppnet_ablation")
     parser.add_argument("--parsing-epochs", type=int, default=6, help="first phase: the parsing network")
     parser.add_argument("--joint-epochs", type=int, default=6, help="second phase: each joint network")
     parser.add_argument("--width", type=int, default=16, help="ResNet-18 base width")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--work", type=Path, default=Path("runs/bench/jppnet_ablation"))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
 
-    root = args.work / f"synth_{args.images}_{args.size}_{args.clutter:g}"
-    if not (root / "val_id.txt").is_file():
-        write_synthetic_dataset(root, args.images, seed=args.seed, size=(args.size, args.size), clutter=args.clutter)
+    root = synthetic_dataset(args)
     total_epochs = args.parsing_epochs + args.joint_epochs
     rows: dict[str, dict[str, Any]] = {}
 
     phase1 = _train_and_score(
         "jppnet_parsing_resnet18",
-        [*_common(args, root, args.work / "parsing_phase1"), f"train.max_epochs={args.parsing_epochs}"], root,
+        [*_overrides(args, root, args.work / "parsing_phase1"), f"train.max_epochs={args.parsing_epochs}"], root,
     )
     rows["Parsing only"] = _train_and_score(
         "jppnet_parsing_resnet18",
-        [*_common(args, root, args.work / "parsing_only"), f"train.max_epochs={total_epochs}"], root,
+        [*_overrides(args, root, args.work / "parsing_only"), f"train.max_epochs={total_epochs}"], root,
     )
     rows["Pose only"] = _train_and_score(
-        "pose_net_resnet18", [*_common(args, root, args.work / "pose_only"), f"train.max_epochs={total_epochs}"], root,
+        "pose_net_resnet18", [*_overrides(args, root, args.work / "pose_only"), f"train.max_epochs={total_epochs}"], root,
     )
     for name, (config_name, overrides) in VARIANTS.items():
         folder = args.work / name.replace(" +", "_").replace(" ", "_").lower()
         rows[name] = _train_and_score(
             config_name,
-            [*_common(args, root, folder), *overrides, f"train.max_epochs={args.joint_epochs}",
+            [*_overrides(args, root, folder), *overrides, f"train.max_epochs={args.joint_epochs}",
              f"train.init_from={phase1['model']}"],
             root,
         )
@@ -137,8 +116,7 @@ def main() -> None:
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        **settings_and_machine(args),
         "protocol": "validation split, one scale, no flip; parsing: one confusion matrix, mIoU over classes present; "
                     "pose: PCK@0.5 x |upper neck - head top|, mean over joints but pelvis and thorax",
         "parsing_phase1": phase1,

@@ -17,17 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import time
 from pathlib import Path
 from typing import Any
 
-import torch
+from synth_common import (
+    add_synthetic_arguments, common_overrides, settings_and_machine, synthetic_dataset, train_and_evaluate,
+)
 
-from humanparse.config import load_config
-from humanparse.data.synth import write_synthetic_dataset
-from humanparse.engine.evaluate import evaluate_model
-from humanparse.engine.train import run_train
 from humanparse.evaluation import left_right_confusion
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synth" / "ss_jppnet_resnet18.yaml"
@@ -35,53 +31,42 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "structure_loss.json
 
 
 def _train_and_score(overrides: list[str], root: Path) -> dict[str, Any]:
-    config = load_config(CONFIG, overrides)
-    start = time.perf_counter()
-    summary = run_train(config, progress=False)
-    seconds = time.perf_counter() - start
-    data = {"format": "lip", "root": str(root), "schema": None, "val_split": "val", "val_ids": None}
-    result = evaluate_model(summary["model"], data, scales=[1.0], flip=False, progress=False)
+    row, result = train_and_evaluate(CONFIG, overrides, root)
     assert result.scores is not None and result.matrix is not None
+    classes, iou = result.schema.classes, result.scores.per_class_iou
     return {
         "miou": 100 * result.scores.miou,
         "pixel_accuracy": 100 * result.scores.pixel_accuracy,
         "mean_accuracy": 100 * result.scores.mean_accuracy,
         "left_right_confusion": 100 * left_right_confusion(result.matrix.matrix, result.schema),
-        "per_class_iou": {c: (None if v != v else 100 * float(v)) for c, v in zip(result.schema.classes, result.scores.per_class_iou)},
-        "epochs": summary["epochs"],
-        "train_seconds": round(seconds, 1),
-        "model": summary["model"],
+        "per_class_iou": {c: (None if v != v else 100 * float(v)) for c, v in zip(classes, iou)},
+        **row,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=800, help="synthetic people (a fifth for validation)")
-    parser.add_argument("--size", type=int, default=96, help="image and input size")
-    parser.add_argument("--clutter", type=float, default=0.0, help="scene clutter of the synthetic people, 0..1")
+    add_synthetic_arguments(parser, "runs/bench/structure_loss")
     parser.add_argument("--base-epochs", type=int, default=8, help="first phase: cross-entropy")
     parser.add_argument("--finetune-epochs", type=int, default=4, help="second phase, for each loss")
     parser.add_argument("--finetune-lr", type=float, default=0.001)
     parser.add_argument("--sigma", type=float, default=1.0, help="pseudo-joint Gaussian, in output cells")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--work", type=Path, default=Path("runs/bench/structure_loss"))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
 
-    root = args.work / f"synth_{args.images}_{args.size}_{args.clutter:g}"
-    if not (root / "val_id.txt").is_file():
-        write_synthetic_dataset(root, args.images, seed=args.seed, size=(args.size, args.size), clutter=args.clutter)
-    common = [f"data.root={root}", f"data.input_size=[{args.size}, {args.size}]", "data.num_workers=1",
-              "train.accelerator=cpu", "train.devices=1", f"train.seed={args.seed}"]
+    root = synthetic_dataset(args)
+
+    def common(name: str) -> list[str]:
+        return common_overrides(args, root, args.work / name)
+
     base = _train_and_score(
-        [*common, f"train.out_dir={args.work / 'base'}", f"train.max_epochs={args.base_epochs}",
+        [*common("base"), f"train.max_epochs={args.base_epochs}",
          "train.structure_loss.enabled=false"], root,
     )
     rows = {"base (cross-entropy)": base}
     for name, enabled in (("+ cross-entropy", False), ("+ structure-sensitive", True)):
         rows[name] = _train_and_score(
-            [*common, f"train.out_dir={args.work / ('ss' if enabled else 'ce')}",
-             f"train.max_epochs={args.finetune_epochs}", f"train.init_from={base['model']}",
+            [*common("ss" if enabled else "ce"), f"train.max_epochs={args.finetune_epochs}", f"train.init_from={base['model']}",
              f"train.lr={args.finetune_lr}", f"train.structure_loss.enabled={str(enabled).lower()}",
              "train.structure_loss.start_epoch=0", f"train.structure_loss.sigma={args.sigma}"],
             root,
@@ -94,8 +79,7 @@ def main() -> None:
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        **settings_and_machine(args),
         "protocol": "validation split, one scale, no flip; one confusion matrix, mIoU over classes present; "
                     "left/right confusion: swapped-partner pixels / pixels of left/right classes (ground truth)",
         "rows": rows,

@@ -1,0 +1,58 @@
+"""What the synthetic-human benchmarks share: their data options, the dataset, and scoring."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from humanparse.config import load_config
+from humanparse.data.synth import write_synthetic_dataset
+from humanparse.engine.evaluate import Evaluation, evaluate_model
+from humanparse.engine.train import run_train
+
+
+def add_synthetic_arguments(parser: argparse.ArgumentParser, work: str) -> None:
+    parser.add_argument("--images", type=int, default=800, help="synthetic people (a fifth for validation)")
+    parser.add_argument("--size", type=int, default=96, help="image and input size")
+    parser.add_argument("--clutter", type=float, default=0.0, help="scene clutter of the synthetic people, 0..1")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, default=Path(work), help="data and runs go here")
+
+
+def synthetic_dataset(args: argparse.Namespace) -> Path:
+    """The benchmark's synthetic humans (LIP layout, with pose CSVs), made once per setting."""
+    root = args.work / f"synth_{args.images}_{args.size}_{args.clutter:g}"
+    if not (root / "val_id.txt").is_file():
+        write_synthetic_dataset(root, args.images, seed=args.seed, size=(args.size, args.size), clutter=args.clutter)
+    return root
+
+
+def common_overrides(args: argparse.Namespace, root: Path, out: Path) -> list[str]:
+    return [
+        f"data.root={root}", f"data.input_size=[{args.size}, {args.size}]", f"train.out_dir={out}",
+        "data.num_workers=1", "train.accelerator=cpu", "train.devices=1", f"train.seed={args.seed}",
+    ]
+
+
+def train_and_evaluate(config_path: Path, overrides: list[str], root: Path) -> tuple[dict[str, Any], Evaluation]:
+    """Train a config; score its model file on the validation split at one scale, no flip.
+    Returns (run facts: epochs, seconds, model folder) and the evaluation."""
+    config = load_config(config_path, overrides)
+    start = time.perf_counter()
+    summary = run_train(config, progress=False)
+    seconds = time.perf_counter() - start
+    data = {"format": "lip", "root": str(root), "schema": None, "val_split": "val", "val_ids": None}
+    result = evaluate_model(summary["model"], data, scales=[1.0], flip=False, progress=False)
+    return {"epochs": summary["epochs"], "train_seconds": round(seconds, 1), "model": summary["model"]}, result
+
+
+def settings_and_machine(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+    }
