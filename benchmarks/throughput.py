@@ -31,13 +31,16 @@ import torch
 
 from humanparse.config import load_config
 from humanparse.data.readers import get_format
+from humanparse.data.sample import VISIBLE
 from humanparse.engine.task import ParsingTask
-from humanparse.schemas import get_label_schema
+from humanparse.engine.train import complete_spec
+from humanparse.schemas import LIP_JOINTS, get_label_schema
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "throughput.json"
 DEFAULT_CONFIGS = [
-    "lip/deeplab_resnet101", "lip/attention_to_scale_resnet101", "ccp/deeplab_resnet18_cpu", "synth/deeplab_resnet18",
+    "lip/deeplab_resnet101", "lip/attention_to_scale_resnet101", "lip/jppnet_resnet101", "ccp/deeplab_resnet18_cpu",
+    "synth/deeplab_resnet18", "synth/jppnet_resnet18",
 ]
 
 
@@ -56,8 +59,10 @@ def _peak_mb(device: torch.device) -> float:
 def make_task(config: dict[str, Any], device: torch.device, compile_model: bool) -> ParsingTask:
     data = config["data"]
     schema = get_label_schema(data["schema"] or get_format(data["format"]).default_schema)
-    spec = {**config["model"], "num_classes": schema.num_classes, "pretrained": None}
-    task = ParsingTask(spec, schema.to_dict(), tuple(config["data"]["input_size"]), config["train"])
+    spec = {**complete_spec(config["model"], schema, LIP_JOINTS), "pretrained": None}
+    task = ParsingTask(
+        spec, schema.to_dict(), tuple(config["data"]["input_size"]), config["train"], joint_schema=LIP_JOINTS.to_dict()
+    )
     task.to(device)
     if device.type == "cuda":
         task.channels_last = True
@@ -75,7 +80,7 @@ def time_training(task: ParsingTask, batch: dict[str, torch.Tensor], steps: int,
     def step() -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             output = task(batch["image"])
-        loss = task.loss(output, batch["label"])["loss"]
+        loss = task.compute_loss(output, batch)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -141,7 +146,10 @@ def measure(
     task = make_task(config, device, compiled)
     images = torch.randint(0, 256, (batch_size, 3, *size), dtype=torch.uint8, device=device)
     labels = torch.randint(0, task.schema.num_classes, (batch_size, *size), device=device)
-    batch = {"image": images, "label": labels}
+    # Random visible joints inside the image, for the models that predict joints.
+    xy = torch.rand(batch_size, 1, LIP_JOINTS.num_joints, 2, device=device) * torch.tensor([size[1] - 1, size[0] - 1], device=device)
+    keypoints = torch.cat([xy, torch.full_like(xy[..., :1], float(VISIBLE))], dim=-1)
+    batch = {"image": images, "label": labels, "keypoints": keypoints}
     warmup = 3 if on_gpu else 1
     train_ips = time_training(task, batch, steps, warmup=warmup, bf16=bf16)
     infer_ips = time_inference(task, images, steps, warmup=warmup, bf16=bf16)

@@ -106,28 +106,41 @@ class ParsingTask(L.LightningModule):
         """Whether this epoch trains with the structure-sensitive loss (the paper's second phase)."""
         return self.structure_loss is not None and self.current_epoch >= (self.structure_start or 0)
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        output = self(batch["image"])
-        batch_size = batch["image"].shape[0]
+    def compute_loss(self, output: ModelOutput, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The training loss of a batch and its parts: ``loss`` (total), ``parsing`` (for models
+        that parse), ``structure_factor`` (while the structure-sensitive loss is on), ``pose``
+        (for models that predict joints)."""
+        terms: dict[str, torch.Tensor] = {}
         total = batch["image"].new_zeros((), dtype=torch.float32)
         if self.parses:
             if self.structure_active():
                 assert self.structure_loss is not None
                 parsing = self.structure_loss(output, batch["label"])
-                self.log("train/loss_structure_factor", parsing["joint"], batch_size=batch_size)
+                terms["structure_factor"] = parsing["joint"]
             else:
                 parsing = self.loss(output, batch["label"])
+            terms["parsing"] = parsing["loss"]
             total = total + self.parsing_weight * parsing["loss"]
-            if self.poses or output.aux_logits:
-                self.log("train/loss_parsing", parsing["loss"], batch_size=batch_size)
         if self.poses:
             if "keypoints" not in batch:
                 raise ValueError("the model predicts joints but the batch has no keypoints")
-            pose = self.heatmap_loss(output, batch["keypoints"], self.model_stride)
-            total = total + self.pose_weight * pose["loss"]
-            self.log("train/loss_pose", pose["loss"], batch_size=batch_size)
-        self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
-        return total
+            terms["pose"] = self.heatmap_loss(output, batch["keypoints"], self.model_stride)["loss"]
+            total = total + self.pose_weight * terms["pose"]
+        terms["loss"] = total
+        return terms
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        output = self(batch["image"])
+        terms = self.compute_loss(output, batch)
+        batch_size = batch["image"].shape[0]
+        if "structure_factor" in terms:
+            self.log("train/loss_structure_factor", terms["structure_factor"], batch_size=batch_size)
+        if "parsing" in terms and (self.poses or output.aux_logits):
+            self.log("train/loss_parsing", terms["parsing"], batch_size=batch_size)
+        if "pose" in terms:
+            self.log("train/loss_pose", terms["pose"], batch_size=batch_size)
+        self.log("train/loss", terms["loss"], prog_bar=True, batch_size=batch_size)
+        return terms["loss"]
 
     @property
     def model_stride(self) -> int:
