@@ -15,18 +15,24 @@ from torch import nn
 
 import humanparse.models
 from humanparse.cli import main
+from humanparse.data.heatmaps import heatmap_size, keypoint_targets
+from humanparse.data.sample import VISIBLE
+from humanparse.data.transforms import affine_matrix, transform_points
 from humanparse.evaluation.tta import ParsingPredictor
 from humanparse.models import ModelOutput, build_model
 from humanparse.models.saved import load_model, save_model
 from humanparse.schemas import LIP, LIP_JOINTS
 
-# Joint k looks for red dots when it has a left/right partner and for green ones otherwise:
-# partners share a channel, so the "model" is left/right-symmetric and flip is exact for it.
-JOINT_CHANNEL = [0 if (LIP_JOINTS.flip_permutation[k] != k) else 1 for k in range(LIP_JOINTS.num_joints)]
+LEFT = {a for a, _ in LIP_JOINTS.flip_pairs}
+RIGHT = {b for _, b in LIP_JOINTS.flip_pairs}
 
 
 class DotFinder(nn.Module):
-    """Heatmaps (stride 2) peaking where the input has the brightest blob in each joint's channel."""
+    """Heatmaps (stride 2) that peak on coloured dots, left/right-symmetric in the sense that
+    matters for flip: a left joint looks for red in the right half of the input and green in
+    the left half, its right partner for the opposite, a centre joint for red anywhere; so the
+    output for the mirrored input is the mirrored output with partners swapped. Skipping the
+    swap puts a left joint on the green dot, which the tests would see."""
 
     output_stride = 2
 
@@ -37,13 +43,35 @@ class DotFinder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         blurred = F.avg_pool2d(x, 5, stride=1, padding=2, count_include_pad=False)
-        # red dots on grey: channel c minus the others, so grey (equal channels) scores low
-        score = blurred - blurred.mean(1, keepdim=True)
-        maps = torch.exp(3 * score[:, JOINT_CHANNEL])
-        return ModelOutput(heatmaps=F.avg_pool2d(maps, 2) + 0 * self.unused)
+        # colour c minus the mean colour, so grey (equal channels) scores low
+        score = F.avg_pool2d(blurred - blurred.mean(1, keepdim=True), 2)
+        red, green = score[:, 0], score[:, 1]
+        w = red.shape[-1]
+        right_half = (torch.arange(w, device=x.device) > (w - 1) / 2).float()
+        left_joint = red * right_half + green * (1 - right_half)
+        right_joint = red * (1 - right_half) + green * right_half
+        maps = [left_joint if k in LEFT else right_joint if k in RIGHT else red for k in range(self.num_joints)]
+        return ModelOutput(heatmaps=torch.exp(3 * torch.stack(maps, 1)) + 0 * self.unused)
+
+
+class GaussianAt(nn.Module):
+    """Exact stride-8 Gaussian heatmaps at fixed input-pixel positions: what a perfect pose net gives."""
+
+    output_stride = 8
+
+    def __init__(self, points: torch.Tensor) -> None:
+        super().__init__()
+        self.points = points
+        self.unused = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        kp = torch.cat([self.points, torch.full_like(self.points[:, :1], VISIBLE)], -1)[None].repeat(len(x), 1, 1)
+        maps, _ = keypoint_targets(kp, heatmap_size(tuple(x.shape[-2:]), 8), 8, sigma=8.0)
+        return ModelOutput(heatmaps=maps + 0 * self.unused)
 
 
 def dot_image(size: tuple[int, int], red: tuple[float, float], green: tuple[float, float]) -> np.ndarray:
+    """A grey image with a small red and a small green blob at (x, y) positions."""
     h, w = size
     yy, xx = np.mgrid[0:h, 0:w]
     image = np.full((h, w, 3), 128.0)
@@ -56,12 +84,13 @@ def dot_image(size: tuple[int, int], red: tuple[float, float], green: tuple[floa
 
 @pytest.mark.parametrize("scales,flip", [((1.0,), False), ((1.0,), True), ((0.75, 1.0, 1.25), True)])
 def test_predicted_joints_land_on_the_dots_at_original_resolution(scales, flip):
-    image = dot_image((50, 70), red=(21.3, 30.6), green=(47.8, 12.2))  # letterboxed into 64x64
+    # letterboxed into 64x64; both dots lie in the right half of the network input
+    image = dot_image((50, 70), red=(50.3, 30.6), green=(47.8, 12.2))
     predictor = ParsingPredictor(DotFinder(), LIP, (64, 64), scales=scales, flip=flip, joint_schema=LIP_JOINTS)
     joints = predictor.predict_joints([image])[0]
     assert joints.shape == (16, 3)
-    for k, channel in enumerate(JOINT_CHANNEL):
-        expected = (21.3, 30.6) if channel == 0 else (47.8, 12.2)
+    for k in range(16):
+        expected = (47.8, 12.2) if k in RIGHT else (50.3, 30.6)  # right joints: green on the right
         assert np.hypot(joints[k, 0] - expected[0], joints[k, 1] - expected[1]) < 1.0, (k, joints[k], expected)
     prediction = predictor.predict([image])[0]
     assert prediction.labels is None  # a pose-only model parses nothing
@@ -70,15 +99,30 @@ def test_predicted_joints_land_on_the_dots_at_original_resolution(scales, flip):
 
 
 def test_flip_is_exact_for_a_symmetric_pose_model():
-    image = dot_image((64, 64), red=(20.0, 30.0), green=(40.0, 10.0))
+    image = dot_image((64, 64), red=(44.0, 30.0), green=(40.0, 10.0))
     plain = ParsingPredictor(DotFinder(), LIP, (64, 64), joint_schema=LIP_JOINTS)
     flipped = ParsingPredictor(DotFinder(), LIP, (64, 64), flip=True, joint_schema=LIP_JOINTS)
     maps_plain, c = plain._predict_maps([image])
     maps_flip, _ = flipped._predict_maps([image])
-    # The mirrored view holds the dots at mirrored places; swapped back by the schema and
-    # mirrored back, it is the plain view again, so averaging changes nothing.
+    # The mirrored view, swapped back by the schema and mirrored back, is the plain view
+    # again, so averaging changes nothing (without the swap, left joints would see green).
     assert c == 0
-    assert torch.allclose(maps_plain[0], maps_flip[0], atol=1e-5)
+    assert torch.allclose(maps_plain[0], maps_flip[0], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("image_size,input_size", [((384, 384), (384, 384)), ((300, 420), (321, 321)),
+                                                   ((500, 350), (384, 384))])
+def test_decoding_through_the_predictor_is_sub_pixel(image_size, input_size):
+    # Upsampled stride-8 maps are refined over their coarse cells, and cell j sits on input
+    # pixel 8 j + 3.5 as in training even where the input is not a multiple of 8 (321).
+    h, w = image_size
+    rng = np.random.default_rng(0)
+    original = np.stack([rng.uniform(40, w - 40, 16), rng.uniform(40, h - 40, 16)], axis=-1)
+    on_input = torch.tensor(transform_points(original, affine_matrix(image_size, input_size)), dtype=torch.float32)
+    predictor = ParsingPredictor(GaussianAt(on_input), LIP, input_size, joint_schema=LIP_JOINTS)
+    joints = predictor.predict_joints([np.zeros((h, w, 3), np.uint8)])[0]
+    error = np.hypot(*(joints[:, :2] - original).T)
+    assert error.max() < 0.6, error
 
 
 def test_predictor_needs_the_joint_schema_for_heatmaps():
@@ -126,7 +170,7 @@ def test_skeleton_is_drawn_on_the_overlay(monkeypatch, tmp_path):
     monkeypatch.setitem(humanparse.models.MODELS, "dot_finder", DotFinder)
     model_dir = save_model(tmp_path / "model", DotFinder(), {"name": "dot_finder", "num_joints": 16}, LIP, (64, 64),
                            joint_schema=LIP_JOINTS)
-    image = dot_image((64, 64), red=(16.0, 40.0), green=(48.0, 20.0))
+    image = dot_image((64, 64), red=(48.0, 40.0), green=(16.0, 20.0))
     Image.fromarray(image).save(tmp_path / "dots.png")
     out = tmp_path / "out"
     assert main(["predict", "--model", str(model_dir), str(tmp_path / "dots.png"), "--out", str(out)]) == 0

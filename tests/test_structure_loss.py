@@ -61,7 +61,8 @@ def np_gaussian(centre: tuple[float, float] | None, h: int, w: int, sigma: float
 
 
 def np_joint(logits: np.ndarray, label: np.ndarray, groups, sigma: float = 1.0) -> np.ndarray:
-    """(B,) L_joint = 1/(2N) sum_g ||C_pred - C_gt||^2 per image, one image at a time."""
+    """(B,) L_joint = 1/(2N) sum_g ||C_pred - C_gt||^2 per image, one image at a time; N = the
+    groups present in the ground truth."""
     out = []
     for lg, lb in zip(logits, label):
         _, h, w = lg.shape
@@ -69,9 +70,7 @@ def np_joint(logits: np.ndarray, label: np.ndarray, groups, sigma: float = 1.0) 
         pred = np_centres(lg.argmax(axis=0), groups)
         total, n = 0.0, 0
         for cg, cp in zip(gt, pred):
-            if cg is None and cp is None:
-                continue
-            n += 1
+            n += cg is not None
             total += float(((np_gaussian(cp, h, w, sigma) - np_gaussian(cg, h, w, sigma)) ** 2).sum())
         out.append(total / (2 * max(n, 1)))
     return np.asarray(out)
@@ -224,9 +223,9 @@ def test_joint_hand_example_one_group_missing_from_prediction():
     np.testing.assert_allclose(joint.numpy(), [expected], rtol=1e-6)
 
 
-def test_absent_groups_are_not_counted():
-    # group g1 matches exactly, g2 and g3 absent from both: N = 1, so L = 0; then g2 appears in the
-    # prediction only: N = 2 and L = ||G||^2 / 4
+def test_n_counts_the_ground_truth_groups():
+    # group g1 matches exactly, g2 and g3 absent from the truth: N = 1, so L = 0; then g2 appears in
+    # the prediction only: it is compared with a zero map, N stays 1 and L = ||G||^2 / 2
     label = torch.zeros(1, 6, 6, dtype=torch.long)
     label[0, 1, 1] = 1
     logits = torch.zeros(1, 5, 6, 6)
@@ -236,7 +235,7 @@ def test_absent_groups_are_not_counted():
     assert loss.per_image(logits, label)[0].item() == 0.0
     logits[0, 3, 4, 4] = 5.0
     ys, xs = np.mgrid[0:6, 0:6]
-    expected = np.exp(-((xs - 4) ** 2 + (ys - 4) ** 2)).sum() / 4
+    expected = np.exp(-((xs - 4) ** 2 + (ys - 4) ** 2)).sum() / 2
     np.testing.assert_allclose(loss.per_image(logits, label)[0].numpy(), [expected], rtol=1e-6)
 
 
@@ -348,15 +347,18 @@ def test_deep_supervision_weighs_every_supervised_output():
     torch.testing.assert_close(out["parsing"], (ce_main + w * (ce_1 + ce_2)).mean())
     torch.testing.assert_close(out["joint"], f.mean())
 
-    # logits not supervised (or absent): factor from the last aux output, no main term
+    # logits not supervised (JPPNet's stage average): the factor still comes from them, the
+    # prediction inference uses; the aux outputs are then the main supervision and weigh 1
+    out = loss(ModelOutput(logits=logits, aux_logits=[aux1, aux2], supervise_logits=False), label)
+    torch.testing.assert_close(out["loss"], (f * (ce_1 + ce_2)).mean())
+    torch.testing.assert_close(out["main"], torch.tensor(0.0))
+    torch.testing.assert_close(out["joint"], f.mean())
+    # no logits at all: the factor comes from the last aux output
     f2 = torch.tensor(np_joint(aux2.numpy(), label.numpy(), schema.groups), dtype=torch.float32)
     assert not torch.allclose(f, f2)
-    for output in (ModelOutput(logits=logits, aux_logits=[aux1, aux2], supervise_logits=False),
-                   ModelOutput(logits=None, aux_logits=[aux1, aux2])):
-        out = loss(output, label)
-        torch.testing.assert_close(out["loss"], (f2 * w * (ce_1 + ce_2)).mean())
-        torch.testing.assert_close(out["main"], torch.tensor(0.0))
-        torch.testing.assert_close(out["joint"], f2.mean())
+    out = loss(ModelOutput(logits=None, aux_logits=[aux1, aux2]), label)
+    torch.testing.assert_close(out["loss"], (f2 * (ce_1 + ce_2)).mean())
+    torch.testing.assert_close(out["joint"], f2.mean())
 
 
 def test_image_without_valid_pixels_contributes_zero():

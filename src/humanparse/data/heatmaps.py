@@ -91,26 +91,41 @@ def keypoint_targets(
     return targets, weights
 
 
-def decode_heatmaps(heatmaps: torch.Tensor, stride: int = 1) -> torch.Tensor:
+def _bilinear_at(maps: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """Values of (B, K, h, w) ``maps`` at (B, K) fractional cell positions, 0 outside the map."""
+    b, k, h, w = maps.shape
+    flat = maps.reshape(b, k, h * w)
+    x0, y0 = xs.floor(), ys.floor()
+    out = torch.zeros_like(xs)
+    for dx in (0, 1):
+        for dy in (0, 1):
+            cx, cy = x0 + dx, y0 + dy
+            weight = (1 - (xs - cx).abs()) * (1 - (ys - cy).abs())
+            inside = (cx >= 0) & (cx <= w - 1) & (cy >= 0) & (cy <= h - 1)
+            index = (cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)).long()
+            out = out + torch.where(inside, weight * flat.gather(-1, index[..., None])[..., 0], torch.zeros_like(xs))
+    return out
+
+
+def decode_heatmaps(heatmaps: torch.Tensor, stride: int = 1, spacing: float | torch.Tensor = 1.0) -> torch.Tensor:
     """(B, K, 3) joints (x, y, score) in input pixels from (B, K, h, w) heatmaps.
 
     The peak is the argmax cell, refined to sub-cell accuracy along each axis by the vertex
-    of the parabola through the logarithms of the peak and its two neighbours; that is exact
-    for a sampled Gaussian, and the shift is clamped to half a cell (it stays at the cell
-    where a neighbour is missing or not positive). The score is the peak value.
+    of the parabola through the logarithms of the map at the peak and at ``spacing`` cells
+    either side of it; that is exact for a sampled Gaussian. ``spacing`` is 1 for the network's
+    own maps; for maps upsampled from a coarser grid (where the peak of an interpolated
+    Gaussian sits on a coarse node) give the coarse grid's spacing in cells of this map (a
+    number, or (B,) per map). The shift is clamped to half a spacing and left at 0 where a
+    sample is missing or not positive. The score is the peak value.
     """
     if heatmaps.ndim != 4:
         raise ValueError(f"heatmaps must be (B, K, h, w), got {tuple(heatmaps.shape)}")
     b, k, h, w = heatmaps.shape
     maps = heatmaps.float()
-    flat = maps.reshape(b, k, h * w)
-    score, index = flat.max(dim=-1)
-    ys, xs = index // w, index % w
-    padded = torch.nn.functional.pad(maps, (1, 1, 1, 1), value=0.0)  # neighbour outside the map -> 0
-    pflat = padded.reshape(b, k, (h + 2) * (w + 2))
-
-    def at(dy: int, dx: int) -> torch.Tensor:
-        return pflat.gather(-1, ((ys + 1 + dy) * (w + 2) + xs + 1 + dx)[..., None])[..., 0]
+    score, index = maps.reshape(b, k, h * w).max(dim=-1)
+    ys, xs = (index // w).float(), (index % w).float()
+    step = torch.as_tensor(spacing, dtype=torch.float32, device=maps.device)
+    step = step.reshape(-1, 1).expand(b, k) if step.ndim else step.expand(b, k)
 
     def offset(before: torch.Tensor, centre: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
         ok = (before > 0) & (centre > 0) & (after > 0)
@@ -118,12 +133,11 @@ def decode_heatmaps(heatmaps: torch.Tensor, stride: int = 1) -> torch.Tensor:
         curvature = lb - 2 * lc + la
         ok = ok & (curvature < 0)
         shift = 0.5 * (lb - la) / torch.where(ok, curvature, -torch.ones_like(curvature))
-        return torch.where(ok, shift.clamp(-0.5, 0.5), torch.zeros_like(shift))
+        return torch.where(ok, shift.clamp(-0.5, 0.5) * step, torch.zeros_like(shift))
 
-    centre = score
-    dx = offset(at(0, -1), centre, at(0, 1))
-    dy = offset(at(-1, 0), centre, at(1, 0))
-    grid = torch.stack([xs.float() + dx, ys.float() + dy], dim=-1)
+    dx = offset(_bilinear_at(maps, xs - step, ys), score, _bilinear_at(maps, xs + step, ys))
+    dy = offset(_bilinear_at(maps, xs, ys - step), score, _bilinear_at(maps, xs, ys + step))
+    grid = torch.stack([xs + dx, ys + dy], dim=-1)
     return torch.cat([grid_to_pixel(grid, stride), score[..., None]], dim=-1)
 
 

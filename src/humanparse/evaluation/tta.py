@@ -104,6 +104,7 @@ class ParsingPredictor:
         self.flip = bool(flip)
         self.amp = bool(amp)
         self.joint_schema = joint_schema
+        self.heatmap_stride = 1  # the model's, once seen: decoding refines over its cells
         self._transforms = [EvalTransform(self.input_size, scale=s, keep_original=False) for s in scales]
 
     @classmethod
@@ -139,6 +140,23 @@ class ParsingPredictor:
         if tuple(maps.shape[-2:]) != self.input_size:
             maps = F.interpolate(maps, size=self.input_size, mode="bilinear", align_corners=False)
         return maps
+
+    def _heatmap_stride(self, heatmaps: torch.Tensor) -> int:
+        model = getattr(self.model, "_orig_mod", self.model)
+        stride = getattr(model, "output_stride", None)
+        return int(stride) if stride else max(1, round(self.input_size[0] / heatmaps.shape[-2]))
+
+    def _upsample_heatmaps(self, heatmaps: torch.Tensor) -> torch.Tensor:
+        """Heatmaps at the input size, cell j on input pixel s * j + (s - 1) / 2 as in training
+        (upsampling to exactly s times the map, then cropping, keeps that where the input size
+        is not a multiple of the stride)."""
+        stride = self._heatmap_stride(heatmaps)
+        self.heatmap_stride = stride
+        h, w = heatmaps.shape[-2:]
+        if stride * h < self.input_size[0] or stride * w < self.input_size[1]:
+            return self._upsample(heatmaps)
+        full = F.interpolate(heatmaps.float(), size=(stride * h, stride * w), mode="bilinear", align_corners=False)
+        return full[..., : self.input_size[0], : self.input_size[1]]
 
     def _check_output(self, output: ModelOutput) -> None:
         if output.logits is not None and output.logits.shape[1] != self.label_schema.num_classes:
@@ -176,7 +194,7 @@ class ParsingPredictor:
             parts.append(logits)
         if output.heatmaps is not None:
             assert self.joint_schema is not None
-            heatmaps = self._upsample(output.heatmaps)
+            heatmaps = self._upsample_heatmaps(output.heatmaps)
             if self.flip:
                 plain, mirrored = heatmaps.chunk(2)
                 heatmaps = (plain + flip_heatmaps(mirrored, self.joint_schema)) / 2
@@ -238,7 +256,11 @@ class ParsingPredictor:
                 labels = logits.argmax(0).to(torch.uint8).cpu().numpy()
                 probs = torch.softmax(logits, 0).cpu().numpy() if probabilities else None
             if m.shape[0] > num_classes:
-                joints = decode_heatmaps(m[None, num_classes:], stride=1)[0].cpu().numpy()
+                # The maps were upsampled from cells of stride / zoom original pixels (zoom: the
+                # letterbox of scale 1); the refinement reads the peak's neighbours that far away.
+                zoom = min(self.input_size[0] / m.shape[-2], self.input_size[1] / m.shape[-1])
+                spacing = self.heatmap_stride / zoom
+                joints = decode_heatmaps(m[None, num_classes:], stride=1, spacing=spacing)[0].cpu().numpy()
             out.append(ParsingPrediction(labels=labels, probabilities=probs, joints=joints))
         return out
 

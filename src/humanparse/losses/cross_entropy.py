@@ -40,15 +40,19 @@ class ParsingLoss(nn.Module):
         """``{"loss": total, "main": CE of the final logits, "aux": summed aux CE}``.
 
         ``main`` is zero when the output says its logits are not supervised themselves
-        (``ModelOutput.supervise_logits``, e.g. JPPNet's average over stages).
+        (``ModelOutput.supervise_logits``, e.g. JPPNet's average over stages); every aux output
+        then weighs 1, whatever ``aux_weight`` says.
         """
         if output.logits is None and not output.aux_logits:
             raise ValueError("the model returned no parsing logits to supervise")
         main = label.new_zeros((), dtype=torch.float32)
-        if output.logits is not None and output.supervise_logits:
+        supervise_main = output.logits is not None and output.supervise_logits
+        if supervise_main:
             main = self.term(output.logits, label)
+        # Without supervised logits the aux outputs are the main supervision: each weighs 1.
+        aux_weight = self.aux_weight if supervise_main else 1.0
         aux = main.new_zeros(())
-        if output.aux_logits and self.aux_weight:
+        if output.aux_logits and aux_weight:
             for logits in output.aux_logits:
                 aux = aux + self.term(logits, label)
-        return {"loss": main + self.aux_weight * aux, "main": main, "aux": aux}
+        return {"loss": main + aux_weight * aux, "main": main, "aux": aux}

@@ -7,9 +7,9 @@ rendered as a Gaussian heatmap at the prediction's stride. Per image ``i``
     L_joint_i     = 1 / (2 N_i) * sum_g || C_pred_ig - C_gt_ig ||^2       (paper eq. 1)
     L_structure_i = L_joint_i * L_parsing_i                                (paper eq. 2)
 
-with ``N_i`` the number of groups present in the ground truth or the prediction of image
-``i`` (a group absent from both adds nothing and is not counted; a group present in one
-only is compared with an all-zero map) and ``L_parsing_i`` image ``i``'s own pixel-wise
+with ``N_i`` the number of groups present in the ground truth of image ``i`` (the body's
+pseudo-joints; at least 1). A group present on one side only is compared with an all-zero
+map, so a part the prediction invents costs as much as one it misses and ``L_parsing_i`` image ``i``'s own pixel-wise
 cross-entropy. The batch loss is the mean over images.
 
 How the factor enters the gradient: ``L_joint_i`` comes from an argmax and label centroids,
@@ -128,8 +128,9 @@ def joint_structure_loss(
         gt_maps = render_gaussians(gt_centres, gt_present, size, sigma)
         pred_maps = render_gaussians(pred_centres, pred_present, size, sigma)
         squared = (pred_maps - gt_maps).square().sum(dim=(1, 2, 3))  # (B,)
-        groups_seen = (gt_present | pred_present).sum(dim=1).clamp(min=1).to(squared.dtype)
-        return squared / (2.0 * groups_seen)
+        # N: the pseudo-joints of the body in the image (9 for a full LIP body), from the truth.
+        body_joints = gt_present.sum(dim=1).clamp(min=1).to(squared.dtype)
+        return squared / (2.0 * body_joints)
 
 
 def per_image_cross_entropy(
@@ -148,13 +149,15 @@ def per_image_cross_entropy(
 class StructureSensitiveLoss(nn.Module):
     """SS-JPPNet loss: each image's cross-entropy weighted by its joint structure loss.
 
-    The factor ``L_joint_i`` is computed once per batch from the final prediction
-    (``output.logits``; the last of ``output.aux_logits`` where the logits are absent or not
-    supervised) and weighs image ``i``'s cross-entropy of every supervised output:
+    The factor ``L_joint_i`` is computed once per batch from the final prediction, the one
+    inference uses (``output.logits``, even where it only combines supervised outputs as
+    JPPNet's stage average does; the last of ``output.aux_logits`` for a model without it),
+    and weighs image ``i``'s cross-entropy of every supervised output:
 
         total_i = L_joint_i * (CE_main_i + aux_weight * sum_k CE_aux_k_i)
 
-    with CE_main only where ``output.supervise_logits``. It is a constant in the gradient
+    with CE_main only where ``output.supervise_logits``; where it is not, the aux outputs are
+    the model's main supervision and each is weighted 1, as in :class:`ParsingLoss`. It is a constant in the gradient
     (see the module docstring). sigma is the Gaussians' standard deviation in grid cells of
     the prediction that gives the factor.
     """
@@ -186,13 +189,11 @@ class StructureSensitiveLoss(nn.Module):
 
     @staticmethod
     def structure_logits(output: ModelOutput) -> torch.Tensor:
-        """The prediction the factor is computed from."""
-        if output.logits is not None and output.supervise_logits:
+        """The prediction the factor is computed from: the one inference uses."""
+        if output.logits is not None:
             return output.logits
         if output.aux_logits:
             return output.aux_logits[-1]
-        if output.logits is not None:
-            return output.logits
         raise ValueError("the model output has no parsing logits to supervise")
 
     def forward(self, output: ModelOutput, label: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -204,7 +205,8 @@ class StructureSensitiveLoss(nn.Module):
         CE_aux_k_i (both detached, for logging).
         """
         supervise_main = output.logits is not None and output.supervise_logits
-        use_aux = bool(output.aux_logits) and self.aux_weight != 0.0
+        aux_weight = self.aux_weight if supervise_main else 1.0
+        use_aux = bool(output.aux_logits) and aux_weight != 0.0
         if not supervise_main and not use_aux:
             raise ValueError("the model output has no supervised parsing logits")
         factor = self.joint(self.structure_logits(output), label)  # (B,), no grad
@@ -216,9 +218,9 @@ class StructureSensitiveLoss(nn.Module):
                 ce_aux = ce_aux + per_image_cross_entropy(logits, label, self.ignore_index)
         main = (factor * ce_main).mean()
         aux = (factor * ce_aux).mean()
-        plain = ce_main + self.aux_weight * ce_aux
+        plain = ce_main + aux_weight * ce_aux
         return {
-            "loss": main + self.aux_weight * aux,
+            "loss": main + aux_weight * aux,
             "main": main,
             "aux": aux,
             "joint": factor.mean(),
