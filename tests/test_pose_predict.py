@@ -193,3 +193,34 @@ def test_saved_jppnet_keeps_its_joint_schema_and_exports_both_outputs(jppnet_dir
     sidecar = json.loads(onnx_path.with_suffix(".json").read_text())
     assert [o["name"] for o in sidecar["onnx"]["outputs"]] == ["logits", "heatmaps"]
     assert sidecar["onnx"]["outputs"][1]["shape"][:2] == ["batch", 16]
+
+
+def test_network_scales_of_the_model_file_apply_at_test_time(tmp_path):
+    spec = {"name": "jppnet", "num_classes": 20, "num_joints": 16, "backbone": "resnet18", "base_width": 8,
+            "refine_stages": 0, "scales": [1.0, 0.5]}
+    model = build_model(spec).eval()
+    folder = save_model(tmp_path / "model", model, spec, LIP, (32, 32), joint_schema=LIP_JOINTS,
+                        extra={"test_time": {"scales": [1.0], "flip": False, "network_scales": [0.75, 1.25]}})
+    saved = load_model(folder)
+    assert saved.model.scales == (1.0, 0.5)  # as trained, until a predictor applies the test-time ones
+    ParsingPredictor.from_saved(saved)
+    assert saved.model.scales == (0.75, 1.25)
+    with pytest.raises(ValueError, match="joint_schema"):
+        save_model(tmp_path / "bad", model, spec, LIP, (32, 32))
+
+
+def test_evaluating_a_pose_model_needs_keypoints(tmp_path):
+    from humanparse.data.synth import write_synthetic_dataset
+    from humanparse.engine.evaluate import evaluate_model
+
+    root = tmp_path / "synth"
+    write_synthetic_dataset(root, 6, seed=1, size=(64, 64), val_fraction=0.5, clutter=0.0)
+    spec = {"name": "pose_net", "num_joints": 16, "backbone": "resnet18", "base_width": 8}
+    folder = save_model(tmp_path / "pose", build_model(spec).eval(), spec, LIP, (32, 32), joint_schema=LIP_JOINTS)
+    data = {"format": "lip", "root": str(root), "schema": None, "val_split": "val", "val_ids": None}
+    result = evaluate_model(folder, data, progress=False)
+    assert result.scores is None and result.pose is not None and result.pose.summary().num_rows == 3
+    for csv_file in root.glob("lip_*_set.csv"):
+        csv_file.unlink()
+    with pytest.raises(ValueError, match="no keypoints"):
+        evaluate_model(folder, data, progress=False)

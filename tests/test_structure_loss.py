@@ -384,3 +384,17 @@ def test_output_without_parsing_logits_is_an_error():
     _, label = random_example(TINY, 1, (8, 8), (2, 2), seed=0)
     with pytest.raises(ValueError, match="no supervised parsing logits"):
         StructureSensitiveLoss(TINY)(ModelOutput(logits=None), label)
+
+
+def test_parsing_loss_weighs_aux_outputs_one_when_logits_are_not_supervised():
+    from humanparse.losses import ParsingLoss
+
+    logits, label = random_example(TINY, 2, (16, 12), (4, 3), seed=41)
+    aux, _ = random_example(TINY, 2, (16, 12), (8, 6), seed=42)
+    ce_main = F.cross_entropy(F.interpolate(logits, size=(16, 12), mode="bilinear"), label, ignore_index=IGNORE)
+    ce_aux = F.cross_entropy(F.interpolate(aux, size=(16, 12), mode="bilinear"), label, ignore_index=IGNORE)
+    loss = ParsingLoss(aux_weight=0.25)
+    torch.testing.assert_close(loss(ModelOutput(logits=logits, aux_logits=[aux]), label)["loss"], ce_main + 0.25 * ce_aux)
+    # JPPNet-like: the logits only average the aux outputs, which are then the main supervision
+    unsupervised = ModelOutput(logits=logits, aux_logits=[aux], supervise_logits=False)
+    torch.testing.assert_close(loss(unsupervised, label)["loss"], ce_aux)

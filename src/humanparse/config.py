@@ -83,7 +83,8 @@ DEFAULTS: dict[str, Any] = {
         "out_dir": "runs/experiment",
         "resume": None,  # a checkpoint path, or "last" for out_dir's last.ckpt
     },
-    "eval": {"scales": [1.0], "flip": False, "absent": "skip"},
+    # network_scales: a multi-scale model's own input scales at test time (null: as trained).
+    "eval": {"scales": [1.0], "flip": False, "network_scales": None, "absent": "skip"},
 }
 
 # Sections whose keys are not checked here (the model checks its own options).
@@ -194,8 +195,12 @@ def _check(config: dict[str, Any]) -> None:
         raise ConfigError(f"train.lr must be a positive number, not {train['lr']!r}")
     if ev["absent"] not in ("skip", "zero"):
         raise ConfigError(f"eval.absent must be 'skip' or 'zero', not {ev['absent']!r}")
-    if not ev["scales"] or not all(isinstance(s, (int, float)) and s > 0 for s in ev["scales"]):
-        raise ConfigError(f"eval.scales must be a list of positive numbers, not {ev['scales']!r}")
+    for key in ("scales", "network_scales"):
+        values = ev[key]
+        if key == "network_scales" and values is None:
+            continue
+        if not isinstance(values, list) or not values or not all(isinstance(s, (int, float)) and s > 0 for s in values):
+            raise ConfigError(f"eval.{key} must be a list of positive numbers, not {values!r}")
     if not isinstance(config["model"].get("name"), str):
         raise ConfigError("model.name must name a model (e.g. deeplab, attention_to_scale)")
 

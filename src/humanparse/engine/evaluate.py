@@ -72,7 +72,16 @@ def evaluate_model(
     parses = getattr(saved.model, "num_classes", None) is not None
     matrix = ConfusionMatrix(schema.num_classes, IGNORE_INDEX) if parses else None
     sizes = SizeBreakdown(schema.num_classes, IGNORE_INDEX) if parses else None
-    pose = PCKAccumulator(saved.joint_schema) if saved.joint_schema is not None and reader.joint_schema else None
+    pose = None
+    if saved.joint_schema is not None and reader.joint_schema is not None:
+        if reader.joint_schema.num_joints != saved.joint_schema.num_joints:
+            raise ValueError(
+                f"the model predicts {saved.joint_schema.num_joints} joints ({saved.joint_schema.name}) but the data "
+                f"has {reader.joint_schema.num_joints} ({reader.joint_schema.name})"
+            )
+        pose = PCKAccumulator(reader.joint_schema)  # the data's PCK rule (LIP: neck-head; MPII: head box)
+    if not parses and pose is None:
+        raise ValueError(f"{data['root']}: the model predicts joints only, and this data has no keypoints to score them")
     bar = tqdm(total=len(indices), desc="evaluating", unit="img", disable=None if progress else True)
     for start in range(0, len(indices), batch_size):
         samples = [reader[i] for i in indices[start : start + batch_size]]

@@ -70,6 +70,8 @@ class ParsingTask(L.LightningModule):
         aux_weight = train.get("aux_weight", 1.0)
         self.loss = ParsingLoss(aux_weight=aux_weight)
         structure = {**STRUCTURE_DEFAULTS, **(train.get("structure_loss") or {})}
+        if structure["enabled"] and not self.parses:
+            raise ValueError(f"train.structure_loss needs a model that parses; {model_spec.get('name')!r} predicts joints only")
         self.structure_start = int(structure["start_epoch"]) if structure["enabled"] else None
         self.structure_loss = (
             StructureSensitiveLoss(self.schema, sigma=float(structure["sigma"]), aux_weight=aux_weight)

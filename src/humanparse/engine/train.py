@@ -177,7 +177,7 @@ def build_task(config: dict[str, Any], datamodule: ParsingDataModule) -> Parsing
         joint_schema=joint_schema.to_dict() if joint_schema is not None else None,
     )
     train = config["train"]
-    if train["init_from"]:
+    if train["init_from"] and _resume_path(train) is None:  # a resumed run has its own weights
         copied, fresh = init_from_weights(task.model, train["init_from"])
         print(f"init_from {train['init_from']}: {copied} weights copied, {fresh} left as initialised", file=sys.stderr)
     use_channels_last = train["channels_last"] if train["channels_last"] != "auto" else _on_cuda(train)
@@ -206,6 +206,8 @@ def export_model_file(task: ParsingTask, config: dict[str, Any], out: Path, summ
     model = getattr(task.model, "_orig_mod", task.model)
     model = model.to(memory_format=torch.contiguous_format)
     test_time = {"scales": list(config["eval"]["scales"]), "flip": bool(config["eval"]["flip"])}
+    if config["eval"]["network_scales"] is not None:
+        test_time["network_scales"] = list(config["eval"]["network_scales"])
     # The file holds all the weights: rebuilding it must not look for ImageNet weights again.
     spec = {**task.hparams["model_spec"], "pretrained": None}
     return save_model(

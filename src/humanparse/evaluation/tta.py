@@ -117,7 +117,13 @@ class ParsingPredictor:
         device: str | torch.device | None = None,
         amp: bool = False,
     ) -> ParsingPredictor:
-        """A predictor for a loaded model file; scales and flip default to the file's ``test_time``."""
+        """A predictor for a loaded model file; scales and flip default to the file's ``test_time``.
+
+        Where ``test_time`` names ``network_scales``, a multi-scale model (JPPNet) runs on those
+        input scales from now on (the saved model is changed in place)."""
+        network_scales = saved.test_time.get("network_scales")
+        if network_scales is not None and hasattr(saved.model, "set_scales"):
+            saved.model.set_scales(network_scales)
         if device is None:
             first = next(saved.model.parameters(), None)
             device = first.device if first is not None else "cpu"

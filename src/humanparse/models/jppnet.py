@@ -110,6 +110,18 @@ def _run_scales(
     return [outputs[i] for i in range(len(scales))]
 
 
+class MultiScaleInputs:
+    """The input scales of a network whose weights do not depend on them: they can change after
+    training (the paper tests JPPNet at other scales than it trains it)."""
+
+    scales: tuple[float, ...]
+    _scale_fractions: tuple[tuple[int, int], ...]
+
+    def set_scales(self, scales: Sequence[float]) -> None:
+        self.scales = _check_scales(scales)
+        self._scale_fractions = _scale_fractions(self.scales)
+
+
 def _max_over(maps: Sequence[torch.Tensor]) -> torch.Tensor:
     fused = maps[0]
     for m in maps[1:]:
@@ -264,7 +276,7 @@ class RefinementStage(nn.Module):
 # ---------------------------------------------------------------- the networks
 
 
-class JPPNet(nn.Module):
+class JPPNet(MultiScaleInputs, nn.Module):
     """Joint human parsing and pose estimation network (LIP paper, Section 5, Table 7, Fig. 9).
 
     Args:
@@ -322,8 +334,7 @@ class JPPNet(nn.Module):
             raise ValueError(
                 f"refine_stages must be one of {', '.join(map(str, REFINE_STAGES))}, not {refine_stages!r}"
             )
-        self.scales = _check_scales(scales)
-        self._scale_fractions = _scale_fractions(self.scales)
+        self.set_scales(scales)
         self.num_classes = num_classes
         self.num_joints = num_joints
         self.refine_stages = refine_stages
@@ -385,7 +396,7 @@ class JPPNet(nn.Module):
         )
 
 
-class PoseNet(nn.Module):
+class PoseNet(MultiScaleInputs, nn.Module):
     """Pose-only baseline: JPPNet's shared ResNet up to Res-4 (``layer3``) and its joint module.
 
     Args: as :class:`JPPNet`'s, less ``num_classes`` and ``refine_stages``.
@@ -410,8 +421,7 @@ class PoseNet(nn.Module):
     ) -> None:
         super().__init__()
         _check_common(num_joints, backbone, output_stride, base_width)
-        self.scales = _check_scales(scales)
-        self._scale_fractions = _scale_fractions(self.scales)
+        self.set_scales(scales)
         self.num_joints = num_joints
         self.backbone_name = backbone
         trunk = resnet(int(backbone.removeprefix("resnet")), output_stride, base_width)

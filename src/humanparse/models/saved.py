@@ -103,23 +103,31 @@ def _check_triple(values: Sequence[float], name: str, where: str, positive: bool
 
 
 def check_test_time(test_time: Any, where: str) -> dict[str, Any]:
-    """A valid ``{"scales": [positive floats], "flip": bool}`` mapping (defaults filled in)."""
+    """A valid ``{"scales": [positive floats], "flip": bool}`` mapping (defaults filled in), with
+    ``network_scales`` (positive floats) where the model's own input scales change at test time."""
     if not isinstance(test_time, dict):
         raise ValueError(f"{where}: test_time must be a mapping with 'scales' and 'flip', not {test_time!r}")
-    unknown = set(test_time) - {"scales", "flip"}
+    unknown = set(test_time) - {"scales", "flip", "network_scales"}
     if unknown:
-        raise ValueError(f"{where}: test_time has unknown keys {sorted(unknown)}; allowed: flip, scales")
-    scales = test_time.get("scales", [1.0])
-    if (
-        not isinstance(scales, (list, tuple))
-        or not scales
-        or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and s > 0 for s in scales)
-    ):
-        raise ValueError(f"{where}: test_time.scales must be a non-empty list of positive numbers, not {scales!r}")
+        raise ValueError(f"{where}: test_time has unknown keys {sorted(unknown)}; allowed: flip, network_scales, scales")
+
+    def positive_list(key: str, default: Any) -> list[float]:
+        values = test_time.get(key, default)
+        if (
+            not isinstance(values, (list, tuple))
+            or not values
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in values)
+        ):
+            raise ValueError(f"{where}: test_time.{key} must be a non-empty list of positive numbers, not {values!r}")
+        return [float(v) for v in values]
+
     flip = test_time.get("flip", False)
     if not isinstance(flip, bool):
         raise ValueError(f"{where}: test_time.flip must be true or false, not {flip!r}")
-    return {"scales": [float(s) for s in scales], "flip": flip}
+    checked: dict[str, Any] = {"scales": positive_list("scales", [1.0]), "flip": flip}
+    if test_time.get("network_scales") is not None:
+        checked["network_scales"] = positive_list("network_scales", None)
+    return checked
 
 
 def _json_default(value: Any) -> Any:
@@ -201,6 +209,8 @@ def save_model(
         raise ValueError(
             f"the spec has {spec['num_classes']} classes but schema {label_schema.name!r} has {label_schema.num_classes}"
         )
+    if "num_joints" in spec and joint_schema is None:
+        raise ValueError(f"model {spec['name']!r} predicts joints: give its joint_schema")
     if joint_schema is not None and spec.get("num_joints", joint_schema.num_joints) != joint_schema.num_joints:
         raise ValueError(
             f"the spec has {spec['num_joints']} joints but schema {joint_schema.name!r} has {joint_schema.num_joints}"
