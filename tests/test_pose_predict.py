@@ -224,3 +224,27 @@ def test_evaluating_a_pose_model_needs_keypoints(tmp_path):
         csv_file.unlink()
     with pytest.raises(ValueError, match="no keypoints"):
         evaluate_model(folder, data, progress=False)
+
+
+def test_real_lip_joints_survive_encoding_letterbox_and_decoding(shared_data):
+    """A real LIP validation person (its official pose row): joints rendered as stride-8
+    targets in the letterboxed 384x384 input come back to the image's own pixels, every
+    annotated joint well inside the PCK threshold."""
+    from humanparse.data.image_io import read_image
+    from humanparse.data.pose_files import read_lip_pose_csv
+    from humanparse.evaluation.pose_metrics import PCKAccumulator
+
+    lip = shared_data / "lip_cihp_samples" / "lip"
+    truth = read_lip_pose_csv(lip / "pose" / "lip_val_groundtruth.csv")["36_453991.jpg"]
+    image = read_image(lip / "images" / "36_453991.jpg")
+    annotated = np.isfinite(truth[:, 0])
+    assert annotated.sum() >= 12  # the row has a few unannotated joints, which must not count
+    on_input = transform_points(truth[:, :2], affine_matrix(image.shape[:2], (384, 384)))
+    predictor = ParsingPredictor(GaussianAt(torch.tensor(on_input, dtype=torch.float32)), LIP, (384, 384),
+                                 joint_schema=LIP_JOINTS)
+    joints = predictor.predict_joints([image])[0]
+    error = np.hypot(*(joints[annotated, :2] - truth[annotated, :2]).T)
+    assert np.median(error) < 0.5 and error.max() < 1.5, error  # the worst joint lies at the image's edge
+    accumulator = PCKAccumulator("lip")
+    accumulator.update(joints[None, :, :2], truth[None])
+    assert accumulator.summary().mean == pytest.approx(100.0)
