@@ -9,8 +9,10 @@ single-task baselines train for both phases' epochs. Everything is scored on the
 split at one scale without flip (the architectures are compared, not the test-time tricks):
 pixel accuracy, mean accuracy and mIoU; PCK against the neck-to-head-top distance (LIP's rule).
 
-    python benchmarks/jppnet_ablation.py [--images 800] [--size 96] [--parsing-epochs 6]
-                                         [--joint-epochs 6] [--width 16] [--out FILE]
+    python benchmarks/jppnet_ablation.py [--images 600] [--size 96] [--parsing-epochs 4]
+                                         [--joint-epochs 4] [--width 16] [--out FILE]
+
+(about 16 minutes on a 2-core CPU; figures in docs/jppnet.md)
 
 Prints a table and writes JSON (default benchmarks/results/jppnet_ablation.json).
 """
@@ -80,9 +82,9 @@ def format_tables(rows: dict[str, dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_synthetic_arguments(parser, "runs/bench/jppnet_ablation")
-    parser.add_argument("--parsing-epochs", type=int, default=6, help="first phase: the parsing network")
-    parser.add_argument("--joint-epochs", type=int, default=6, help="second phase: each joint network")
+    add_synthetic_arguments(parser, "runs/bench/jppnet_ablation", images=600)
+    parser.add_argument("--parsing-epochs", type=int, default=4, help="first phase: the parsing network")
+    parser.add_argument("--joint-epochs", type=int, default=4, help="second phase: each joint network")
     parser.add_argument("--width", type=int, default=16, help="ResNet-18 base width")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()

@@ -7,8 +7,10 @@ phase). Both are scored on the validation split at one scale without flip: mIoU,
 mean accuracy, and the left/right confusion rate (the share of left-class pixels predicted as
 the matching right class, and vice versa, pooled over the schema's pairs).
 
-    python benchmarks/structure_loss.py [--images 800] [--size 96] [--base-epochs 8]
+    python benchmarks/structure_loss.py [--images 1500] [--size 96] [--base-epochs 8]
                                         [--finetune-epochs 4] [--out FILE]
+
+(about 18 minutes on a 2-core CPU; figures in docs/jppnet.md)
 
 Prints a table and writes JSON (default benchmarks/results/structure_loss.json).
 """
@@ -46,7 +48,7 @@ def _train_and_score(overrides: list[str], root: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_synthetic_arguments(parser, "runs/bench/structure_loss")
+    add_synthetic_arguments(parser, "runs/bench/structure_loss", images=1500)
     parser.add_argument("--base-epochs", type=int, default=8, help="first phase: cross-entropy")
     parser.add_argument("--finetune-epochs", type=int, default=4, help="second phase, for each loss")
     parser.add_argument("--finetune-lr", type=float, default=0.001)

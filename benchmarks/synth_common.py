@@ -16,8 +16,8 @@ from humanparse.engine.evaluate import Evaluation, evaluate_model
 from humanparse.engine.train import run_train
 
 
-def add_synthetic_arguments(parser: argparse.ArgumentParser, work: str) -> None:
-    parser.add_argument("--images", type=int, default=800, help="synthetic people (a fifth for validation)")
+def add_synthetic_arguments(parser: argparse.ArgumentParser, work: str, images: int) -> None:
+    parser.add_argument("--images", type=int, default=images, help="synthetic people (a fifth for validation)")
     parser.add_argument("--size", type=int, default=96, help="image and input size")
     parser.add_argument("--clutter", type=float, default=0.0, help="scene clutter of the synthetic people, 0..1")
     parser.add_argument("--seed", type=int, default=0)
