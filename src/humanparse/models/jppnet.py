@@ -21,8 +21,7 @@ in the authors' network; their convs have biases.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from fractions import Fraction
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -30,8 +29,8 @@ from torch import nn
 from ..nn.aspp import ASPPv2Head, aspp_rates, init_classifier
 from ..nn.resnet import DEPTHS, init_weights, resnet
 from ..nn.weights import load_backbone_weights
-from .attention_to_scale import _check_scales, _resize
 from .deeplab import STANDARD_WIDTH
+from .multiscale import check_scales, run_scales, scale_fractions
 from .output import ModelOutput
 
 BACKBONES = tuple(f"resnet{d}" for d in DEPTHS)
@@ -76,40 +75,6 @@ def _check_input(x: torch.Tensor) -> None:
         raise ValueError(f"expected a (B, 3, H, W) image batch, got shape {tuple(x.shape)}")
 
 
-def _scale_fractions(scales: tuple[float, ...]) -> tuple[tuple[int, int], ...]:
-    # Exact fractions, so that scaled sizes are integer arithmetic on the input's shape: a float
-    # product would be frozen into a constant by export/compile.
-    return tuple((f.numerator, f.denominator) for f in (Fraction(s).limit_denominator(1000) for s in scales))
-
-
-def _run_scales(
-    run: Callable[[torch.Tensor], list[torch.Tensor]],
-    x: torch.Tensor,
-    scales: tuple[float, ...],
-    fractions: tuple[tuple[int, int], ...],
-    output_stride: int,
-) -> list[list[torch.Tensor]]:
-    """``run`` on every scaled copy of ``x``: per scale (in the order of ``scales``), its maps
-    resized bilinearly to the scale-1.0 output size (ceil(H / s), ceil(W / s))."""
-    height, width = x.shape[-2], x.shape[-1]
-    outputs: dict[int, list[torch.Tensor]] = {}
-    if 1.0 in scales:
-        # The scale-1 output fixes the common size; its actual shape (rather than a formula
-        # equal to it) keeps every size a plain function of the input's shape for export.
-        unit = scales.index(1.0)
-        outputs[unit] = run(x)
-        out_size = (outputs[unit][0].shape[-2], outputs[unit][0].shape[-1])
-    else:
-        out_size = ((height + output_stride - 1) // output_stride, (width + output_stride - 1) // output_stride)
-    for index, (numerator, denominator) in enumerate(fractions):
-        if index in outputs:  # the scale-1 pass, already made
-            continue
-        # floor(size * scale), as DeepLab makes its multi-scale inputs
-        scaled = _resize(x, (height * numerator // denominator, width * numerator // denominator))
-        outputs[index] = [_resize(m, out_size) for m in run(scaled)]
-    return [outputs[i] for i in range(len(scales))]
-
-
 class MultiScaleInputs:
     """The input scales of a network whose weights do not depend on them: they can change after
     training (the paper tests JPPNet at other scales than it trains it)."""
@@ -118,8 +83,8 @@ class MultiScaleInputs:
     _scale_fractions: tuple[tuple[int, int], ...]
 
     def set_scales(self, scales: Sequence[float]) -> None:
-        self.scales = _check_scales(scales)
-        self._scale_fractions = _scale_fractions(self.scales)
+        self.scales = check_scales(scales)
+        self._scale_fractions = scale_fractions(self.scales)
 
 
 def _max_over(maps: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -374,7 +339,7 @@ class JPPNet(MultiScaleInputs, nn.Module):
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         _check_input(x)
-        per_scale = _run_scales(self.stage_maps, x, self.scales, self._scale_fractions, self.output_stride)
+        per_scale = run_scales(self.stage_maps, x, self.scales, self._scale_fractions, self.output_stride)
         num_stages = 1 + self.refine_stages
         fused = [_max_over([maps[j] for maps in per_scale]) for j in range(2 * num_stages)]
         fused_parsing, fused_pose = fused[:num_stages], fused[num_stages:]
@@ -446,7 +411,7 @@ class PoseNet(MultiScaleInputs, nn.Module):
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         _check_input(x)
-        per_scale = _run_scales(self.pose_maps, x, self.scales, self._scale_fractions, self.output_stride)
+        per_scale = run_scales(self.pose_maps, x, self.scales, self._scale_fractions, self.output_stride)
         maps = [m[0] for m in per_scale]
         return ModelOutput(
             logits=None, heatmaps=_max_over(maps), aux_heatmaps=maps if len(self.scales) > 1 else []
