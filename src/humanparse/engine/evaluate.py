@@ -20,6 +20,7 @@ from ..evaluation.parsing_metrics import ABSENT_CONVENTIONS, ConfusionMatrix, Pa
 from ..evaluation.pose_metrics import PCKAccumulator
 from ..evaluation.score import format_parsing_table, format_pose_table, rule_text, write_json, write_parsing_json
 from ..evaluation.tta import ParsingPredictor
+from ..models import predicts_parsing
 from ..models.saved import load_model
 from ..schemas import IGNORE_INDEX, LabelSchema
 from .data import open_split
@@ -69,7 +70,7 @@ def evaluate_model(
         flip=saved.test_time.get("flip", False) if flip is None else flip,
         device=device,
     )
-    parses = getattr(saved.model, "num_classes", None) is not None
+    parses = predicts_parsing(saved.model)
     matrix = ConfusionMatrix(schema.num_classes, IGNORE_INDEX) if parses else None
     sizes = SizeBreakdown(schema.num_classes, IGNORE_INDEX) if parses else None
     pose = None

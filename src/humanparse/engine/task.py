@@ -14,7 +14,7 @@ from ..evaluation.parsing_metrics import ConfusionMatrix
 from ..evaluation.pose_metrics import PCKAccumulator
 from ..evaluation.tta import normalize
 from ..losses import HeatmapLoss, ParsingLoss, StructureSensitiveLoss, upsample_to
-from ..models import ModelOutput, build_model
+from ..models import ModelOutput, build_model, predicts_joints, predicts_parsing
 from ..models.saved import IMAGENET_MEAN, IMAGENET_STD
 from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema, joint_schema_from_dict, label_schema_from_dict
 
@@ -60,8 +60,8 @@ class ParsingTask(L.LightningModule):
         self.schema: LabelSchema = label_schema_from_dict(label_schema)
         self.joint_schema: JointSchema | None = joint_schema_from_dict(joint_schema) if joint_schema else None
         self.model = build_model(model_spec)
-        self.parses = getattr(self.model, "num_classes", None) is not None
-        self.poses = getattr(self.model, "num_joints", None) is not None
+        self.parses = predicts_parsing(self.model)
+        self.poses = predicts_joints(self.model)
         if self.poses and self.joint_schema is None:
             raise ValueError(
                 f"model {model_spec.get('name')!r} predicts joints, but the data has no joint schema "
@@ -72,10 +72,10 @@ class ParsingTask(L.LightningModule):
         structure = {**STRUCTURE_DEFAULTS, **(train.get("structure_loss") or {})}
         if structure["enabled"] and not self.parses:
             raise ValueError(f"train.structure_loss needs a model that parses; {model_spec.get('name')!r} predicts joints only")
-        self.structure_start = int(structure["start_epoch"]) if structure["enabled"] else None
+        self.structure_start = int(structure["start_epoch"])
         self.structure_loss = (
             StructureSensitiveLoss(self.schema, sigma=float(structure["sigma"]), aux_weight=aux_weight)
-            if self.structure_start is not None and self.parses else None
+            if structure["enabled"] else None
         )
         heatmap = {**HEATMAP_DEFAULTS, **(train.get("heatmap") or {})}
         self.heatmap_loss = HeatmapLoss(
@@ -106,7 +106,7 @@ class ParsingTask(L.LightningModule):
     # -- training ---------------------------------------------------------------------
     def structure_active(self) -> bool:
         """Whether this epoch trains with the structure-sensitive loss (the paper's second phase)."""
-        return self.structure_loss is not None and self.current_epoch >= (self.structure_start or 0)
+        return self.structure_loss is not None and self.current_epoch >= self.structure_start
 
     def compute_loss(self, output: ModelOutput, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The training loss of a batch and its parts: ``loss`` (total), ``parsing`` (for models

@@ -23,6 +23,16 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+def predicts_parsing(model: nn.Module) -> bool:
+    """Whether a model returns parsing logits (it has classes; a pose-only model has none)."""
+    return getattr(model, "num_classes", None) is not None
+
+
+def predicts_joints(model: nn.Module) -> bool:
+    """Whether a model returns joint heatmaps (it has joints)."""
+    return getattr(model, "num_joints", None) is not None
+
+
 def build_model(spec: dict[str, Any]) -> nn.Module:
     """The model a spec describes, freshly initialised (no weights are loaded here)."""
     if not isinstance(spec, dict) or "name" not in spec:
@@ -39,4 +49,7 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
         raise ValueError(f"model {name!r}: {e}") from e
 
 
-__all__ = ["MODELS", "AttentionToScale", "DeepLab", "JPPNet", "ModelOutput", "PoseNet", "build_model"]
+__all__ = [
+    "MODELS", "AttentionToScale", "DeepLab", "JPPNet", "ModelOutput", "PoseNet", "build_model", "predicts_joints",
+    "predicts_parsing",
+]
