@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..models.output import ModelOutput
 from ..models.saved import CONFIG_FILE, load_model
 
 INPUT_NAME = "image"
@@ -46,18 +47,19 @@ class InferenceOutputs(nn.Module):
         self.names = names
 
     @staticmethod
-    def names_of(model: nn.Module, example: torch.Tensor) -> tuple[str, ...]:
-        """The outputs a model gives for ``example``: ("logits",), ("heatmaps",) or both."""
-        with torch.no_grad():
-            output = model(example)
+    def names_of(output: ModelOutput) -> tuple[str, ...]:
+        """The outputs a model gave: ("logits",), ("heatmaps",) or both."""
         names = tuple(n for n, t in ((OUTPUT_NAME, output.logits), (HEATMAPS_NAME, output.heatmaps)) if t is not None)
         if not names:
             raise ValueError("the model predicts neither parsing logits nor joint heatmaps")
         return names
 
+    def select(self, output: ModelOutput) -> tuple[torch.Tensor, ...]:
+        """The tensors named by :attr:`names`, from a model output."""
+        return tuple(output.logits if n == OUTPUT_NAME else output.heatmaps for n in self.names)  # type: ignore[misc]
+
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        output = self.model(image)
-        return tuple(output.logits if n == OUTPUT_NAME else output.heatmaps for n in self.names)
+        return self.select(self.model(image))
 
 
 def _require(module: str, purpose: str) -> ModuleType:
@@ -111,16 +113,17 @@ def verify_onnx(
     ort = _require("onnxruntime", "checking an ONNX export")
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     device = next(model.parameters()).device
-    wrapper = InferenceOutputs(model, InferenceOutputs.names_of(model, inputs[0].to(device))).eval()
     worst = 0.0
     for x in inputs:
         with torch.no_grad():
-            expected = [t.float().cpu().numpy() for t in wrapper(x.to(device))]
-        got = session.run(list(wrapper.names), {INPUT_NAME: x.cpu().numpy()})
-        for output, e, g in zip(wrapper.names, expected, got):
+            output = model(x.to(device))
+        names = InferenceOutputs.names_of(output)
+        expected = [t.float().cpu().numpy() for t in InferenceOutputs(model, names).select(output)]
+        got = session.run(list(names), {INPUT_NAME: x.cpu().numpy()})
+        for output_name, e, g in zip(names, expected, got):
             if g.shape != e.shape:
                 raise ValueError(
-                    f"{name}: ONNX {output} have shape {g.shape}, PyTorch {e.shape} for input {tuple(x.shape)}"
+                    f"{name}: ONNX {output_name} have shape {g.shape}, PyTorch {e.shape} for input {tuple(x.shape)}"
                 )
             worst = max(worst, float(np.abs(g - e).max()))
     if worst > atol:
@@ -157,9 +160,10 @@ def export_onnx(
     h, w = saved.input_size
     # A batch of 2 keeps the exporter from specialising the batch axis to 1.
     example = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(0))
-    wrapper = InferenceOutputs(model, InferenceOutputs.names_of(model, example)).eval()
     with torch.no_grad():
-        shapes = [tuple(t.shape) for t in wrapper(example)]
+        output = model(example)
+    wrapper = InferenceOutputs(model, InferenceOutputs.names_of(output)).eval()
+    shapes = [tuple(t.shape) for t in wrapper.select(output)]
     meanings = {
         OUTPUT_NAME: "parsing logits at the model's output stride; upsample to the input size",
         HEATMAPS_NAME: "joint heatmaps at the model's output stride, one per joint of joint_schema",
