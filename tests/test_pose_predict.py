@@ -106,7 +106,7 @@ def test_flip_is_exact_for_a_symmetric_pose_model():
     maps_flip, _ = flipped._predict_maps([image])
     # The mirrored view, swapped back by the schema and mirrored back, is the plain view
     # again, so averaging changes nothing (without the swap, left joints would see green).
-    assert c == 0
+    assert c.classes == 0
     assert torch.allclose(maps_plain[0], maps_flip[0], rtol=1e-4, atol=1e-4)
 
 

@@ -151,6 +151,30 @@ def test_zoomed_scales_only_count_where_they_see_the_image() -> None:
     assert torch.allclose(logits[:, both], (a[:, both] + b[:, both]) / 2, atol=1e-5)
 
 
+class ConstantNet(nn.Module):
+    """Logits 0, 1, ..., C - 1 everywhere, at output stride 2, whatever the input."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        b, _, h, w = x.shape
+        values = torch.arange(self.num_classes, dtype=torch.float32).view(1, -1, 1, 1)
+        return ModelOutput(values.expand(b, -1, (h + 1) // 2, (w + 1) // 2).clone())
+
+
+@pytest.mark.parametrize("scales", [(1.0,), (0.75, 1.5)])
+def test_image_edges_are_not_faded_by_the_border(scales) -> None:
+    """Warping back reads zeros beyond the network map at the image's edges; dividing by the
+    coverage undoes that, so a constant prediction stays constant up to the edge."""
+    image = _images([(37, 53)])[0]
+    logits = ParsingPredictor(ConstantNet(LIP.num_classes), LIP, (32, 32), MEAN, STD, scales=scales)
+    out = logits.predict_logits([image])[0]
+    expected = torch.arange(LIP.num_classes, dtype=torch.float32).view(-1, 1, 1).expand_as(out)
+    assert torch.allclose(out, expected, atol=1e-4), (out - expected).abs().amax()
+
+
 def test_labels_and_probabilities_match_the_logits() -> None:
     model = StridedNet(LIP.num_classes).eval()
     images = _images([(37, 53), (20, 20), (64, 33)])

@@ -119,7 +119,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     return run_predict(
         args.model, args.inputs, args.out, device=args.device, batch_size=args.batch_size,
-        scales=args.scales, flip=args.flip, save_probabilities=args.probabilities, amp=args.amp,
+        scales=args.scales, flip=args.flip, save_probabilities=args.probabilities,
+        save_scale_weights=args.scale_weights, amp=args.amp,
     )
 
 
@@ -249,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--scales", type=float, nargs="+", help="test-time scales (default: the model file's)")
     pr.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="flip test-time augmentation")
     pr.add_argument("--probabilities", action="store_true", help="also write per-class probabilities (<name>_prob.npy, float16)")
+    pr.add_argument(
+        "--scale-weights", action="store_true",
+        help="also write each image's per-pixel weights over the model's input scales (<name>_scale_weights.png; "
+        "SS-NAN, Attention-to-scale)",
+    )
     pr.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
     pr.set_defaults(func=_cmd_predict)
 

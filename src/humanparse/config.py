@@ -64,8 +64,9 @@ DEFAULTS: dict[str, Any] = {
         "pose_weight": 1.0,  # ... and of the heatmap loss
         "heatmap": {"sigma": 8.0, "occluded_weight": 1.0},  # Gaussian targets (input pixels); weight of occluded joints
         # SS-JPPNet: from start_epoch on, each image's cross-entropy is weighted by its
-        # pseudo-joint structure error (Gaussians of sigma cells at the output stride).
-        "structure_loss": {"enabled": False, "start_epoch": 0, "sigma": 1.0},
+        # pseudo-joint structure error (Gaussians of sigma cells at the output stride);
+        # per_output: each supervised output by its own error (SS-NAN), else by the final one's.
+        "structure_loss": {"enabled": False, "start_epoch": 0, "sigma": 1.0, "per_output": False},
         "init_from": None,  # a model folder or checkpoint whose matching weights start the model (fine-tuning)
         "precision": "auto",  # auto: bf16-mixed on CUDA, 32 on CPU
         "channels_last": "auto",  # auto: on CUDA

@@ -74,7 +74,10 @@ class ParsingTask(L.LightningModule):
             raise ValueError(f"train.structure_loss needs a model that parses; {model_spec.get('name')!r} predicts joints only")
         self.structure_start = int(structure["start_epoch"])
         self.structure_loss = (
-            StructureSensitiveLoss(self.schema, sigma=float(structure["sigma"]), aux_weight=aux_weight)
+            StructureSensitiveLoss(
+                self.schema, sigma=float(structure["sigma"]), aux_weight=aux_weight,
+                per_output=bool(structure["per_output"]),
+            )
             if structure["enabled"] else None
         )
         heatmap = {**HEATMAP_DEFAULTS, **(train.get("heatmap") or {})}

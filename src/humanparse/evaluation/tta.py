@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
@@ -49,11 +49,21 @@ def normalize(
 class ParsingPrediction:
     """One image's prediction at its original resolution: (H, W) uint8 class ids and, when
     asked for, (C, H, W) float32 probabilities (None for a pose-only model); for a model that
-    predicts joints, (K, 3) float32 joints (x, y, peak score) in the schema's order."""
+    predicts joints, (K, 3) float32 joints (x, y, peak score) in the schema's order; when asked
+    for, a multi-scale model's (S, H, W) float32 per-pixel weights over its input scales."""
 
     labels: np.ndarray | None
     probabilities: np.ndarray | None = None
     joints: np.ndarray | None = None
+    scale_weights: np.ndarray | None = None
+
+
+class Channels(NamedTuple):
+    """How many of the predictor's stacked maps are parsing logits (first) and weights over
+    input scales (last); joint heatmaps are the ones between."""
+
+    classes: int
+    scale_weights: int = 0
 
 
 def _check_images(images: Sequence[np.ndarray]) -> None:
@@ -181,16 +191,21 @@ class ParsingPredictor:
         if output.logits is None and output.heatmaps is None:
             raise ValueError("the model predicts neither parsing logits nor joint heatmaps")
 
-    def _network_maps(self, batch: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """(B, C + K, h, w) float32 parsing logits then joint heatmaps at the network input size
-        for uint8 (B, 3, h, w) input, averaged with the flipped input's (left/right swapped
-        back) when flip is on; and C, the number of parsing channels (0 for a pose-only model)."""
+    def _network_maps(self, batch: torch.Tensor, scale_weights: bool = False) -> tuple[torch.Tensor, Channels]:
+        """(B, C + K (+ S), h, w) float32 parsing logits, joint heatmaps (and, if asked for, the
+        model's weights over its S input scales) at the network input size for uint8
+        (B, 3, h, w) input, averaged with the flipped input's (left/right swapped back) when
+        flip is on; and their :class:`Channels` (C = 0 for a pose-only model)."""
         x = normalize(batch.to(self.device, non_blocking=True), self.mean, self.std)
         if self.flip:
             x = torch.cat([x, x.flip(-1)])
         with self._autocast():
             output = self.model(x)
         self._check_output(output)
+        if scale_weights and "scale_weights" not in output.extras:
+            raise ValueError(
+                "this model computes no per-pixel weights over input scales (SS-NAN and Attention-to-scale do)"
+            )
         parts = []
         if output.logits is not None:
             logits = self._upsample(output.logits)
@@ -205,58 +220,79 @@ class ParsingPredictor:
                 plain, mirrored = heatmaps.chunk(2)
                 heatmaps = (plain + flip_heatmaps(mirrored, self.joint_schema)) / 2
             parts.append(heatmaps)
-        return torch.cat(parts, dim=1), (parts[0].shape[1] if output.logits is not None else 0)
+        if scale_weights:
+            # Weights over input scales have no left/right channels: the mirror is only undone.
+            weights = self._upsample(output.extras["scale_weights"])
+            if self.flip:
+                plain, mirrored = weights.chunk(2)
+                weights = (plain + mirrored.flip(-1)) / 2
+            parts.append(weights)
+        num_classes = parts[0].shape[1] if output.logits is not None else 0
+        return torch.cat(parts, dim=1), Channels(num_classes, parts[-1].shape[1] if scale_weights else 0)
 
-    def _scale_views(self, images: Sequence[np.ndarray]) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, int]]:
-        """For each scale and image: (image index, maps sum (C + K, H, W), coverage (1, H, W),
-        C) at the original resolution."""
+    def _scale_views(
+        self, images: Sequence[np.ndarray], scale_weights: bool = False
+    ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, Channels]]:
+        """For each scale and image: (image index, maps (C + K (+ S), H, W), coverage (1, H, W),
+        their channels) at the original resolution."""
         for transform in self._transforms:
             warped = [transform(Sample(image=image)) for image in images]
             batch = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2)
-            maps, num_classes = self._network_maps(batch)
+            maps, channels = self._network_maps(batch, scale_weights)
             ones = torch.ones_like(maps[:, :1])
             for i, w in enumerate(warped):
                 # The letterbox never mirrors, so no channel swap is involved here; the extra
                 # channel of ones measures how much of each original pixel this view sees.
                 both = warp_back(torch.cat([maps[i], ones[i]]), w.meta["affine"], w.meta["orig_size"])
-                yield i, both[:-1], both[-1:], num_classes
+                yield i, both[:-1], both[-1:], channels
 
     @torch.inference_mode()
-    def _predict_maps(self, images: Sequence[np.ndarray]) -> tuple[list[torch.Tensor], int]:
-        """(C + K, H, W) averaged maps per image at its original resolution, and C."""
+    def _predict_maps(
+        self, images: Sequence[np.ndarray], scale_weights: bool = False
+    ) -> tuple[list[torch.Tensor], Channels]:
+        """(C + K (+ S), H, W) averaged maps per image at its original resolution, and their channels."""
         images = list(images)
         if not images:
-            return [], 0
+            return [], Channels(0)
         _check_images(images)
         sums: list[torch.Tensor | None] = [None] * len(images)
         weights: list[torch.Tensor | None] = [None] * len(images)
-        num_classes = 0
-        for i, maps, coverage, num_classes in self._scale_views(images):
-            # Weighting by coverage averages each pixel over the views that see it, and undoes
-            # the zero padding that bilinear sampling mixes in at the letterbox's border.
-            weighted = maps * coverage
-            sums[i] = weighted if sums[i] is None else sums[i] + weighted
+        channels = Channels(0)
+        for i, maps, coverage, channels in self._scale_views(images, scale_weights):
+            # A warped view already carries its coverage (bilinear sampling mixes in zeros from
+            # outside the letterbox), so dividing the sum by the summed coverage averages each
+            # pixel over the views that see it and undoes that zero padding at the border.
+            sums[i] = maps if sums[i] is None else sums[i] + maps
             weights[i] = coverage if weights[i] is None else weights[i] + coverage
-        return [s / w.clamp_min(1e-6) for s, w in zip(sums, weights)], num_classes  # type: ignore[operator, union-attr]
+        return [s / w.clamp_min(1e-6) for s, w in zip(sums, weights)], channels  # type: ignore[operator, union-attr]
 
     # ----------------------------------------------------------------------- public
 
     def predict_logits(self, images: Sequence[np.ndarray]) -> list[torch.Tensor]:
         """(C, H, W) float32 logits per (H, W, 3) uint8 RGB image, at its original resolution,
         on the predictor's device; averaged over scales (and flip)."""
-        maps, num_classes = self._predict_maps(images)
+        maps, channels = self._predict_maps(images)
+        num_classes = channels.classes
         if maps and num_classes == 0:
             raise ValueError("this model predicts joints only, no parsing logits")
         return [m[:num_classes] for m in maps]
 
     @torch.inference_mode()
-    def predict(self, images: Sequence[np.ndarray], probabilities: bool = False) -> list[ParsingPrediction]:
-        """Class ids (argmax of the averaged logits), optionally softmax probabilities, and the
-        joints decoded from the averaged heatmaps of a model that predicts them."""
-        maps, num_classes = self._predict_maps(images)
+    def predict(
+        self, images: Sequence[np.ndarray], probabilities: bool = False, scale_weights: bool = False
+    ) -> list[ParsingPrediction]:
+        """Class ids (argmax of the averaged logits), optionally softmax probabilities, the
+        joints decoded from the averaged heatmaps of a model that predicts them, and optionally
+        the averaged per-pixel weights over a multi-scale model's input scales (an error for a
+        model without them)."""
+        maps, channels = self._predict_maps(images, scale_weights)
+        num_classes, num_scales = channels
         out = []
         for m in maps:
-            labels = probs = joints = None
+            labels = probs = joints = weights = None
+            if num_scales:
+                weights = m[-num_scales:].cpu().numpy()
+                m = m[:-num_scales]
             if num_classes:
                 logits = m[:num_classes]
                 labels = logits.argmax(0).to(torch.uint8).cpu().numpy()
@@ -267,7 +303,7 @@ class ParsingPredictor:
                 zoom = min(self.input_size[0] / m.shape[-2], self.input_size[1] / m.shape[-1])
                 spacing = self.heatmap_stride / zoom
                 joints = decode_heatmaps(m[None, num_classes:], stride=1, spacing=spacing)[0].cpu().numpy()
-            out.append(ParsingPrediction(labels=labels, probabilities=probs, joints=joints))
+            out.append(ParsingPrediction(labels=labels, probabilities=probs, joints=joints, scale_weights=weights))
         return out
 
     def predict_labels(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:

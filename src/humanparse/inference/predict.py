@@ -3,7 +3,10 @@
 Per image, in the output folder: ``<name>.png`` (class ids, with the schema's palette),
 ``<name>_overlay.jpg`` (the original beside the colour overlay), ``<name>.json`` (size and
 pixel area per class) and, when asked for, ``<name>_prob.npy`` ((C, H, W) float16
-probabilities). Per video: ``<name>_overlay.mp4`` and ``<name>.json``. A model that predicts
+probabilities) and, for a model with per-pixel weights over its input scales (SS-NAN,
+Attention-to-scale), ``<name>_scale_weights.png`` (one colour map per scale, as SS-NAN's
+Figure 5; the mean weight of each scale goes into the JSON). Per video:
+``<name>_overlay.mp4`` and ``<name>.json``. A model that predicts
 joints adds them to each JSON (name, x, y, score), draws its skeleton on the overlays, and
 writes ``joints.csv`` for the images in LIP's pose layout; a pose-only model writes no PNG.
 Images inside a folder keep their path relative to that folder. An input that cannot be
@@ -29,6 +32,7 @@ from ..data.image_io import IMAGE_EXTENSIONS, DataError, read_image, write_label
 from ..data.pose_files import write_lip_pose_csv
 from ..data.sample import VISIBLE
 from ..evaluation.tta import ParsingPrediction, ParsingPredictor
+from ..models import predicts_scale_weights
 from ..models.saved import SavedModel, load_model, resolve_device
 from ..schemas import JointSchema, LabelSchema
 
@@ -165,6 +169,23 @@ def prediction_overlay(
     return overlay
 
 
+def scale_weight_panels(weights: np.ndarray, scales: Sequence[float]) -> np.ndarray:
+    """(H, S * W, 3) uint8 RGB: each scale's (H, W) weights in [0, 1] as a colour map (JET:
+    blue 0 to red 1), side by side in the order of ``scales``, each titled with its scale."""
+    panels = []
+    for weight, scale in zip(weights, scales):
+        grey = np.rint(np.clip(weight, 0.0, 1.0) * 255).astype(np.uint8)
+        panel = cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+        size = max(0.4, min(panel.shape[:2]) / 400)
+        origin = (max(2, round(6 * size)), max(12, round(24 * size)))
+        text = f"scale {scale:g}"
+        thick = max(1, round(2 * size))
+        cv2.putText(panel, text, origin, cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), thick + 2, cv2.LINE_AA)
+        cv2.putText(panel, text, origin, cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), thick, cv2.LINE_AA)
+        panels.append(panel)
+    return np.concatenate(panels, axis=1)
+
+
 def joints_json(joints: np.ndarray, schema: JointSchema) -> list[dict[str, Any]]:
     """Each joint as {"name", "x", "y", "score"} (x = column, y = row in original pixels)."""
     return [
@@ -202,7 +223,9 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 def _write_image_outputs(
     item: PredictInput, image: np.ndarray, pred: ParsingPrediction, out_dir: Path,
     schema: LabelSchema, joint_schema: JointSchema | None, context: dict[str, Any],
+    scales: Sequence[float] = (),
 ) -> None:
+    """Write one image's outputs; ``scales`` names the channels of ``pred.scale_weights``."""
     base = out_dir / item.name
     base.parent.mkdir(parents=True, exist_ok=True)
     labels = pred.labels
@@ -217,6 +240,13 @@ def _write_image_outputs(
         probabilities = pred.probabilities
         _write_atomically(base.with_name(base.name + "_prob.npy"), lambda p: np.save(p, probabilities.astype(np.float16)))
     summary: dict[str, Any] = {"image": str(item.path), "size": [int(image.shape[0]), int(image.shape[1])]}
+    if pred.scale_weights is not None:
+        panels = scale_weight_panels(pred.scale_weights, scales)
+        _write_atomically(base.with_name(base.name + "_scale_weights.png"), lambda p: Image.fromarray(panels).save(p))
+        summary["scale_weights"] = {
+            "scales": [float(s) for s in scales],
+            "mean": [round(float(w.mean()), 4) for w in pred.scale_weights],
+        }
     if labels is not None:
         summary.update(classes=class_areas(labels, schema), schema=schema.name)
     if pred.joints is not None and joint_schema is not None:
@@ -240,7 +270,7 @@ def _read_batches(items: Sequence[PredictInput], batch_size: int) -> Iterator[li
 
 def _predict_images(
     items: Sequence[PredictInput], predictor: ParsingPredictor, out_dir: Path, batch_size: int,
-    probabilities: bool, context: dict[str, Any], progress: bool,
+    probabilities: bool, context: dict[str, Any], progress: bool, scale_weights: bool = False,
 ) -> int:
     """Predict and write every image (and, for a model that predicts joints, ``joints.csv`` in
     LIP's pose layout for all of them); returns how many could not be read."""
@@ -253,9 +283,14 @@ def _predict_images(
             if isinstance(error, DataError):
                 _report(item.path, error.problem)
                 failures += 1
-        predictions = predictor.predict([image for _, image in good], probabilities=probabilities)
+        predictions = predictor.predict(
+            [image for _, image in good], probabilities=probabilities, scale_weights=scale_weights
+        )
+        scales = getattr(predictor.model, "scales", ()) if scale_weights else ()
         for (item, image), pred in zip(good, predictions):
-            _write_image_outputs(item, image, pred, out_dir, predictor.label_schema, predictor.joint_schema, context)
+            _write_image_outputs(
+                item, image, pred, out_dir, predictor.label_schema, predictor.joint_schema, context, scales
+            )
             if pred.joints is not None:
                 # Predicted joints carry no visibility: written as visible, LIP's "0".
                 rows[item.name + item.path.suffix] = np.column_stack(
@@ -377,6 +412,7 @@ def run_predict(
     flip: bool | None = None,
     save_probabilities: bool = False,
     *,
+    save_scale_weights: bool = False,
     amp: bool = False,
     progress: bool = True,
 ) -> int:
@@ -385,7 +421,8 @@ def run_predict(
     on stderr and skipped), 2 for a bad device or option.
 
     ``scales`` and ``flip`` default to the model file's ``test_time``; ``amp`` runs the model
-    in bfloat16 on CUDA. Probabilities are written for images only (a video's would be huge).
+    in bfloat16 on CUDA. Probabilities and scale-weight maps are written for images only (a
+    video's would be huge); asking for scale weights from a model without them is an error.
     """
     if batch_size < 1:
         print(f"humanparse predict: error: --batch-size must be at least 1, not {batch_size}", file=sys.stderr)
@@ -396,6 +433,13 @@ def run_predict(
         print(f"humanparse predict: error: {e}", file=sys.stderr)
         return 2
     saved: SavedModel = load_model(model_path, device=device)
+    if save_scale_weights and not predicts_scale_weights(saved.model):
+        print(
+            f"humanparse predict: error: model {saved.spec.get('name')!r} has no per-pixel weights over input "
+            "scales (SS-NAN with neural aggregation and Attention-to-scale do)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         predictor = ParsingPredictor.from_saved(saved, scales=scales, flip=flip, device=device, amp=amp)
     except ValueError as e:  # bad --scales
@@ -413,7 +457,9 @@ def run_predict(
     failures = len(problems)
     images = [i for i in items if not i.is_video]
     if images:
-        failures += _predict_images(images, predictor, out, batch_size, save_probabilities, context, progress)
+        failures += _predict_images(
+            images, predictor, out, batch_size, save_probabilities, context, progress, save_scale_weights
+        )
     for item in (i for i in items if i.is_video):
         if not _predict_video(item, predictor, out, batch_size, context, progress):
             failures += 1
@@ -422,5 +468,5 @@ def run_predict(
 
 __all__ = [
     "VIDEO_EXTENSIONS", "PredictInput", "class_areas", "collect_inputs", "colour_overlay", "draw_skeleton", "joints_json",
-    "prediction_overlay", "run_predict",
+    "prediction_overlay", "run_predict", "scale_weight_panels",
 ]

@@ -149,21 +149,30 @@ def per_image_cross_entropy(
 class StructureSensitiveLoss(nn.Module):
     """SS-JPPNet loss: each image's cross-entropy weighted by its joint structure loss.
 
-    The factor ``L_joint_i`` is computed once per batch from the final prediction, the one
-    inference uses (``output.logits``, even where it only combines supervised outputs as
-    JPPNet's stage average does; the last of ``output.aux_logits`` for a model without it),
+    By default the factor ``L_joint_i`` is computed once per batch from the final prediction,
+    the one inference uses (``output.logits``, even where it only combines supervised outputs
+    as JPPNet's stage average does; the last of ``output.aux_logits`` for a model without it),
     and weighs image ``i``'s cross-entropy of every supervised output:
 
         total_i = L_joint_i * (CE_main_i + aux_weight * sum_k CE_aux_k_i)
 
-    with CE_main only where ``output.supervise_logits``; where it is not, the aux outputs are
-    the model's main supervision and each is weighted 1, as in :class:`ParsingLoss`. It is a constant in the gradient
-    (see the module docstring). sigma is the Gaussians' standard deviation in grid cells of
-    the prediction that gives the factor.
+    With ``per_output`` every supervised output is weighted by the factor of its own
+    prediction instead, as SS-NAN puts its loss (Eq. 4) on each scale's output and on the
+    aggregate: total_i = L_joint(main)_i * CE_main_i + aux_weight * sum_k L_joint(aux_k)_i * CE_aux_k_i.
+
+    CE_main counts only where ``output.supervise_logits``; where it does not, the aux outputs
+    are the model's main supervision and each is weighted 1, as in :class:`ParsingLoss`. The
+    factors are constants in the gradient (see the module docstring). sigma is the Gaussians'
+    standard deviation in grid cells of the prediction that gives the factor.
     """
 
     def __init__(
-        self, schema: LabelSchema, sigma: float = 1.0, aux_weight: float = 1.0, ignore_index: int = IGNORE_INDEX
+        self,
+        schema: LabelSchema,
+        sigma: float = 1.0,
+        aux_weight: float = 1.0,
+        ignore_index: int = IGNORE_INDEX,
+        per_output: bool = False,
     ) -> None:
         super().__init__()
         if not schema.groups:
@@ -178,6 +187,7 @@ class StructureSensitiveLoss(nn.Module):
         self.sigma = float(sigma)
         self.aux_weight = float(aux_weight)
         self.ignore_index = ignore_index
+        self.per_output = bool(per_output)
 
     def joint(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         """(B,) L_joint of ``logits`` against ``label``, detached."""
@@ -200,9 +210,10 @@ class StructureSensitiveLoss(nn.Module):
         """``{"loss", "main", "aux", "joint", "parsing"}``.
 
         loss = main + aux_weight * aux, where main = mean_i L_joint_i * CE_main_i (0 if the logits
-        are not supervised) and aux = mean_i L_joint_i * sum_k CE_aux_k_i; joint is the batch mean
-        of L_joint and parsing the batch mean of the unweighted CE_main_i + aux_weight * sum_k
-        CE_aux_k_i (both detached, for logging).
+        are not supervised) and aux = mean_i sum_k L_joint_i * CE_aux_k_i (each output's own
+        L_joint with ``per_output``); joint is the batch mean of the final prediction's L_joint
+        and parsing the batch mean of the unweighted CE_main_i + aux_weight * sum_k CE_aux_k_i
+        (both detached, for logging).
         """
         supervise_main = output.logits is not None and output.supervise_logits
         aux_weight = self.aux_weight if supervise_main else 1.0
@@ -212,12 +223,14 @@ class StructureSensitiveLoss(nn.Module):
         factor = self.joint(self.structure_logits(output), label)  # (B,), no grad
         zeros = factor.new_zeros(factor.shape)
         ce_main = per_image_cross_entropy(output.logits, label, self.ignore_index) if supervise_main else zeros
-        ce_aux = zeros
+        ce_aux = weighted_aux = zeros
         if use_aux:
             for logits in output.aux_logits:
-                ce_aux = ce_aux + per_image_cross_entropy(logits, label, self.ignore_index)
+                ce = per_image_cross_entropy(logits, label, self.ignore_index)
+                ce_aux = ce_aux + ce
+                weighted_aux = weighted_aux + (self.joint(logits, label) if self.per_output else factor) * ce
         main = (factor * ce_main).mean()
-        aux = (factor * ce_aux).mean()
+        aux = weighted_aux.mean()
         plain = ce_main + aux_weight * ce_aux
         return {
             "loss": main + aux_weight * aux,

@@ -14,12 +14,14 @@ from .attention_to_scale import AttentionToScale
 from .deeplab import DeepLab
 from .jppnet import JPPNet, PoseNet
 from .output import ModelOutput
+from .ssnan import SSNAN
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "deeplab": DeepLab,
     "attention_to_scale": AttentionToScale,
     "jppnet": JPPNet,
     "pose_net": PoseNet,
+    "ss_nan": SSNAN,
 }
 
 
@@ -31,6 +33,11 @@ def predicts_parsing(model: nn.Module) -> bool:
 def predicts_joints(model: nn.Module) -> bool:
     """Whether a model returns joint heatmaps (it has joints)."""
     return getattr(model, "num_joints", None) is not None
+
+
+def predicts_scale_weights(model: nn.Module) -> bool:
+    """Whether a model returns per-pixel weights over its input scales (``extras["scale_weights"]``)."""
+    return bool(getattr(getattr(model, "_orig_mod", model), "predicts_scale_weights", False))
 
 
 def build_model(spec: dict[str, Any]) -> nn.Module:
@@ -50,6 +57,6 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
 
 
 __all__ = [
-    "MODELS", "AttentionToScale", "DeepLab", "JPPNet", "ModelOutput", "PoseNet", "build_model", "predicts_joints",
-    "predicts_parsing",
+    "MODELS", "AttentionToScale", "DeepLab", "JPPNet", "ModelOutput", "PoseNet", "SSNAN", "build_model", "predicts_joints",
+    "predicts_parsing", "predicts_scale_weights",
 ]

@@ -68,6 +68,8 @@ class AttentionToScale(DeepLab):
         init_classifier(to_scales)  # near-equal weights over the scales at the start
         self.attention = nn.Sequential(hidden, nn.ReLU(inplace=True), nn.Dropout(float(dropout)), to_scales)
 
+    predicts_scale_weights = True
+
     def forward(self, x: torch.Tensor) -> ModelOutput:
         per_scale = run_scales(self.features_and_logits, x, self.scales, self._scale_fractions, self.output_stride)
         features = [maps[0] for maps in per_scale]

@@ -9,14 +9,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn.aspp import ASPPv2Head, ASPPv3Head, LargeFOVHead, aspp_rates
+from ..nn.aspp import ASPPv2Head, ASPPv3Head, DenseHead, LargeFOVHead, aspp_rates
 from ..nn.resnet import DEPTHS, OUTPUT_STRIDES, resnet
 from ..nn.vgg import VGG16LargeFOV
 from ..nn.weights import load_backbone_weights
 from .output import ModelOutput
 
 BACKBONES = (*(f"resnet{d}" for d in DEPTHS), "vgg16")
-HEADS = ("aspp_v2", "aspp_v3", "largefov")
+HEADS = ("aspp_v2", "aspp_v3", "largefov", "dense")
 DEFAULT_HEAD = {"vgg16": "largefov"}  # every ResNet defaults to aspp_v3
 STANDARD_WIDTH = 64
 # ASPP v3's width is 256 at the standard ResNet width and scales with base_width.
@@ -39,7 +39,7 @@ def _check_options(
     if head == "largefov" and backbone != "vgg16":
         raise ValueError(
             f"head 'largefov' is VGG-16's (its fc6/fc7 are part of that backbone); for {backbone} "
-            "choose aspp_v2 or aspp_v3"
+            "choose aspp_v2, aspp_v3 or dense"
         )
     if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
         raise ValueError(f"base_width must be a positive integer, not {base_width!r}")
@@ -60,7 +60,8 @@ class DeepLab(nn.Module):
             VGG-16 LargeFOV always runs at 8, whatever this says.
         head: "aspp_v3" (DeepLab v3: 1x1 + three atrous 3x3 + image pooling, BatchNorm,
             projection), "aspp_v2" (DeepLab v2: four atrous 3x3 classifiers, summed) or
-            "largefov" (VGG-16's fc8 on its fc7). None: aspp_v3 for a ResNet, largefov for VGG-16.
+            "largefov" (VGG-16's fc8 on its fc7) or "dense" (one 3x3 conv to the classes, SS-NAN's
+            classifier). None: aspp_v3 for a ResNet, largefov for VGG-16.
         base_width: the ResNet's stem width (64 standard; 16 or 32 for small CPU models). The
             v3 ASPP width scales with it (256 at 64).
         dropout: dropout before the v3 classifier (VGG-16's fc6/fc7 dropout is DeepLab's 0.5).
@@ -101,6 +102,8 @@ class DeepLab(nn.Module):
                 in_channels, num_classes, ASPP_CHANNELS_PER_BASE_WIDTH * width,
                 aspp_rates("v3", self.output_stride), float(dropout),
             )
+        elif head == "dense":
+            self.head = DenseHead(in_channels, num_classes)
         else:
             self.head = LargeFOVHead(in_channels, num_classes)
         if pretrained is not None:

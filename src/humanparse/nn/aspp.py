@@ -136,6 +136,19 @@ class ASPPv3Head(nn.Module):
         return self.classifier(self.dropout(self.aspp(x)))
 
 
+class DenseHead(nn.Module):
+    """One 3x3 conv straight to the classes: the dense classifier SS-NAN puts on its ResNet-101
+    ("the last layer has a spatial convolutional kernel with size C x 3 x 3")."""
+
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.classifier = nn.Conv2d(in_channels, num_classes, 3, padding=1)
+        init_classifier(self.classifier)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x)
+
+
 class LargeFOVHead(nn.Module):
     """DeepLab-LargeFOV's fc8: a 1x1 classifier on fc7 (fc6 and fc7 belong to the VGG backbone)."""
 
@@ -154,6 +167,7 @@ __all__ = [
     "ASPP_V3_RATES",
     "ASPPv2Head",
     "ASPPv3Head",
+    "DenseHead",
     "ImagePooling",
     "LargeFOVHead",
     "aspp_rates",

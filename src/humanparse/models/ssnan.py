@@ -1,0 +1,141 @@
+"""SS-NAN: self-supervised neural aggregation networks (Zhao et al., CVPR 2017 workshops).
+
+A Share-Net runs one network (backbone + dense classifier, weights shared) over several
+rescaled copies of the input; each scale's class score map x^s is resized bilinearly to a
+common grid, and the adaptive neural aggregation module weighs them per pixel (Eq. 2-3):
+
+    a^s = conv_3x3(ReLU(conv_3x3(x^s)))            one logit map per scale
+    w^s = exp(a^s) / sum_s' exp(a^s')              softmax over the scales, per pixel
+    r   = sum_s w^s * x^s                          the weights are shared by all classes
+
+Scoring: the paper's module is two convolutions, 512 x 3x3 then N_S x 3x3, over "the multi-scale
+probability maps", and it claims to take any number of scales in any order. A second conv with
+N_S output channels over the concatenated maps would fix the number of scales and tie each output
+to an input position, so the claim holds only if the same two convolutions score each scale's map
+on its own and the N_S channels are the N_S scores stacked. That is what is built here: the
+module's parameters do not depend on the scales at all, a network trained on three scales runs on
+any other set, and permuting the scales permutes the weights with them, leaving ``r`` unchanged.
+
+x^s is the score map before the softmax (the paper's final softmax is taken over the aggregate,
+which only makes sense for scores), and it is both what the module scores and what it sums.
+
+Deep supervision: every scale's score map (resized to the common grid) is returned in
+``aux_logits`` and supervised like the aggregate; the self-supervised joint loss (Eq. 4) is
+the structure-sensitive loss of :mod:`humanparse.losses.structure`, switched on by
+``train.structure_loss``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..nn.aspp import init_classifier
+from .deeplab import STANDARD_WIDTH, DeepLab
+from .multiscale import check_scales, run_scales, scale_fractions
+from .output import ModelOutput
+
+AGGREGATIONS = ("neural", "average", "max")
+
+
+class ScaleScorer(nn.Module):
+    """Eq. 3's a^s: the same two 3x3 convolutions (C -> ``channels`` -> 1, ReLU between) on each
+    scale's (B, C, h, w) score map; the scales' logits stacked to (B, S, h, w)."""
+
+    def __init__(self, num_classes: int, channels: int = 512) -> None:
+        super().__init__()
+        self.hidden = nn.Conv2d(num_classes, channels, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+        self.score = nn.Conv2d(channels, 1, 3, padding=1)
+        nn.init.kaiming_normal_(self.hidden.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.zeros_(self.hidden.bias)
+        init_classifier(self.score)  # near-equal weights over the scales at the start
+
+    def forward(self, maps: Sequence[torch.Tensor]) -> torch.Tensor:
+        # One batched pass over all scales: concatenated along the batch, split back after.
+        scores = self.score(self.relu(self.hidden(torch.cat(list(maps), dim=0))))
+        return torch.cat(scores.chunk(len(maps), dim=0), dim=1)
+
+
+class SSNAN(DeepLab):
+    """Share-Net over input scales with adaptive neural aggregation and deep supervision.
+
+    Takes :class:`DeepLab`'s options (``head`` defaults to "dense", the paper's single 3x3
+    classifier on the backbone), plus:
+        scales: the input scales (the paper's 0.5, 0.75, 1.0 of a 321x321 input); any number,
+            any order.
+        aggregation: "neural" (the paper's Eq. 2-3), or the pooling baselines "average" and
+            "max" (element-wise over the scales' score maps).
+        aggregation_channels: width of the scoring module's first conv (512 in the paper).
+        deep_supervision: return every scale's score map for supervision (the paper: yes).
+
+    forward(x) returns :class:`ModelOutput` with
+        logits: the aggregate r, (B, C, h, w) at the scale-1.0 output size (ceil(H / s), ceil(W / s));
+        aux_logits: each scale's score map resized to (h, w), in the order of ``scales``
+            (empty without deep supervision);
+        extras["scale_weights"]: w, (B, len(scales), h, w), summing to 1 per pixel ("neural" only).
+
+    Parameter names: the shared network is ``backbone.*`` and ``head.*`` exactly as in
+    :class:`DeepLab`; the scoring module is ``aggregation.*`` and has the same shapes for any scales.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        scales: Sequence[float] = (0.5, 0.75, 1.0),
+        backbone: str = "resnet101",
+        output_stride: int = 8,
+        head: str | None = "dense",
+        base_width: int = STANDARD_WIDTH,
+        dropout: float = 0.1,
+        pretrained: str | None = None,
+        aggregation: str = "neural",
+        aggregation_channels: int = 512,
+        deep_supervision: bool = True,
+    ) -> None:
+        checked_scales = check_scales(scales)  # checked before the (possibly large) network is built
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
+        if (
+            isinstance(aggregation_channels, bool)
+            or not isinstance(aggregation_channels, int)
+            or aggregation_channels < 1
+        ):
+            raise ValueError(f"aggregation_channels must be a positive integer, not {aggregation_channels!r}")
+        if not isinstance(deep_supervision, bool):
+            raise ValueError(f"deep_supervision must be true or false, not {deep_supervision!r}")
+        super().__init__(num_classes, backbone, output_stride, head, base_width, dropout, pretrained)
+        self.scales = checked_scales
+        self._scale_fractions = scale_fractions(checked_scales)
+        self.aggregation_name = aggregation
+        self.deep_supervision = deep_supervision
+        self.aggregation = ScaleScorer(num_classes, aggregation_channels) if aggregation == "neural" else None
+
+    @property
+    def predicts_scale_weights(self) -> bool:
+        return self.aggregation is not None
+
+    def _scale_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [self.features_and_logits(x)[1]]
+
+    def aggregate(self, logits: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The aggregate of the scales' (B, C, h, w) score maps and, for "neural", the
+        (B, S, h, w) weights it used."""
+        stacked = torch.stack(list(logits), dim=1)  # (B, S, C, h, w)
+        if self.aggregation is None:
+            merged = stacked.mean(dim=1) if self.aggregation_name == "average" else stacked.amax(dim=1)
+            return merged, None
+        weights = torch.softmax(self.aggregation(logits), dim=1)
+        return (stacked * weights.unsqueeze(2)).sum(dim=1), weights
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        per_scale = run_scales(self._scale_logits, x, self.scales, self._scale_fractions, self.output_stride)
+        logits = [maps[0] for maps in per_scale]
+        merged, weights = self.aggregate(logits)
+        extras = {} if weights is None else {"scale_weights": weights}
+        return ModelOutput(logits=merged, aux_logits=logits if self.deep_supervision else [], extras=extras)
+
+
+__all__ = ["AGGREGATIONS", "SSNAN", "ScaleScorer"]
