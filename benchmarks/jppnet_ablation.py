@@ -20,12 +20,11 @@ Prints a table and writes JSON (default benchmarks/results/jppnet_ablation.json)
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from synth_common import (
-    add_synthetic_arguments, common_overrides, settings_and_machine, synthetic_dataset, train_and_evaluate,
+    add_synthetic_arguments, common_overrides, synthetic_dataset, train_and_evaluate, write_results,
 )
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "synth"
@@ -116,16 +115,13 @@ def main() -> None:
 
     table = format_tables(rows)
     print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        **settings_and_machine(args),
-        "protocol": "validation split, one scale, no flip; parsing: one confusion matrix, mIoU over classes present; "
-                    "pose: PCK@0.5 x |upper neck - head top|, mean over joints but pelvis and thorax",
-        "parsing_phase1": phase1,
-        "rows": rows,
-    }
-    args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    print(f"written {args.out}")
+    write_results(
+        args,
+        "validation split, one scale, no flip; parsing: one confusion matrix, mIoU over classes present; "
+        "pose: PCK@0.5 x |upper neck - head top|, mean over joints but pelvis and thorax",
+        parsing_phase1=phase1,
+        rows=rows,
+    )
 
 
 if __name__ == "__main__":

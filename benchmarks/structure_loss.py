@@ -18,12 +18,11 @@ Prints a table and writes JSON (default benchmarks/results/structure_loss.json).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from synth_common import (
-    add_synthetic_arguments, common_overrides, settings_and_machine, synthetic_dataset, train_and_evaluate,
+    add_synthetic_arguments, common_overrides, synthetic_dataset, train_and_evaluate, write_results,
 )
 
 from humanparse.evaluation import left_right_confusion
@@ -79,15 +78,12 @@ def main() -> None:
         lines.append(f"{name:<24} {r['miou']:6.2f} {r['pixel_accuracy']:7.2f} {r['mean_accuracy']:8.2f} "
                      f"{r['left_right_confusion']:9.2f} {r['train_seconds']:8.0f}")
     print("\n".join(lines))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        **settings_and_machine(args),
-        "protocol": "validation split, one scale, no flip; one confusion matrix, mIoU over classes present; "
-                    "left/right confusion: swapped-partner pixels / pixels of left/right classes (ground truth)",
-        "rows": rows,
-    }
-    args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    print(f"written {args.out}")
+    write_results(
+        args,
+        "validation split, one scale, no flip; one confusion matrix, mIoU over classes present; "
+        "left/right confusion: swapped-partner pixels / pixels of left/right classes (ground truth)",
+        rows=rows,
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
 from pathlib import Path
@@ -39,14 +40,19 @@ def common_overrides(args: argparse.Namespace, root: Path, out: Path) -> list[st
     ]
 
 
-def train_and_evaluate(config_path: Path, overrides: list[str], root: Path) -> tuple[dict[str, Any], Evaluation]:
-    """Train a config; score its model file on the validation split at one scale, no flip.
+def train_and_evaluate(
+    config_path: Path, overrides: list[str], root: Path | None = None
+) -> tuple[dict[str, Any], Evaluation]:
+    """Train a config; score its model file on the validation split at one scale, no flip: of the
+    synthetic humans at ``root``, or of the config's own data without one.
     Returns (run facts: epochs, seconds, model folder) and the evaluation."""
     config = load_config(config_path, overrides)
     start = time.perf_counter()
     summary = run_train(config, progress=False)
     seconds = time.perf_counter() - start
-    data = {"format": "lip", "root": str(root), "schema": None, "val_split": "val", "val_ids": None}
+    data = config["data"] if root is None else {
+        "format": "lip", "root": str(root), "schema": None, "val_split": "val", "val_ids": None,
+    }
     result = evaluate_model(summary["model"], data, scales=[1.0], flip=False, progress=False)
     return {"epochs": summary["epochs"], "train_seconds": round(seconds, 1), "model": summary["model"]}, result
 
@@ -56,3 +62,11 @@ def settings_and_machine(args: argparse.Namespace) -> dict[str, Any]:
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
     }
+
+
+def write_results(args: argparse.Namespace, protocol: str, **results: Any) -> None:
+    """The settings, the machine, the scoring protocol and the results as JSON in ``args.out``."""
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {**settings_and_machine(args), "protocol": protocol, **results}
+    args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(f"written {args.out}")

@@ -39,8 +39,8 @@ from humanparse.schemas import LIP_JOINTS, get_label_schema
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "throughput.json"
 DEFAULT_CONFIGS = [
-    "lip/deeplab_resnet101", "lip/attention_to_scale_resnet101", "lip/jppnet_resnet101", "ccp/deeplab_resnet18_cpu",
-    "synth/deeplab_resnet18", "synth/jppnet_resnet18",
+    "lip/deeplab_resnet101", "lip/attention_to_scale_resnet101", "lip/jppnet_resnet101", "lip/ss_nan_resnet101",
+    "ccp/deeplab_resnet18_cpu", "synth/deeplab_resnet18", "synth/jppnet_resnet18", "synth/ss_nan_resnet18",
 ]
 
 

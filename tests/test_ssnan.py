@@ -72,7 +72,10 @@ def test_any_number_of_scales_with_the_same_weights(scales):
     trained = _model((0.5, 0.75, 1.0))
     model = SSNAN(NUM_CLASSES, scales=scales, **TINY).eval()
     model.load_state_dict(trained.state_dict())  # the scoring module does not depend on the scales
-    out = _forward(model, torch.randn(2, 3, 57, 45))
+    x = torch.randn(2, 3, 57, 45)
+    out = _forward(model, x)
+    trained.set_scales(scales)  # eval.network_scales: the same network on other scales after training
+    torch.testing.assert_close(_forward(trained, x).logits, out.logits)
     h, w = 8, 6  # ceil(57 / 8), ceil(45 / 8): the scale-1.0 output grid
     assert tuple(out.logits.shape) == (2, NUM_CLASSES, h, w)
     assert len(out.aux_logits) == len(scales) and all(a.shape == out.logits.shape for a in out.aux_logits)

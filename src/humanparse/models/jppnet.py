@@ -30,7 +30,7 @@ from ..nn.aspp import ASPPv2Head, aspp_rates, init_classifier
 from ..nn.resnet import DEPTHS, init_weights, resnet
 from ..nn.weights import load_backbone_weights
 from .deeplab import STANDARD_WIDTH
-from .multiscale import check_scales, run_scales, scale_fractions
+from .multiscale import MultiScaleInputs, run_scales
 from .output import ModelOutput
 
 BACKBONES = tuple(f"resnet{d}" for d in DEPTHS)
@@ -73,18 +73,6 @@ def _check_input(x: torch.Tensor) -> None:
     # (The TorchScript tracer used for ONNX export cannot record this check, nor needs it.)
     if not torch.jit.is_tracing() and (x.dim() != 4 or x.shape[1] != 3):
         raise ValueError(f"expected a (B, 3, H, W) image batch, got shape {tuple(x.shape)}")
-
-
-class MultiScaleInputs:
-    """The input scales of a network whose weights do not depend on them: they can change after
-    training (the paper tests JPPNet at other scales than it trains it)."""
-
-    scales: tuple[float, ...]
-    _scale_fractions: tuple[tuple[int, int], ...]
-
-    def set_scales(self, scales: Sequence[float]) -> None:
-        self.scales = check_scales(scales)
-        self._scale_fractions = scale_fractions(self.scales)
 
 
 def _max_over(maps: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -42,6 +42,19 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
+class MultiScaleInputs:
+    """The input scales of a network whose weights do not depend on them: they can change after
+    training (``eval.network_scales``; the LIP paper tests JPPNet at other scales than it
+    trains it, and SS-NAN's aggregation takes any scales)."""
+
+    scales: tuple[float, ...]
+    _scale_fractions: tuple[tuple[int, int], ...]
+
+    def set_scales(self, scales: Sequence[float]) -> None:
+        self.scales = check_scales(scales)
+        self._scale_fractions = scale_fractions(self.scales)
+
+
 def run_scales(
     run: Callable[[torch.Tensor], Sequence[torch.Tensor]],
     x: torch.Tensor,
@@ -70,4 +83,4 @@ def run_scales(
     return [outputs[i] for i in range(len(scales))]
 
 
-__all__ = ["check_scales", "resize", "run_scales", "scale_fractions"]
+__all__ = ["MultiScaleInputs", "check_scales", "resize", "run_scales", "scale_fractions"]

@@ -34,7 +34,7 @@ from torch import nn
 
 from ..nn.aspp import init_classifier
 from .deeplab import STANDARD_WIDTH, DeepLab
-from .multiscale import check_scales, run_scales, scale_fractions
+from .multiscale import MultiScaleInputs, check_scales, run_scales
 from .output import ModelOutput
 
 AGGREGATIONS = ("neural", "average", "max")
@@ -59,13 +59,13 @@ class ScaleScorer(nn.Module):
         return torch.cat(scores.chunk(len(maps), dim=0), dim=1)
 
 
-class SSNAN(DeepLab):
+class SSNAN(MultiScaleInputs, DeepLab):
     """Share-Net over input scales with adaptive neural aggregation and deep supervision.
 
     Takes :class:`DeepLab`'s options (``head`` defaults to "dense", the paper's single 3x3
     classifier on the backbone), plus:
         scales: the input scales (the paper's 0.5, 0.75, 1.0 of a 321x321 input); any number,
-            any order.
+            any order; :meth:`set_scales` changes them after training.
         aggregation: "neural" (the paper's Eq. 2-3), or the pooling baselines "average" and
             "max" (element-wise over the scales' score maps).
         aggregation_channels: width of the scoring module's first conv (512 in the paper).
@@ -107,8 +107,7 @@ class SSNAN(DeepLab):
         if not isinstance(deep_supervision, bool):
             raise ValueError(f"deep_supervision must be true or false, not {deep_supervision!r}")
         super().__init__(num_classes, backbone, output_stride, head, base_width, dropout, pretrained)
-        self.scales = checked_scales
-        self._scale_fractions = scale_fractions(checked_scales)
+        self.set_scales(checked_scales)
         self.aggregation_name = aggregation
         self.deep_supervision = deep_supervision
         self.aggregation = ScaleScorer(num_classes, aggregation_channels) if aggregation == "neural" else None

@@ -1,0 +1,157 @@
+"""SS-NAN's neural aggregation against pooling over the same scales, and without the joint loss.
+
+On CCP (real photos: train 0001-0700, val 0701-0800, configs/ccp/ss_nan_resnet18_cpu.yaml) and
+on synthetic humans (configs/synth/ss_nan_resnet18.yaml), every row trains the same half-width
+ResNet-18 with the 3x3 dense classifier from scratch for the same epochs, all outputs supervised:
+
+    single scale       the network on the input alone (scale 1.0): the cost reference
+    average pooling    scales 0.5, 0.75, 1.0, their score maps averaged
+    max pooling        the same scales, element-wise maximum
+    SS-NAN w/o joint   neural aggregation, cross-entropy only
+    SS-NAN             neural aggregation; the joint loss (Eq. 4, on every output) for the
+                       last --joint-epochs epochs
+
+The rows other than "SS-NAN w/o joint" train with the joint loss in the same last epochs, so
+each comparison changes one thing. Scores: the validation split at one scale without flip (the
+network is multi-scale itself): mIoU, pixel accuracy and mean accuracy. Cost: training and
+inference images/s of each network at the dataset's input size (the engine's step: forward,
+loss, backward, SGD; batch --cost-batch), measured one after the other in this process after a
+warm-up step.
+
+    python benchmarks/ssnan_aggregation.py [--datasets synth ccp] [--epochs 8] [--joint-epochs 3]
+                                           [--images 800] [--size 96] [--ccp-epochs 6]
+                                           [--ccp-joint-epochs 2] [--out FILE]
+
+Prints one table per dataset and writes JSON (default benchmarks/results/ssnan_aggregation.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+from synth_common import (
+    add_synthetic_arguments, common_overrides, synthetic_dataset, train_and_evaluate, write_results,
+)
+from throughput import make_task, time_inference, time_training
+
+from humanparse.config import load_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "ssnan_aggregation.json"
+SCALES = "[0.5, 0.75, 1.0]"
+# name -> the overrides that make the row from the SS-NAN config.
+ROWS: dict[str, list[str]] = {
+    "single scale": ["model.scales=[1.0]", "model.aggregation=average", "model.deep_supervision=false"],
+    "average pooling": [f"model.scales={SCALES}", "model.aggregation=average"],
+    "max pooling": [f"model.scales={SCALES}", "model.aggregation=max"],
+    "SS-NAN w/o joint loss": [f"model.scales={SCALES}", "model.aggregation=neural", "train.structure_loss.enabled=false"],
+    "SS-NAN": [f"model.scales={SCALES}", "model.aggregation=neural"],
+}
+
+
+def cost(config_path: Path, overrides: list[str], batch_size: int, steps: int) -> dict[str, float]:
+    """Training and inference images/s of one row's network at the config's input size."""
+    config = load_config(config_path, overrides)
+    device = torch.device("cpu")
+    task = make_task(config, device, compile_model=False)
+    size = tuple(config["data"]["input_size"])
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (batch_size, 3, *size), dtype=torch.uint8, generator=generator)
+    labels = torch.randint(0, task.schema.num_classes, (batch_size, *size), generator=generator)
+    batch = {"image": images, "label": labels}
+    return {
+        "train_images_per_s": time_training(task, batch, steps, warmup=1, bf16=False),
+        "infer_images_per_s": time_inference(task, images, steps, warmup=1, bf16=False),
+    }
+
+
+def run_dataset(
+    name: str, config_path: Path, common: list[str], root: Path | None, epochs: int, joint_epochs: int,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    schedule = [
+        f"train.max_epochs={epochs}", f"train.val_every_n_epochs={epochs}", "train.max_time=null",
+        "train.structure_loss.enabled=true", f"train.structure_loss.start_epoch={epochs - joint_epochs}",
+        "train.structure_loss.per_output=true",
+    ]
+    rows: dict[str, Any] = {}
+    for row, overrides in ROWS.items():
+        out = args.work / name / row.replace(" ", "_").replace("/", "")
+        facts, result = train_and_evaluate(config_path, [*common, f"train.out_dir={out}", *schedule, *overrides], root)
+        assert result.scores is not None
+        rows[row] = {
+            "miou": 100 * result.scores.miou,
+            "pixel_accuracy": 100 * result.scores.pixel_accuracy,
+            "mean_accuracy": 100 * result.scores.mean_accuracy,
+            **facts,
+        }
+        print(f"[{name}] {row}: mIoU {rows[row]['miou']:.2f} ({facts['train_seconds']:.0f} s)", flush=True)
+    for row, overrides in ROWS.items():
+        rows[row].update(cost(config_path, [*common, *overrides], args.cost_batch, args.cost_steps))
+    return rows
+
+
+def table(name: str, rows: dict[str, Any]) -> str:
+    single = rows["single scale"]
+    lines = [
+        f"{name:<22} {'mIoU':>6} {'PixAcc':>7} {'MeanAcc':>8} {'train img/s':>12} {'infer img/s':>12} {'train s':>8}"
+    ]
+    for row, r in rows.items():
+        train = f"{r['train_images_per_s']:.1f} ({r['train_images_per_s'] / single['train_images_per_s']:.2f}x)"
+        infer = f"{r['infer_images_per_s']:.1f} ({r['infer_images_per_s'] / single['infer_images_per_s']:.2f}x)"
+        lines.append(
+            f"{row:<22} {r['miou']:6.2f} {r['pixel_accuracy']:7.2f} {r['mean_accuracy']:8.2f} "
+            f"{train:>12} {infer:>12} {r['train_seconds']:8.0f}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_synthetic_arguments(parser, "runs/bench/ssnan_aggregation", images=800)
+    parser.add_argument("--datasets", nargs="+", choices=("synth", "ccp"), default=["synth", "ccp"])
+    parser.add_argument("--epochs", type=int, default=8, help="synthetic humans: epochs of every row")
+    parser.add_argument("--joint-epochs", type=int, default=3, help="synthetic humans: last epochs with the joint loss")
+    parser.add_argument("--ccp-epochs", type=int, default=6)
+    parser.add_argument("--ccp-joint-epochs", type=int, default=2)
+    parser.add_argument("--ccp-root", type=Path, default=None, help="CCP folder (default: the config's)")
+    parser.add_argument("--cost-batch", type=int, default=8, help="batch of the speed measurements")
+    parser.add_argument("--cost-steps", type=int, default=5, help="timed steps of the speed measurements")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    for epochs, joint in ((args.epochs, args.joint_epochs), (args.ccp_epochs, args.ccp_joint_epochs)):
+        if not 0 <= joint < epochs:
+            parser.error("the joint-loss epochs must be fewer than the epochs (the first phase needs one)")
+
+    results: dict[str, Any] = {}
+    tables = []
+    if "synth" in args.datasets:
+        root = synthetic_dataset(args)
+        common = [o for o in common_overrides(args, root, args.work) if not o.startswith("train.out_dir=")]
+        results["synth"] = run_dataset(
+            "synth", CONFIGS / "synth" / "ss_nan_resnet18.yaml", common, root, args.epochs, args.joint_epochs, args,
+        )
+        tables.append(table("synthetic humans", results["synth"]))
+    if "ccp" in args.datasets:
+        common = ["data.num_workers=1", "train.accelerator=cpu", "train.devices=1", f"train.seed={args.seed}"]
+        if args.ccp_root is not None:
+            common.append(f"data.root={args.ccp_root.resolve()}")
+        results["ccp"] = run_dataset(
+            "ccp", CONFIGS / "ccp" / "ss_nan_resnet18_cpu.yaml", common, None, args.ccp_epochs, args.ccp_joint_epochs,
+            args,
+        )
+        tables.append(table("CCP", results["ccp"]))
+    print("\n\n".join(tables))
+    write_results(
+        args,
+        "validation split, one scale, no flip; one confusion matrix, mIoU over classes present; "
+        "speed: images/s at the config's input size, batch --cost-batch, CPU, float32",
+        rows=results,
+    )
+
+
+if __name__ == "__main__":
+    main()
