@@ -220,6 +220,16 @@ def test_predictor_returns_scale_weights_at_the_original_resolution(saved_ssnan:
     assert plain[0].scale_weights is None
 
 
+def test_saved_network_scales_replace_the_trained_ones(tmp_path: Path):
+    model = SSNAN(LIP.num_classes, **TINY)
+    spec = {"name": "ss_nan", "num_classes": LIP.num_classes, **TINY}
+    saved = save_model(tmp_path / "m", model, spec, LIP, (48, 48), extra={"test_time": {"network_scales": [0.75, 1.25]}})
+    predictor = ParsingPredictor.from_saved(load_model(saved))
+    assert predictor.model.scales == (0.75, 1.25)
+    image = np.zeros((40, 30, 3), dtype=np.uint8)
+    assert predictor.predict([image], scale_weights=True)[0].scale_weights.shape == (2, 40, 30)
+
+
 def test_predict_writes_scale_weight_maps(saved_ssnan: Path, tmp_path: Path, capsys):
     image = np.random.default_rng(0).integers(0, 256, (60, 44, 3), dtype=np.uint8)
     Image.fromarray(image).save(tmp_path / "person.png")
