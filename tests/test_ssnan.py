@@ -21,13 +21,16 @@ from humanparse.data.readers import open_dataset
 from humanparse.data.synth import write_synthetic_dataset
 from humanparse.engine.train import run_train
 from humanparse.evaluation import majority_scores
-from humanparse.evaluation.tta import ParsingPredictor
+from humanparse.engine.task import ParsingTask
+from humanparse.evaluation.tta import ParsingPredictor, normalize
+from humanparse.inference.export import export_onnx
 from humanparse.losses import ParsingLoss, StructureSensitiveLoss
 from humanparse.models import SSNAN, DeepLab, ModelOutput, predicts_scale_weights
 from humanparse.models.saved import load_model, save_model
-from humanparse.schemas import LIP
+from humanparse.schemas import LIP, LabelSchema
 
 NUM_CLASSES = 5
+LIP_5 = LabelSchema(name="five", classes=("bg", "a", "b", "c", "d"))
 TINY = {"backbone": "resnet18", "base_width": 8, "output_stride": 8, "aggregation_channels": 8}
 
 
@@ -220,6 +223,23 @@ def test_predictor_returns_scale_weights_at_the_original_resolution(saved_ssnan:
     assert plain[0].scale_weights is None
 
 
+def test_flipped_weights_are_mirrored_back():
+    """With flip, a pixel's weights average the plain view's and the mirrored view's at the
+    mirrored position; no channel is swapped (scales have no left and right)."""
+    torch.manual_seed(1)
+    model = _model()
+    predictor = ParsingPredictor(model, LIP_5, (48, 48), scales=(1.0,), flip=True)
+    image = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    got = predictor.predict([image], scale_weights=True)[0].scale_weights
+    x = normalize(torch.from_numpy(image).permute(2, 0, 1)[None], predictor.mean, predictor.std)
+    with torch.no_grad():
+        weights = model(x).extras["scale_weights"]
+        mirrored = model(x.flip(-1)).extras["scale_weights"].flip(-1)
+    expected = F.interpolate((weights + mirrored) / 2, size=(48, 48), mode="bilinear", align_corners=False)[0]
+    assert (weights - mirrored).abs().amax() > 1e-3  # the views differ, so the test can tell
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-5)
+
+
 def test_saved_network_scales_replace_the_trained_ones(tmp_path: Path):
     model = SSNAN(LIP.num_classes, **TINY)
     spec = {"name": "ss_nan", "num_classes": LIP.num_classes, **TINY}
@@ -253,7 +273,14 @@ def test_predict_writes_scale_weight_maps(saved_ssnan: Path, tmp_path: Path, cap
 
 def test_onnx_matches_pytorch(saved_ssnan: Path, tmp_path: Path):
     pytest.importorskip("onnxruntime")
-    assert main(["export", str(saved_ssnan), "--onnx", str(tmp_path / "m.onnx"), "--verify"]) == 0
+    assert main(["export", str(saved_ssnan), "--onnx", str(tmp_path / "m.onnx"), "--verify", "--dynamic-size"]) == 0
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # raised inside torch.export
+def test_dynamo_export_keeps_the_batch_dynamic(saved_ssnan: Path, tmp_path: Path):
+    pytest.importorskip("onnxscript")
+    # verify runs ONNX Runtime on a batch size other than the traced one.
+    export_onnx(saved_ssnan, tmp_path / "dynamo.onnx", dynamo=True, verify=True)
 
 
 # ----------------------------------------------------------------------------- learning
@@ -288,8 +315,17 @@ def test_learns_on_synthetic_humans_in_two_phases(synth_root: Path, tmp_path: Pa
     val = open_dataset("lip", synth_root, split="val")
     baseline = 100 * majority_scores([s.label for s in val], 20).miou
     assert max(miou) > 1.25 * baseline, (miou, baseline)
-    # The trained aggregation gives every pixel a distribution over the scales.
+    # The aggregation has learnt to prefer scales: its weights are no longer the near-equal
+    # thirds it starts from.
     model = load_model(summary["model"]).model
-    out_ = _forward(model, torch.randn(1, 3, 64, 64))
-    torch.testing.assert_close(out_.extras["scale_weights"].sum(dim=1), torch.ones(1, 8, 8))
+    val_image = torch.from_numpy(val[0].image).permute(2, 0, 1)[None]
+    weights = _forward(model, normalize(val_image, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))).extras["scale_weights"]
+    assert (weights.amax(dim=1) - weights.amin(dim=1)).amax() > 0.1, weights
+
+
+def test_the_task_puts_the_joint_loss_on_every_output():
+    spec = {"name": "ss_nan", "num_classes": LIP.num_classes, **TINY}
+    train = {"structure_loss": {"enabled": True, "per_output": True}}
+    assert ParsingTask(spec, LIP.to_dict(), (32, 32), train).structure_loss.per_output
+    assert not ParsingTask(spec, LIP.to_dict(), (32, 32), {"structure_loss": {"enabled": True}}).structure_loss.per_output
 

@@ -63,7 +63,7 @@ class Channels(NamedTuple):
     input scales (last); joint heatmaps are the ones between."""
 
     classes: int
-    scale_weights: int = 0
+    scales: int = 0
 
 
 def _check_images(images: Sequence[np.ndarray]) -> None:
@@ -129,7 +129,7 @@ class ParsingPredictor:
     ) -> ParsingPredictor:
         """A predictor for a loaded model file; scales and flip default to the file's ``test_time``.
 
-        Where ``test_time`` names ``network_scales``, a multi-scale model (JPPNet) runs on those
+        Where ``test_time`` names ``network_scales``, a multi-scale model (JPPNet, SS-NAN) runs on those
         input scales from now on (the saved model is changed in place)."""
         network_scales = saved.test_time.get("network_scales")
         if network_scales is not None and hasattr(saved.model, "set_scales"):

@@ -171,14 +171,15 @@ def prediction_overlay(
 
 def scale_weight_panels(weights: np.ndarray, scales: Sequence[float]) -> np.ndarray:
     """(H, S * W, 3) uint8 RGB: each scale's (H, W) weights in [0, 1] as a colour map (JET:
-    blue 0 to red 1), side by side in the order of ``scales``, each titled with its scale."""
+    blue 0 to red 1), side by side in the order of ``scales``, each titled with its scale
+    (or its index, where ``scales`` does not name them all)."""
+    names = [f"scale {s:g}" for s in scales] if len(scales) == len(weights) else [f"#{i}" for i in range(len(weights))]
     panels = []
-    for weight, scale in zip(weights, scales):
+    for weight, text in zip(weights, names):
         grey = np.rint(np.clip(weight, 0.0, 1.0) * 255).astype(np.uint8)
         panel = cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
         size = max(0.4, min(panel.shape[:2]) / 400)
         origin = (max(2, round(6 * size)), max(12, round(24 * size)))
-        text = f"scale {scale:g}"
         thick = max(1, round(2 * size))
         cv2.putText(panel, text, origin, cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), thick + 2, cv2.LINE_AA)
         cv2.putText(panel, text, origin, cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), thick, cv2.LINE_AA)
@@ -244,7 +245,7 @@ def _write_image_outputs(
         panels = scale_weight_panels(pred.scale_weights, scales)
         _write_atomically(base.with_name(base.name + "_scale_weights.png"), lambda p: Image.fromarray(panels).save(p))
         summary["scale_weights"] = {
-            "scales": [float(s) for s in scales],
+            "scales": [float(s) for s in scales] if len(scales) == len(pred.scale_weights) else None,
             "mean": [round(float(w.mean()), 4) for w in pred.scale_weights],
         }
     if labels is not None:
@@ -286,7 +287,7 @@ def _predict_images(
         predictions = predictor.predict(
             [image for _, image in good], probabilities=probabilities, scale_weights=scale_weights
         )
-        scales = getattr(predictor.model, "scales", ()) if scale_weights else ()
+        scales = tuple(getattr(predictor.model, "scales", ())) if scale_weights else ()
         for (item, image), pred in zip(good, predictions):
             _write_image_outputs(
                 item, image, pred, out_dir, predictor.label_schema, predictor.joint_schema, context, scales

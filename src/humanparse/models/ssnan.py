@@ -2,7 +2,8 @@
 
 A Share-Net runs one network (backbone + dense classifier, weights shared) over several
 rescaled copies of the input; each scale's class score map x^s is resized bilinearly to a
-common grid, and the adaptive neural aggregation module weighs them per pixel (Eq. 2-3):
+common grid, the scale-1.0 output's (the finest scale's for the paper's 0.5, 0.75, 1.0), and
+the adaptive neural aggregation module weighs them per pixel (Eq. 2-3):
 
     a^s = conv_3x3(ReLU(conv_3x3(x^s)))            one logit map per scale
     w^s = exp(a^s) / sum_s' exp(a^s')              softmax over the scales, per pixel
@@ -15,6 +16,9 @@ to an input position, so the claim holds only if the same two convolutions score
 on its own and the N_S channels are the N_S scores stacked. That is what is built here: the
 module's parameters do not depend on the scales at all, a network trained on three scales runs on
 any other set, and permuting the scales permutes the weights with them, leaving ``r`` unchanged.
+The price: each scale's score sees only its own map, never the others', so which scale to trust
+is read from how each map looks (sharp or smooth, confident or not) rather than from a
+comparison.
 
 x^s is the score map before the softmax (the paper's final softmax is taken over the aggregate,
 which only makes sense for scores), and it is both what the module scores and what it sums.
@@ -54,9 +58,10 @@ class ScaleScorer(nn.Module):
         init_classifier(self.score)  # near-equal weights over the scales at the start
 
     def forward(self, maps: Sequence[torch.Tensor]) -> torch.Tensor:
-        # One batched pass over all scales: concatenated along the batch, split back after.
+        # One batched pass over all scales: concatenated along the batch, then (S * B, 1, h, w)
+        # -> (B, S, h, w) by a reshape (a split would not export with a dynamic batch).
         scores = self.score(self.relu(self.hidden(torch.cat(list(maps), dim=0))))
-        return torch.cat(scores.chunk(len(maps), dim=0), dim=1)
+        return scores.reshape(len(maps), -1, *scores.shape[-2:]).transpose(0, 1)
 
 
 class SSNAN(MultiScaleInputs, DeepLab):
@@ -72,7 +77,8 @@ class SSNAN(MultiScaleInputs, DeepLab):
         deep_supervision: return every scale's score map for supervision (the paper: yes).
 
     forward(x) returns :class:`ModelOutput` with
-        logits: the aggregate r, (B, C, h, w) at the scale-1.0 output size (ceil(H / s), ceil(W / s));
+        logits: the aggregate r, (B, C, h, w) at the scale-1.0 output size
+            (ceil(H / output_stride), ceil(W / output_stride));
         aux_logits: each scale's score map resized to (h, w), in the order of ``scales``
             (empty without deep supervision);
         extras["scale_weights"]: w, (B, len(scales), h, w), summing to 1 per pixel ("neural" only).
