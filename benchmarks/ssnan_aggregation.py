@@ -135,6 +135,7 @@ def main() -> None:
             "synth", CONFIGS / "synth" / "ss_nan_resnet18.yaml", common, root, args.epochs, args.joint_epochs, args,
         )
         tables.append(table("synthetic humans", results["synth"]))
+        print(tables[-1], flush=True)
     if "ccp" in args.datasets:
         common = ["data.num_workers=1", "train.accelerator=cpu", "train.devices=1", f"train.seed={args.seed}"]
         if args.ccp_root is not None:
@@ -144,7 +145,8 @@ def main() -> None:
             args,
         )
         tables.append(table("CCP", results["ccp"]))
-    print("\n\n".join(tables))
+        print(tables[-1], flush=True)
+    print("\n" + "\n\n".join(tables))
     write_results(
         args,
         "validation split, one scale, no flip; one confusion matrix, mIoU over classes present; "
