@@ -318,7 +318,7 @@ def test_learns_on_synthetic_humans_in_two_phases(synth_root: Path, tmp_path: Pa
     # The aggregation has learnt to prefer scales: its weights are no longer the near-equal
     # thirds it starts from.
     model = load_model(summary["model"]).model
-    val_image = torch.from_numpy(val[0].image).permute(2, 0, 1)[None]
+    val_image = torch.from_numpy(np.array(val[0].image)).permute(2, 0, 1)[None]
     weights = _forward(model, normalize(val_image, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))).extras["scale_weights"]
     assert (weights.amax(dim=1) - weights.amin(dim=1)).amax() > 0.1, weights
 
