@@ -13,7 +13,7 @@ averaged heatmap (see :func:`humanparse.data.heatmaps.decode_heatmaps`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -191,6 +191,17 @@ class ParsingPredictor:
         if output.logits is None and output.heatmaps is None:
             raise ValueError("the model predicts neither parsing logits nor joint heatmaps")
 
+    def _average_mirror(
+        self, maps: torch.Tensor, unmirror: Callable[[torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
+        """With flip on, the batch's second half holds the mirrored inputs' maps: ``unmirror``
+        them (flip back, swapping left/right channels where the maps have sides) and average
+        with the first half. Without flip, the maps as they are."""
+        if not self.flip:
+            return maps
+        plain, mirrored = maps.chunk(2)
+        return (plain + unmirror(mirrored)) / 2
+
     def _network_maps(self, batch: torch.Tensor, scale_weights: bool = False) -> tuple[torch.Tensor, Channels]:
         """(B, C + K (+ S), h, w) float32 parsing logits, joint heatmaps (and, if asked for, the
         model's weights over its S input scales) at the network input size for uint8
@@ -208,25 +219,18 @@ class ParsingPredictor:
             )
         parts = []
         if output.logits is not None:
-            logits = self._upsample(output.logits)
-            if self.flip:
-                plain, mirrored = logits.chunk(2)
-                logits = (plain + flip_logits(mirrored, self.label_schema)) / 2
-            parts.append(logits)
+            parts.append(self._average_mirror(
+                self._upsample(output.logits), lambda m: flip_logits(m, self.label_schema)
+            ))
         if output.heatmaps is not None:
-            assert self.joint_schema is not None
-            heatmaps = self._upsample_heatmaps(output.heatmaps)
-            if self.flip:
-                plain, mirrored = heatmaps.chunk(2)
-                heatmaps = (plain + flip_heatmaps(mirrored, self.joint_schema)) / 2
-            parts.append(heatmaps)
+            joint_schema = self.joint_schema
+            assert joint_schema is not None
+            parts.append(self._average_mirror(
+                self._upsample_heatmaps(output.heatmaps), lambda m: flip_heatmaps(m, joint_schema)
+            ))
         if scale_weights:
             # Weights over input scales have no left/right channels: the mirror is only undone.
-            weights = self._upsample(output.extras["scale_weights"])
-            if self.flip:
-                plain, mirrored = weights.chunk(2)
-                weights = (plain + mirrored.flip(-1)) / 2
-            parts.append(weights)
+            parts.append(self._average_mirror(self._upsample(output.extras["scale_weights"]), lambda m: m.flip(-1)))
         num_classes = parts[0].shape[1] if output.logits is not None else 0
         return torch.cat(parts, dim=1), Channels(num_classes, parts[-1].shape[1] if scale_weights else 0)
 
