@@ -106,6 +106,12 @@ class ParsingTask(L.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.model(x)
 
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        # Labels cross to the device as uint8 (see collate); the losses index with int64.
+        if "label" in batch:
+            batch["label"] = batch["label"].long()
+        return batch
+
     # -- training ---------------------------------------------------------------------
     def structure_active(self) -> bool:
         """Whether this epoch trains with the structure-sensitive loss (the paper's second phase)."""
@@ -144,13 +150,13 @@ class ParsingTask(L.LightningModule):
             self.log("train/loss_parsing", terms["parsing"], batch_size=batch_size)
         if "pose" in terms:
             self.log("train/loss_pose", terms["pose"], batch_size=batch_size)
-        self.log("train/loss", terms["loss"], prog_bar=True, batch_size=batch_size)
+        # Not prog_bar: Lightning would read it back every step (LossProgressBar shows it).
+        self.log("train/loss", terms["loss"], batch_size=batch_size)
         return terms["loss"]
 
     @property
     def model_stride(self) -> int:
-        model = getattr(self.model, "_orig_mod", self.model)  # unwrap torch.compile
-        return int(model.output_stride)
+        return int(self.model.output_stride)
 
     # -- validation -------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:

@@ -43,6 +43,21 @@ class ReseedEachStep(Callback):
         torch.manual_seed(((self.seed * 1_000_003 + batch_number) * 7_919 + trainer.global_rank) % 2**63)
 
 
+class LossProgressBar(TQDMProgressBar):
+    """The TQDM bar, showing the training loss read from the device only when the bar redraws.
+
+    Lightning turns every ``prog_bar=True`` value into a Python number after every step, which
+    on a GPU is a host sync per step; the task logs its loss without ``prog_bar`` and this bar
+    reads it at its own refresh rate. The version number (``v_num``) is left out.
+    """
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        loss = trainer.callback_metrics.get("train/loss")
+        return items if loss is None else {"train/loss": float(loss), **items}
+
+
 def _on_cuda(train: dict[str, Any]) -> bool:
     accelerator = str(train["accelerator"])
     return torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
@@ -94,7 +109,7 @@ def build_trainer(
         *callbacks,
     ]
     if progress:
-        all_callbacks.append(TQDMProgressBar(refresh_rate=max(1, train["log_every_n_steps"] // 2)))
+        all_callbacks.append(LossProgressBar(refresh_rate=max(1, train["log_every_n_steps"] // 2)))
     return L.Trainer(
         default_root_dir=out_dir,
         max_epochs=train["max_epochs"],
@@ -118,6 +133,7 @@ def build_trainer(
         enable_model_summary=progress,
         use_distributed_sampler=False,  # ShardedSampler shards by rank itself
         deterministic=False,
+        benchmark=True,  # every batch has the config's input size: cuDNN picks its fastest kernels once
         num_sanity_val_steps=0,
     )
 
@@ -180,12 +196,16 @@ def build_task(config: dict[str, Any], datamodule: ParsingDataModule) -> Parsing
     if train["init_from"] and _resume_path(train) is None:  # a resumed run has its own weights
         copied, fresh = init_from_weights(task.model, train["init_from"])
         print(f"init_from {train['init_from']}: {copied} weights copied, {fresh} left as initialised", file=sys.stderr)
+    if _on_cuda(train):
+        torch.set_float32_matmul_precision("high")  # TF32 matrix products in float32 (cuDNN convolutions already use it)
     use_channels_last = train["channels_last"] if train["channels_last"] != "auto" else _on_cuda(train)
     if use_channels_last:
         task.channels_last = True
         task.model.to(memory_format=torch.channels_last)
     if train["compile"]:
-        task.model = torch.compile(task.model)
+        # In place: the module keeps its parameter names, so checkpoints and the model file
+        # are the same with and without compilation.
+        task.model.compile()
     return task
 
 
@@ -197,14 +217,8 @@ def _resume_path(train: dict[str, Any]) -> str | None:
     return resume
 
 
-def _state_dict_of(task: ParsingTask) -> dict[str, torch.Tensor]:
-    model = getattr(task.model, "_orig_mod", task.model)  # unwrap torch.compile
-    return model.state_dict()
-
-
 def export_model_file(task: ParsingTask, config: dict[str, Any], out: Path, summary: dict[str, Any]) -> Path:
-    model = getattr(task.model, "_orig_mod", task.model)
-    model = model.to(memory_format=torch.contiguous_format)
+    model = task.model.to(memory_format=torch.contiguous_format)
     test_time = {"scales": list(config["eval"]["scales"]), "flip": bool(config["eval"]["flip"])}
     if config["eval"]["network_scales"] is not None:
         test_time["network_scales"] = list(config["eval"]["network_scales"])
@@ -256,4 +270,4 @@ def run_train(
     return summary
 
 
-__all__ = ["ReseedEachStep", "build_task", "complete_spec", "init_from_weights", "build_trainer", "export_model_file", "resolve_precision", "run_train"]
+__all__ = ["LossProgressBar", "ReseedEachStep", "build_task", "complete_spec", "init_from_weights", "build_trainer", "export_model_file", "resolve_precision", "run_train"]
