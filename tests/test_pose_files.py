@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from humanparse.data.image_io import DataError
 from humanparse.data.pose_files import read_lip_pose_csv, read_mpii_gt_mat, write_lip_pose_csv
@@ -71,7 +72,10 @@ def test_sample_validation_and_collate():
     b = Sample(img + 1, label=np.zeros((4, 6), np.uint8), keypoints=np.ones((1, 16, 3), np.float32), meta={"id": "b"})
     batch = collate([a, b])
     assert batch["image"].shape == (2, 3, 4, 6) and int(batch["image"][1].max()) == 1
-    assert batch["label"].dtype.is_floating_point is False and batch["label"].shape == (2, 4, 6)
+    assert batch["label"].dtype == torch.uint8 and batch["label"].shape == (2, 4, 6)
+    assert batch["label"][0].tolist() == a.label.tolist()
+    wide = Sample(img, label=np.full((4, 6), 300, np.int32))
+    assert collate([wide])["label"].dtype == torch.int64 and int(collate([wide])["label"].max()) == 300
     assert batch["keypoints"].shape == (2, 1, 16, 3)
     assert [m["id"] for m in batch["meta"]] == ["a", "b"]
     with pytest.raises(ValueError, match="different sizes"):

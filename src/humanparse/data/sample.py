@@ -63,8 +63,10 @@ def missing_keypoints(num_people: int, num_joints: int) -> np.ndarray:
 def collate(samples: Sequence[Sample]) -> dict[str, Any]:
     """Stack samples of equal size into a batch of tensors.
 
-    image -> (B, 3, H, W) uint8, label -> (B, H, W) int64, keypoints -> (B, P, K, 3) float32
-    (only when every sample has the same P and K), meta -> list of dicts.
+    image -> (B, 3, H, W) uint8, label -> (B, H, W) uint8 (int64 for labels of a wider type),
+    keypoints -> (B, P, K, 3) float32 (only when every sample has the same P and K), meta ->
+    list of dicts. Images and labels stay 8-bit until the device (the training task widens
+    labels there): an eighth of int64's bytes to pin, copy and send.
     """
     import torch
 
@@ -78,7 +80,8 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
         "meta": [s.meta for s in samples],
     }
     if all(s.label is not None for s in samples):
-        batch["label"] = torch.from_numpy(np.stack([s.label for s in samples]).astype(np.int64))
+        labels = np.stack([s.label for s in samples])
+        batch["label"] = torch.from_numpy(labels if labels.dtype == np.uint8 else labels.astype(np.int64))
     if all(s.keypoints is not None for s in samples):
         shapes = {s.keypoints.shape for s in samples}  # type: ignore[union-attr]
         if len(shapes) == 1:

@@ -200,7 +200,9 @@ class ParsingDataModule(L.LightningDataModule):
             collate_fn=collate,
             pin_memory=torch.cuda.is_available(),
             drop_last=drop_last,
-            persistent_workers=False,
+            # Workers live through the run: no start-up pause at each epoch or validation.
+            # Augmentation follows (seed, epoch, index) from the sampler, not worker state.
+            persistent_workers=workers > 0,
             prefetch_factor=4 if workers else None,
         )
 
