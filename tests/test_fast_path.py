@@ -1,0 +1,230 @@
+"""What keeps a GPU busy, checked without one: the training step never reads a value back to
+the host, the training loop reads back only when it reports, and every model and loss traces
+into one graph for torch.compile."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+import torch._dynamo as dynamo
+from lightning.pytorch.callbacks import Callback
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from humanparse.config import load_config
+from humanparse.data.sample import VISIBLE
+from humanparse.data.synth import write_synthetic_dataset
+from humanparse.engine.data import ParsingDataModule
+from humanparse.engine.task import ParsingTask
+from humanparse.engine.train import complete_spec, run_train
+from humanparse.models.saved import load_model
+from humanparse.schemas import LIP_JOINTS, get_label_schema
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+# One shipped config per model and loss: DeepLab, Attention-to-scale, JPPNet (parsing and
+# pose), SS-JPPNet (structure-sensitive loss), SS-NAN (per-output loss), the pose network.
+SYNTH_CONFIGS = [
+    "deeplab_resnet18", "attention_to_scale_resnet18", "jppnet_resnet18", "ss_jppnet_resnet18",
+    "ss_nan_resnet18", "pose_net_resnet18",
+]
+
+
+@pytest.fixture
+def synth_tiny_root(tmp_path) -> Path:
+    root = tmp_path / "synth"
+    write_synthetic_dataset(root, 24, seed=1, size=(64, 64), val_fraction=0.25, clutter=0.0)
+    return root
+
+
+def task_of(name: str, *overrides: str) -> tuple[ParsingTask, dict]:
+    # start_epoch=0: the structure-sensitive loss is on from the first step (outside a
+    # trainer the epoch is 0), so its step is the one checked.
+    config = load_config(CONFIGS / "synth" / f"{name}.yaml", ["train.structure_loss.start_epoch=0", *overrides])
+    schema = get_label_schema("lip")
+    spec = {**complete_spec(config["model"], schema, LIP_JOINTS), "pretrained": None}
+    task = ParsingTask(spec, schema.to_dict(), tuple(config["data"]["input_size"]), config["train"],
+                       joint_schema=LIP_JOINTS.to_dict())
+    return task, config
+
+
+def batch_on(device: str, size: tuple[int, int], batch_size: int = 2) -> dict[str, torch.Tensor]:
+    """A batch as the task sees it on the device: every joint visible at (0, 0), label 0."""
+    keypoints = torch.zeros(batch_size, LIP_JOINTS.num_joints, 3, device=device)
+    keypoints[..., 2] = VISIBLE
+    return {
+        "image": torch.zeros(batch_size, 3, *size, dtype=torch.uint8, device=device),
+        "label": torch.zeros(batch_size, *size, dtype=torch.long, device=device),
+        "keypoints": keypoints,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "optimizer"), [(name, "sgd") for name in SYNTH_CONFIGS] + [("ss_nan_resnet18", "adamw")]
+)
+def test_training_step_reads_nothing_back(name, optimizer):
+    """On the meta device tensors have shapes but no values: ``.item()``, ``.cpu()``, boolean
+    masks, ``nonzero`` and ``unique`` all raise there. A whole step (forward in channels-last,
+    loss, backward, optimizer) that runs on it issues no host sync on a GPU."""
+    task, config = task_of(name, f"train.optimizer={optimizer}")
+    if name.startswith("ss_"):
+        assert task.structure_active()
+    task.to("meta")
+    task.channels_last = True
+    task.model.to(memory_format=torch.channels_last)
+    task.train()
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(task.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    else:
+        opt = torch.optim.AdamW(task.parameters(), lr=1e-3, weight_decay=1e-4)
+    batch = batch_on("meta", tuple(config["data"]["input_size"]))
+    for _ in range(2):  # the second step uses the optimizer's state
+        terms = task.compute_loss(task(batch["image"]), batch)
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        opt.step()
+    assert terms["loss"].device.type == "meta" and terms["loss"].shape == ()
+    assert all(p.grad is not None for p in task.parameters() if p.requires_grad)
+
+
+def test_meta_device_catches_host_reads():
+    """The check above can fail: each way of reading a value back raises on the meta device."""
+    x = torch.empty(4, device="meta")
+    for read in (lambda: x.sum().item(), lambda: x[x > 0], lambda: x.cpu(), lambda: bool((x > 0).any()),
+                 lambda: x.nonzero(), lambda: x.tolist()):
+        with pytest.raises((RuntimeError, NotImplementedError)):
+            read()
+
+
+class _ValueReads(TorchDispatchMode):
+    """Counts reads of a tensor's value into Python (``.item()``, ``float()``, ``bool()``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._local_scalar_dense.default:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+class _ReadsPerStep(Callback):
+    """Records, for each training step, how many values were read back during it (its
+    forward, backward and optimizer step, then the loop's logging and progress bar)."""
+
+    def __init__(self) -> None:
+        self.mode = _ValueReads()
+        self.active = False
+        self.reads: list[int] = []
+        self._before = 0
+
+    def _stop(self) -> None:
+        if self.active:
+            self.reads.append(self.mode.count - self._before)
+            self.mode.__exit__(None, None, None)
+            self.active = False
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._stop()
+        self._before = self.mode.count
+        self.mode.__enter__()
+        self.active = True
+
+    def on_validation_start(self, trainer, pl_module):
+        self._stop()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self._stop()
+
+
+def test_training_loop_reads_back_only_when_it_reports(tmp_path):
+    """Lightning turns ``prog_bar`` values into numbers after every step; the loss is shown
+    by a progress bar that reads it at its refresh (every log_every_n_steps / 2 steps) and
+    the loggers read at log_every_n_steps, so most steps read nothing back."""
+    root = tmp_path / "data"
+    write_synthetic_dataset(root, 90, seed=3, size=(64, 64), val_fraction=0.1, clutter=0.0)
+    config = load_config(None, [
+        "model.name=deeplab", "model.backbone=resnet18", "model.base_width=8", "model.output_stride=16",
+        "data.format=lip", f"data.root={root}", "data.input_size=[64, 64]", "data.batch_size=2",
+        "data.num_workers=0", "train.optimizer=sgd", "train.accelerator=cpu", "train.devices=1",
+        "train.max_epochs=2", "train.log_every_n_steps=10", f"train.out_dir={tmp_path / 'run'}",
+    ])
+    spy = _ReadsPerStep()
+    run_train(config, progress=True, callbacks=[spy])  # the second epoch runs after a validation
+    assert len(spy.reads) == 80
+    reading = [i + 1 for i, n in enumerate(spy.reads) if n]
+    assert reading, "the progress bar and the logs show the loss, so some steps must read it"
+    assert all(step % 5 == 0 for step in reading), f"steps that read values back: {reading}"
+    with open(tmp_path / "run" / "logs" / "csv" / "version_0" / "metrics.csv", newline="") as f:
+        logged = [int(row["step"]) for row in csv.DictReader(f) if row.get("train/loss")]
+    assert logged == list(range(9, 80, 10))
+
+
+@pytest.mark.parametrize("name", SYNTH_CONFIGS)
+def test_model_and_loss_trace_whole(name):
+    """torch.compile captures the training forward and the loss each as one graph."""
+    task, config = task_of(name)
+    task.train()
+    batch = batch_on("cpu", tuple(config["data"]["input_size"]))
+    dynamo.reset()
+    forward = dynamo.explain(task.model)(torch.randn(batch["image"].shape))
+    output = task(batch["image"])
+    loss = dynamo.explain(lambda out, b: task.compute_loss(out, b)["loss"])(output, batch)
+    dynamo.reset()
+    assert (forward.graph_count, forward.graph_break_count) == (1, 0), forward.break_reasons
+    assert (loss.graph_count, loss.graph_break_count) == (1, 0), loss.break_reasons
+
+
+def test_compiled_training_keeps_parameter_names(synth_tiny_root, tmp_path, monkeypatch):
+    """``train.compile=true`` compiles the model in place: checkpoints and the model file carry
+    the plain parameter names, so they load without compilation. (The ``aot_eager`` backend
+    traces forward and backward as inductor would, without generating code.)"""
+    real = torch.nn.Module.compile
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: real(self, backend="aot_eager", **kw))
+    out = tmp_path / "run"
+    config = load_config(None, [
+        "model.name=deeplab", "model.backbone=resnet18", "model.base_width=8", "model.output_stride=16",
+        "data.format=lip", f"data.root={synth_tiny_root}", "data.input_size=[64, 64]", "data.batch_size=4",
+        "data.num_workers=0", "train.optimizer=adamw", "train.accelerator=cpu", "train.devices=1",
+        "train.max_epochs=1", "train.compile=true", f"train.out_dir={out}",
+    ])
+    summary = run_train(config, progress=False)
+    assert summary["global_step"] > 0 and summary["best_val_miou"] is not None
+    state = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    weights = {key.removeprefix("model."): value for key, value in state.items()}
+    saved = load_model(summary["model"])  # an uncompiled model
+    saved.model.load_state_dict(weights)  # strict: the checkpoint's names are the plain ones
+
+
+
+def test_persistent_workers_give_the_same_batches(synth_tiny_root):
+    """Loader workers live through the run; each epoch's batches still equal those of a loader
+    without workers (augmentation comes from (seed, epoch, sample), not from worker state),
+    and labels leave the loader as uint8 for the task to widen on the device."""
+
+    def epochs(workers: int) -> list[list[dict]]:
+        config = load_config(None, [f"data.root={synth_tiny_root}", "data.format=lip", "data.input_size=[64, 64]",
+                                    "data.batch_size=4", f"data.num_workers={workers}"])
+        datamodule = ParsingDataModule(config["data"], seed=5)
+        datamodule.setup("fit")
+        loader = datamodule.train_dataloader()
+        assert loader.persistent_workers == (workers > 0)
+        seen = []
+        for epoch in range(2):
+            loader.sampler.set_epoch(epoch)  # as Lightning does at every epoch start
+            seen.append(list(loader))
+        return seen
+
+    with_workers, without = epochs(2), epochs(0)
+    for epoch in range(2):
+        for a, b in zip(with_workers[epoch], without[epoch], strict=True):
+            assert torch.equal(a["image"], b["image"]) and torch.equal(a["label"], b["label"])
+    assert not torch.equal(without[0][0]["image"], without[1][0]["image"])  # epochs differ
+    batch = without[0][0]
+    assert batch["image"].dtype == batch["label"].dtype == torch.uint8
+    task, _ = task_of("deeplab_resnet18")
+    widened = task.on_after_batch_transfer(dict(batch), 0)["label"]
+    assert widened.dtype == torch.int64 and torch.equal(widened, batch["label"].long())
