@@ -63,8 +63,8 @@ def cost(config_path: Path, overrides: list[str], batch_size: int, steps: int) -
     labels = torch.randint(0, task.schema.num_classes, (batch_size, *size), generator=generator)
     batch = {"image": images, "label": labels}
     return {
-        "train_images_per_s": time_training(task, batch, steps, warmup=1, bf16=False),
-        "infer_images_per_s": time_inference(task, images, steps, warmup=1, bf16=False),
+        "train_images_per_s": time_training(task, batch, steps, warmup=1, bf16=False)[0],
+        "infer_images_per_s": time_inference(task, images, steps, warmup=1, bf16=False)[0],
     }
 
 

@@ -64,15 +64,20 @@ def make_task(config: dict[str, Any], device: torch.device, compile_model: bool)
         spec, schema.to_dict(), tuple(config["data"]["input_size"]), config["train"], joint_schema=LIP_JOINTS.to_dict()
     )
     task.to(device)
-    if device.type == "cuda":
+    if device.type == "cuda":  # as training sets it up on a GPU
+        torch.backends.cudnn.benchmark = True
+        torch.set_float32_matmul_precision("high")
         task.channels_last = True
         task.model.to(memory_format=torch.channels_last)
     if compile_model:
-        task.model = torch.compile(task.model)
+        task.model.compile()
     return task
 
 
-def time_training(task: ParsingTask, batch: dict[str, torch.Tensor], steps: int, warmup: int, bf16: bool) -> float:
+def time_training(
+    task: ParsingTask, batch: dict[str, torch.Tensor], steps: int, warmup: int, bf16: bool
+) -> tuple[float, float]:
+    """Images/s over the timed steps, and the seconds the warm-up steps took (compilation included)."""
     device = batch["image"].device
     optimizer = torch.optim.SGD(task.parameters(), lr=1e-4, momentum=0.9)
     task.train()
@@ -85,30 +90,32 @@ def time_training(task: ParsingTask, batch: dict[str, torch.Tensor], steps: int,
         loss.backward()
         optimizer.step()
 
+    return _timed(step, device, steps, warmup, batch["image"].shape[0])
+
+
+def _timed(step: Any, device: torch.device, steps: int, warmup: int, batch_size: int) -> tuple[float, float]:
+    start = time.perf_counter()
     for _ in range(warmup):
         step()
     _sync(device)
-    start = time.perf_counter()
+    warmed = time.perf_counter()
     for _ in range(steps):
         step()
     _sync(device)
-    return steps * batch["image"].shape[0] / (time.perf_counter() - start)
+    return steps * batch_size / (time.perf_counter() - warmed), warmed - start
 
 
 @torch.inference_mode()
-def time_inference(task: ParsingTask, images: torch.Tensor, steps: int, warmup: int, bf16: bool) -> float:
+def time_inference(task: ParsingTask, images: torch.Tensor, steps: int, warmup: int, bf16: bool) -> tuple[float, float]:
+    """As time_training, for the forward pass in evaluation mode."""
     task.eval()
     device = images.device
-    for _ in range(warmup):
+
+    def step() -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             task(images)
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            task(images)
-    _sync(device)
-    return steps * images.shape[0] / (time.perf_counter() - start)
+
+    return _timed(step, device, steps, warmup, images.shape[0])
 
 
 def loader_throughput(size: tuple[int, int], workers: int, batch_size: int, batches: int) -> float:
@@ -151,11 +158,12 @@ def measure(
     keypoints = torch.cat([xy, torch.full_like(xy[..., :1], float(VISIBLE))], dim=-1)
     batch = {"image": images, "label": labels, "keypoints": keypoints}
     warmup = 3 if on_gpu else 1
-    train_ips = time_training(task, batch, steps, warmup=warmup, bf16=bf16)
-    infer_ips = time_inference(task, images, steps, warmup=warmup, bf16=bf16)
+    train_ips, train_warmup = time_training(task, batch, steps, warmup=warmup, bf16=bf16)
+    infer_ips, infer_warmup = time_inference(task, images, steps, warmup=warmup, bf16=bf16)
     return {
         "config": name, "device": device_name, "precision": label, "input_size": list(size),
         "batch_size": batch_size, "train_images_per_s": train_ips, "infer_images_per_s": infer_ips,
+        "warmup_s": train_warmup + infer_warmup,
         "peak_memory_mb": _peak_mb(device),
         "peak_memory_kind": "cuda max allocated" if on_gpu else "process peak RSS",
     }
@@ -171,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         "--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"],
         help="autocast precisions to time (bf16 on a CPU without bf16 instructions is very slow)",
     )
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile on CUDA")
+    parser.add_argument("--compile", action="store_true", help="also time each precision with torch.compile (first steps compile: warm-up is untimed)")
     parser.add_argument("--loader-workers", type=int, nargs="*", default=[0, 2], help="data-loader worker counts to time")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
@@ -182,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         for device_name in devices:
             on_gpu = device_name == "cuda"
             variants = [(p, p == "bf16", False) for p in args.precisions]
-            if on_gpu and args.compile and "bf16" in args.precisions:
-                variants.append(("bf16+compile", True, True))
+            if args.compile:  # bf16 on a CPU is left out: without bf16 instructions it is emulated
+                variants += [(f"{p}+compile", p == "bf16", True) for p in args.precisions if on_gpu or p == "fp32"]
             for label, bf16, compiled in variants:
                 # Each row in a fresh process: the CPU peak (the process's peak resident set)
                 # then belongs to that row alone, and no compiled graph or cache carries over.
@@ -195,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 size = row["input_size"]
                 print(f"{name:<36} {device_name:<5} {label:<13} {size[0]}x{size[1]} b{row['batch_size']:<3} "
                       f"train {row['train_images_per_s']:8.2f} img/s  infer {row['infer_images_per_s']:8.2f} img/s  "
-                      f"peak {row['peak_memory_mb']:8.0f} MB", flush=True)
+                      f"peak {row['peak_memory_mb']:8.0f} MB  warm-up {row['warmup_s']:6.1f} s", flush=True)
     loader_rows = []
     for workers in args.loader_workers:
         ips = loader_throughput((384, 384), workers, batch_size=8, batches=6)
