@@ -89,6 +89,31 @@ def test_training_step_reads_nothing_back(name, optimizer):
     assert all(p.grad is not None for p in task.parameters() if p.requires_grad)
 
 
+@pytest.mark.parametrize("name", SYNTH_CONFIGS)
+def test_bf16_autocast_step_matches_float32(name):
+    """Under bf16 autocast (how training runs on a GPU: forward and loss inside it) every
+    model's losses stay float32 and close to the float32 step's, with finite gradients."""
+    task, _ = task_of(name, "model.base_width=8")
+    task.train()
+    torch.manual_seed(0)
+    batch = batch_on("cpu", (64, 64))
+    batch["label"] = torch.randint(0, task.schema.num_classes, (2, 64, 64))
+    batch["keypoints"][..., :2] = torch.rand(2, LIP_JOINTS.num_joints, 2) * 63
+    batch["image"] = torch.randint(0, 256, batch["image"].shape, dtype=torch.uint8)
+    losses = {}
+    for bf16 in (False, True):
+        torch.manual_seed(1)  # the same dropout masks
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            terms = task.compute_loss(task(batch["image"]), batch)
+        task.zero_grad()
+        terms["loss"].backward()
+        assert all(torch.isfinite(p.grad).all() for p in task.parameters() if p.grad is not None)
+        losses[bf16] = terms
+    for key, reference in losses[False].items():
+        assert losses[True][key].dtype == torch.float32
+        torch.testing.assert_close(losses[True][key], reference, rtol=0.05, atol=1e-3, msg=key)
+
+
 def test_meta_device_catches_host_reads():
     """The check above can fail: each way of reading a value back raises on the meta device."""
     x = torch.empty(4, device="meta")
