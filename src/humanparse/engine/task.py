@@ -30,6 +30,12 @@ def poly_factor(step: int, total: int, power: float, warmup: int = 0) -> float:
     return max(0.0, 1.0 - min(step, total) / total) ** power
 
 
+def plain_state_names(state: dict[str, Any]) -> dict[str, Any]:
+    """A state dict's names without the ``_orig_mod.`` that a ``torch.compile`` wrapper adds
+    (checkpoints of runs compiled that way load into a plain or in-place compiled model)."""
+    return {key.replace("_orig_mod.", ""): value for key, value in state.items()}
+
+
 class ParsingTask(L.LightningModule):
     """Training and validation of a parsing model, a pose model, or a joint parsing + pose model.
 
@@ -38,8 +44,8 @@ class ParsingTask(L.LightningModule):
     and scored by mIoU; joint heatmaps are supervised with the heatmap loss against the
     batch's keypoints and scored by PCK under the joint schema's rule.
 
-    Batches hold uint8 images; they are normalised on the model's device (so loaders move
-    bytes, not floats). Validation predictions are warped back to each image's original
+    Batches hold uint8 images and labels; images are normalised and labels widened to int64
+    on the model's device (so loaders move bytes, not floats). Validation predictions are warped back to each image's original
     resolution and scored there against the original label and keypoints, as the official
     protocols do.
     """
@@ -94,6 +100,14 @@ class ParsingTask(L.LightningModule):
         self.val_matrix = ConfusionMatrix(self.schema.num_classes, IGNORE_INDEX)
         self.val_pck = PCKAccumulator(self.joint_schema) if self.joint_schema is not None else None
 
+    def on_fit_start(self) -> None:
+        # Here rather than at set-up: each process (spawned ones included) sets it for itself.
+        if self.device.type == "cuda":
+            torch.set_float32_matmul_precision("high")  # TF32 matrix products (cuDNN convolutions already use it)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["state_dict"] = plain_state_names(checkpoint["state_dict"])
+
     @property
     def monitor(self) -> str:
         """The validation score that picks the best checkpoint: mIoU, or PCK for a pose-only model."""
@@ -105,12 +119,6 @@ class ParsingTask(L.LightningModule):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.model(x)
-
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        # Labels cross to the device as uint8 (see collate); the losses index with int64.
-        if "label" in batch:
-            batch["label"] = batch["label"].long()
-        return batch
 
     # -- training ---------------------------------------------------------------------
     def structure_active(self) -> bool:
@@ -124,12 +132,13 @@ class ParsingTask(L.LightningModule):
         terms: dict[str, torch.Tensor] = {}
         total = batch["image"].new_zeros((), dtype=torch.float32)
         if self.parses:
+            label = batch["label"].long()  # loaders send uint8 (see collate); the losses index with int64
             if self.structure_active():
                 assert self.structure_loss is not None
-                parsing = self.structure_loss(output, batch["label"])
+                parsing = self.structure_loss(output, label)
                 terms["structure_factor"] = parsing["joint"]
             else:
-                parsing = self.loss(output, batch["label"])
+                parsing = self.loss(output, label)
             terms["parsing"] = parsing["loss"]
             total = total + self.parsing_weight * parsing["loss"]
         if self.poses:
@@ -230,4 +239,4 @@ class ParsingTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-__all__ = ["ParsingTask", "poly_factor"]
+__all__ = ["ParsingTask", "plain_state_names", "poly_factor"]

@@ -23,7 +23,7 @@ from ..models import MODELS
 from ..models.saved import WEIGHTS_FILE, save_model
 from ..schemas import JointSchema, LabelSchema
 from .data import ParsingDataModule
-from .task import ParsingTask
+from .task import ParsingTask, plain_state_names
 
 
 class ReseedEachStep(Callback):
@@ -165,7 +165,7 @@ def init_from_weights(model: torch.nn.Module, path: str | Path) -> tuple[int, in
     path = Path(path)
     if path.suffix == ".ckpt":
         state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-        state = {k.removeprefix("model."): v for k, v in state.items()}
+        state = {k.removeprefix("model."): v for k, v in plain_state_names(state).items()}
     else:
         folder = path if path.is_dir() else path.parent
         from safetensors.torch import load_file
@@ -196,8 +196,6 @@ def build_task(config: dict[str, Any], datamodule: ParsingDataModule) -> Parsing
     if train["init_from"] and _resume_path(train) is None:  # a resumed run has its own weights
         copied, fresh = init_from_weights(task.model, train["init_from"])
         print(f"init_from {train['init_from']}: {copied} weights copied, {fresh} left as initialised", file=sys.stderr)
-    if _on_cuda(train):
-        torch.set_float32_matmul_precision("high")  # TF32 matrix products in float32 (cuDNN convolutions already use it)
     use_channels_last = train["channels_last"] if train["channels_last"] != "auto" else _on_cuda(train)
     if use_channels_last:
         task.channels_last = True
@@ -264,7 +262,7 @@ def run_train(
     if trainer.is_global_zero:
         if best_path:
             state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
-            task.load_state_dict(state)
+            task.load_state_dict(plain_state_names(state))
         summary["model"] = str(export_model_file(task, config, out_dir / "model", summary))
         print(f"model file: {summary['model']}", file=sys.stderr if not progress else sys.stdout)
     return summary
