@@ -10,7 +10,7 @@ from torch import nn
 
 from humanparse.data.sample import Sample
 from humanparse.data.transforms import EvalTransform, warp_back
-from humanparse.evaluation.tta import ParsingPredictor, normalize
+from humanparse.evaluation.tta import ParsingPredictor, class_ids, normalize
 from humanparse.models import ModelOutput
 from humanparse.schemas import LIP, LabelSchema
 
@@ -197,3 +197,13 @@ def test_bad_input_is_rejected() -> None:
         ParsingPredictor(StridedNet(LIP.num_classes), LIP, (32, 32), scales=(0.0,))
     with pytest.raises(ValueError, match="classes"):
         ParsingPredictor(StridedNet(5), LIP, (32, 32)).predict_logits(_images([(10, 10)]))
+
+
+def test_class_ids_are_the_argmax_first_on_ties():
+    torch.manual_seed(0)
+    scores = torch.randn(7, 33, 41)
+    scores[:, 0, 0] = 1.0  # every class ties: the first wins
+    scores[2, 1, 1] = scores[5, 1, 1] = scores[:, 1, 1].max() + 1  # 2 and 5 tie above the rest
+    ids = class_ids(scores)
+    assert ids.dtype == torch.int64 and torch.equal(ids, scores.argmax(0))
+    assert ids[0, 0] == 0 and ids[1, 1] == 2

@@ -403,7 +403,10 @@ def _warp_back_scores_torch(
         x = x.index_select(0, torch.as_tensor(perm, device=x.device))
     grid = _torch_grid(m, (int(x.shape[1]), int(x.shape[2])), out_size, x.device).to(x.dtype)
     # grid_sample pads with zeros; shifting by the fill makes the padding equal the fill.
-    out = F.grid_sample((x - fill)[None], grid, mode=mode, padding_mode="zeros", align_corners=False)[0] + fill
+    shifted = x - fill if fill else x
+    out = F.grid_sample(shifted[None], grid, mode=mode, padding_mode="zeros", align_corners=False)[0]
+    if fill:
+        out = out + fill
     return out if dtype in (torch.float32, torch.float64) or not dtype.is_floating_point else out.to(dtype)
 
 

@@ -12,7 +12,7 @@ from ..data.heatmaps import decode_heatmaps
 from ..data.transforms import warp_back, warp_back_points
 from ..evaluation.parsing_metrics import ConfusionMatrix
 from ..evaluation.pose_metrics import PCKAccumulator
-from ..evaluation.tta import normalize
+from ..evaluation.tta import class_ids, normalize
 from ..losses import HeatmapLoss, ParsingLoss, StructureSensitiveLoss, upsample_to
 from ..models import ModelOutput, build_model, predicts_joints, predicts_parsing
 from ..models.saved import IMAGENET_MEAN, IMAGENET_STD
@@ -183,7 +183,7 @@ class ParsingTask(L.LightningModule):
                     continue
                 scores = warp_back(logits[i], meta["affine"], meta["orig_size"], self.schema)
                 gt = torch.tensor(original, device=scores.device, dtype=torch.long)  # copies: readers' arrays are read-only
-                self.val_matrix.update(scores.argmax(0), gt)
+                self.val_matrix.update(class_ids(scores), gt)
         if self.poses and output.heatmaps is not None and self.val_pck is not None:
             joints = decode_heatmaps(output.heatmaps, self.model_stride).cpu().numpy()
             for i, meta in enumerate(batch["meta"]):
