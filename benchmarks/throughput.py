@@ -69,8 +69,7 @@ def make_task(config: dict[str, Any], device: torch.device, compile_model: bool)
     if device.type == "cuda":  # as training sets it up on a GPU
         torch.backends.cudnn.benchmark = True
         torch.set_float32_matmul_precision("high")
-        task.channels_last = True
-        task.model.to(memory_format=torch.channels_last)
+        task.use_channels_last()
     if compile_model:
         task.model.compile()
     return task

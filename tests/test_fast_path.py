@@ -72,8 +72,7 @@ def test_training_step_reads_nothing_back(name, optimizer):
     if name.startswith("ss_"):
         assert task.structure_active()
     task.to("meta")
-    task.channels_last = True
-    task.model.to(memory_format=torch.channels_last)
+    task.use_channels_last()
     task.train()
     if optimizer == "sgd":
         opt = torch.optim.SGD(task.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)

@@ -198,8 +198,7 @@ def build_task(config: dict[str, Any], datamodule: ParsingDataModule) -> Parsing
         print(f"init_from {train['init_from']}: {copied} weights copied, {fresh} left as initialised", file=sys.stderr)
     use_channels_last = train["channels_last"] if train["channels_last"] != "auto" else _on_cuda(train)
     if use_channels_last:
-        task.channels_last = True
-        task.model.to(memory_format=torch.channels_last)
+        task.use_channels_last()
     if train["compile"]:
         # In place: the module keeps its parameter names, so checkpoints and the model file
         # are the same with and without compilation.
