@@ -12,20 +12,12 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ..schemas.base import IGNORE_INDEX
+from ..errors import DataError  # re-exported: its historic home
 
 # A truncated file must fail loudly, not decode into a half-grey image.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-
-
-class DataError(ValueError):
-    """A problem with one dataset file; ``path`` names the file."""
-
-    def __init__(self, path: str | Path, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
 
 
 def _open(path: str | Path, what: str) -> Image.Image:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data.image_io import DataError
+from ..errors import WeightsError  # re-exported: its historic home
 
 TORCH_SUFFIXES = (".pth", ".pt")
 SAFETENSORS_SUFFIX = ".safetensors"
@@ -25,10 +25,6 @@ _NESTING_KEYS = ("state_dict", "model")
 IMAGENET_CLASSIFIER_PREFIXES = ("fc.", "classifier.")
 _DISTRIBUTED_PREFIX = "module."
 _SHOWN = 10  # keys listed per kind of mismatch in an error message
-
-
-class WeightsError(DataError):
-    """A weights file that cannot be read or does not fit the module; ``path`` names it."""
 
 
 def _first_line(error: BaseException) -> str:

@@ -10,12 +10,9 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
+from ..errors import SchemaError  # re-exported: its historic home
 
 IGNORE_INDEX = 255
-
-
-class SchemaError(ValueError):
-    """A schema definition is inconsistent."""
 
 
 def _resolve(ref: int | str, names: Sequence[str], what: str, schema: str) -> int:
