@@ -47,7 +47,7 @@ ROWS: dict[str, list[str]] = {
     "single scale": ["model.scales=[1.0]", "model.aggregation=average", "model.deep_supervision=false"],
     "average pooling": [f"model.scales={SCALES}", "model.aggregation=average"],
     "max pooling": [f"model.scales={SCALES}", "model.aggregation=max"],
-    "SS-NAN w/o joint loss": [f"model.scales={SCALES}", "model.aggregation=neural", "train.structure_loss.enabled=false"],
+    "SS-NAN w/o joint loss": [f"model.scales={SCALES}", "model.aggregation=neural", "loss=[{type: cross_entropy}]"],
     "SS-NAN": [f"model.scales={SCALES}", "model.aggregation=neural"],
 }
 
@@ -74,8 +74,8 @@ def run_dataset(
 ) -> dict[str, Any]:
     schedule = [
         f"train.max_epochs={epochs}", f"train.val_every_n_epochs={epochs}", "train.max_time=null",
-        "train.structure_loss.enabled=true", f"train.structure_loss.start_epoch={epochs - joint_epochs}",
-        "train.structure_loss.per_output=true",
+        f"loss=[{{type: cross_entropy, stop_epoch: {epochs - joint_epochs}}},"
+        f" {{type: structure_sensitive, start_epoch: {epochs - joint_epochs}, per_output: true, form: coordinates}}]",
     ]
     rows: dict[str, Any] = {}
     for row, overrides in ROWS.items():

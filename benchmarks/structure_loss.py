@@ -62,14 +62,14 @@ def main() -> None:
 
     base = _train_and_score(
         [*common("base"), f"train.max_epochs={args.base_epochs}",
-         "train.structure_loss.enabled=false"], root,
+         "loss=[{type: cross_entropy}]"], root,
     )
     rows = {"base (cross-entropy)": base}
     for name, enabled in (("+ cross-entropy", False), ("+ structure-sensitive", True)):
         rows[name] = _train_and_score(
             [*common("ss" if enabled else "ce"), f"train.max_epochs={args.finetune_epochs}", f"train.init_from={base['model']}",
-             f"train.lr={args.finetune_lr}", f"train.structure_loss.enabled={str(enabled).lower()}",
-             "train.structure_loss.start_epoch=0", f"train.structure_loss.sigma={args.sigma}"],
+             f"train.lr={args.finetune_lr}",
+             f"loss=[{{type: structure_sensitive, sigma_cells: {args.sigma}}}]" if enabled else "loss=[{type: cross_entropy}]"],
             root,
         )
 

@@ -63,7 +63,8 @@ def make_task(config: dict[str, Any], device: torch.device, compile_model: bool)
     schema = get_label_schema(data["schema"] or get_format(data["format"]).default_schema)
     spec = {**complete_spec(config["model"], schema, LIP_JOINTS), "pretrained": None}
     task = ParsingTask(
-        spec, schema.to_dict(), tuple(config["data"]["input_size"]), config["train"], joint_schema=LIP_JOINTS.to_dict()
+        spec, schema.to_dict(), tuple(config["data"]["input_size"]), config["train"], joint_schema=LIP_JOINTS.to_dict(),
+        loss=config["loss"],
     )
     task.to(device)
     if device.type == "cuda":  # as training sets it up on a GPU

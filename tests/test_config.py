@@ -91,3 +91,64 @@ def test_sampler_reshuffles_per_epoch_and_repeats_per_seed():
     assert [i for _, i in second] != [i for _, i in first]
     assert {e for e, _ in second} == {1}
     assert list(ShardedSampler(5, shuffle=False)) == [0, 1, 2, 3, 4]
+
+
+# ----------------------------------------------------------------------------- the loss list
+
+
+def test_loss_list_overrides_by_type_and_index():
+    two_phases = "loss=[{type: cross_entropy, stop_epoch: 3}, {type: structure_sensitive, start_epoch: 3}]"
+    config = load_config(None, [two_phases, "loss.structure_sensitive.per_output=true", "loss.0.aux_weight=0.5"])
+    assert config["loss"] == [
+        {"type": "cross_entropy", "stop_epoch": 3, "aux_weight": 0.5},
+        {"type": "structure_sensitive", "start_epoch": 3, "per_output": True},
+    ]
+    with pytest.raises(ConfigError, match="no 'heatmap_l2' entry"):
+        load_config(None, [two_phases, "loss.heatmap_l2.sigma_px=4"])
+    with pytest.raises(ConfigError, match="no loss list"):
+        load_config(None, ["loss.cross_entropy.weight=2"])
+
+
+@pytest.mark.parametrize(
+    "loss, message",
+    [
+        ("[]", "non-empty list"),
+        ("[{weight: 1}]", "with a 'type'"),
+        ("[{type: focal}]", "unknown loss type 'focal'"),
+        ("[{type: cross_entropy, weight: -1}]", "weight must be a number >= 0"),
+        ("[{type: cross_entropy, start_epoch: 1.5}]", "start_epoch must be an integer"),
+        ("[{type: cross_entropy, start_epoch: 4, stop_epoch: 2}]", "must be after start_epoch"),
+        ("[{type: heatmap_l2, sigma: 4}]", "heatmap_l2 takes no option 'sigma'; known: .*sigma_px"),
+    ],
+)
+def test_bad_loss_entries_name_the_entry(loss, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [f"loss={loss}"])
+
+
+@pytest.mark.parametrize(
+    "legacy",
+    [
+        "train.structure_loss={enabled: true, start_epoch: 30, sigma: 1.0, per_output: true}",
+        "train.heatmap={sigma: 6.0, occluded_weight: 0.5}",
+        "train.parsing_weight=2.0",
+        "train.pose_weight=0.5",
+        "train.aux_weight=0.4",
+    ],
+)
+def test_a_loss_key_of_the_earlier_form_says_how_to_write_it(legacy):
+    with pytest.raises(ConfigError, match="no longer a train key") as error:
+        load_config(None, [legacy])
+    # The message's suggestion is itself a loss list that loads (where it is a whole list).
+    suggestion = str(error.value).split("Write: ")[1]
+    if suggestion.startswith("loss: [{"):
+        config = load_config(None, ["loss=" + suggestion.removeprefix("loss: ")])
+        assert config["loss"][-1]["type"] == "structure_sensitive"
+        assert config["loss"][-1]["per_output"] is True and config["loss"][0]["stop_epoch"] == 30
+
+
+def test_a_config_file_of_the_earlier_form_fails_naming_the_file(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("model: {name: deeplab}\ntrain: {structure_loss: {enabled: true, start_epoch: 5}}\n")
+    with pytest.raises(ConfigError, match=r"old.yaml: 'train.structure_loss' is no longer.*start_epoch: 5"):
+        load_config(path)

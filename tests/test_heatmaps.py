@@ -11,7 +11,7 @@ from humanparse.data.heatmaps import (
 )
 from humanparse.data.sample import MISSING, OCCLUDED, VISIBLE
 from humanparse.data.transforms import flip_heatmaps
-from humanparse.losses.heatmap import HeatmapLoss
+from humanparse.losses import HeatmapLoss, LossContext
 from humanparse.models.output import ModelOutput
 from humanparse.schemas import LIP_JOINTS
 
@@ -87,8 +87,8 @@ def test_heatmap_loss_ignores_missing_and_scales_occluded():
     kp[0, 1] = torch.tensor([math.nan, math.nan, MISSING])
     kp[1, 2, 2] = OCCLUDED
     pred = torch.randn(2, 3, 8, 8, requires_grad=True)
-    loss = HeatmapLoss(sigma=4.0, occluded_weight=0.0)
-    value = loss(ModelOutput(heatmaps=pred), kp, stride)["loss"]
+    loss = HeatmapLoss(LossContext(output_stride=stride), sigma_px=4.0, occluded_weight=0.0)
+    value = loss(ModelOutput(heatmaps=pred), {"keypoints": kp})["loss"]
     value.backward()
     assert value > 0
     assert pred.grad[0, 1].abs().max() == 0  # missing joint: no pull towards an all-zero map
@@ -105,12 +105,13 @@ def test_heatmap_loss_sums_aux_outputs_and_is_zero_at_target():
     kp = random_keypoints(np.random.default_rng(3), 1, 16, size)
     targets, _ = keypoint_targets(kp, (8, 8), stride, 8.0)
     perfect = ModelOutput(heatmaps=targets.clone(), aux_heatmaps=[targets.clone()])
-    assert HeatmapLoss(8.0)(perfect, kp, stride)["loss"].item() < 1e-5
+    context = LossContext(output_stride=stride)
+    assert HeatmapLoss(context, sigma_px=8.0)(perfect, {"keypoints": kp})["loss"].item() < 1e-5
     off = ModelOutput(heatmaps=targets.clone(), aux_heatmaps=[torch.zeros_like(targets)])
-    parts = HeatmapLoss(8.0, aux_weight=0.5)(off, kp, stride)
+    parts = HeatmapLoss(context, sigma_px=8.0, aux_weight=0.5)(off, {"keypoints": kp})
     assert parts["main"].item() < 1e-5 and parts["aux"].item() > 1
     assert parts["loss"].item() == pytest.approx(0.5 * parts["aux"].item(), rel=1e-4)
     with pytest.raises(ValueError, match="joints"):
-        HeatmapLoss()(ModelOutput(heatmaps=torch.zeros(1, 5, 8, 8)), kp, stride)
+        HeatmapLoss(context)(ModelOutput(heatmaps=torch.zeros(1, 5, 8, 8)), {"keypoints": kp})
     with pytest.raises(ValueError, match="no heatmaps"):
-        HeatmapLoss()(ModelOutput(logits=torch.zeros(1, 2, 8, 8)), kp, stride)
+        HeatmapLoss(context)(ModelOutput(logits=torch.zeros(1, 2, 8, 8)), {"keypoints": kp})

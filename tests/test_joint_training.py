@@ -96,7 +96,7 @@ def test_structure_loss_phase_and_joint_network_started_from_the_parsing_network
     config = load_config(None, [
         *PARSING_TINY, f"data.root={synth_root}", f"train.out_dir={first}", "train.max_epochs=2",
         "data.train_ids=synth_000000-synth_000015",
-        "train.structure_loss.enabled=true", "train.structure_loss.start_epoch=1",
+        "loss=[{type: cross_entropy, stop_epoch: 1}, {type: structure_sensitive, start_epoch: 1}]",
     ])
     summary = run_train(config, progress=False)
     with open(first / "logs" / "csv" / "version_0" / "metrics.csv", newline="") as f:

@@ -163,7 +163,7 @@ def test_deep_supervision_reaches_every_scale_classifier():
         assert grads[s] > 0 and all(g == 0 for i, g in enumerate(grads) if i != s), (s, grads)
     # The whole loss (aggregate + every scale) reaches the shared classifier and the scoring module.
     model.zero_grad()
-    loss(out, label)["loss"].backward()
+    loss(out, {"label": label})["loss"].backward()
     assert model.head.classifier.weight.grad.abs().sum() > 0
     assert model.aggregation.hidden.weight.grad.abs().sum() > 0
 
@@ -184,8 +184,8 @@ def test_joint_loss_on_every_output_uses_each_outputs_own_structure():
     wrong = torch.roll(exact, shifts=5, dims=2)
 
     output = ModelOutput(logits=wrong.clone().requires_grad_(), aux_logits=[exact.clone().requires_grad_(), wrong.clone()])
-    per_output = StructureSensitiveLoss(LIP, per_output=True)(output, label)
-    shared = StructureSensitiveLoss(LIP)(output, label)
+    per_output = StructureSensitiveLoss(LIP, per_output=True)(output, {"label": label})
+    shared = StructureSensitiveLoss(LIP)(output, {"label": label})
     loss = StructureSensitiveLoss(LIP)
     factor_wrong = loss.joint(wrong, label)
     ce_exact = loss.per_image(exact, label)[1]
@@ -301,8 +301,9 @@ def test_learns_on_synthetic_humans_in_two_phases(synth_root: Path, tmp_path: Pa
         "data.format=lip", f"data.root={synth_root}", "data.input_size=[64, 64]", "data.batch_size=8",
         "data.num_workers=0", "train.optimizer=adamw", "train.lr=0.003", "train.weight_decay=0.0",
         "train.log_every_n_steps=1", "train.accelerator=cpu", "train.devices=1", "train.max_epochs=16",
-        "train.structure_loss.enabled=true", "train.structure_loss.start_epoch=12",
-        "train.structure_loss.per_output=true", f"train.out_dir={out}",
+        "loss=[{type: cross_entropy, stop_epoch: 12},"
+        " {type: structure_sensitive, start_epoch: 12, per_output: true, form: coordinates}]",
+        f"train.out_dir={out}",
     ])
     summary = run_train(config, progress=False)
     with open(out / "logs" / "csv" / "version_0" / "metrics.csv", newline="") as f:
@@ -325,7 +326,8 @@ def test_learns_on_synthetic_humans_in_two_phases(synth_root: Path, tmp_path: Pa
 
 def test_the_task_puts_the_joint_loss_on_every_output():
     spec = {"name": "ss_nan", "num_classes": LIP.num_classes, **TINY}
-    train = {"structure_loss": {"enabled": True, "per_output": True}}
-    assert ParsingTask(spec, LIP.to_dict(), (32, 32), train).structure_loss.per_output
-    assert not ParsingTask(spec, LIP.to_dict(), (32, 32), {"structure_loss": {"enabled": True}}).structure_loss.per_output
+    task = ParsingTask(spec, LIP.to_dict(), (32, 32), {}, loss=[{"type": "structure_sensitive", "per_output": True}])
+    assert task.loss_terms[0].loss.per_output
+    task = ParsingTask(spec, LIP.to_dict(), (32, 32), {}, loss=[{"type": "structure_sensitive"}])
+    assert not task.loss_terms[0].loss.per_output
 

@@ -62,12 +62,13 @@ def np_gaussian(centre: tuple[float, float] | None, h: int, w: int, sigma: float
 
 def np_joint(logits: np.ndarray, label: np.ndarray, groups, sigma: float = 1.0) -> np.ndarray:
     """(B,) L_joint = 1/(2N) sum_g ||C_pred - C_gt||^2 per image, one image at a time; N = the
-    groups present in the ground truth."""
+    groups present in the ground truth; cells ignored in the ground truth count for neither side."""
     out = []
     for lg, lb in zip(logits, label):
         _, h, w = lg.shape
-        gt = np_centres(np_downsample(lb, h, w), groups)
-        pred = np_centres(lg.argmax(axis=0), groups)
+        small = np_downsample(lb, h, w)
+        gt = np_centres(small, groups)
+        pred = np_centres(np.where(small == IGNORE, IGNORE, lg.argmax(axis=0)), groups)
         total, n = 0.0, 0
         for cg, cp in zip(gt, pred):
             n += cg is not None
@@ -201,12 +202,12 @@ def test_joint_matches_numpy_reference(schema, size, grid, sigma):
     for seed in range(3):
         logits, label = random_example(schema, 2, size, grid, seed)
         ref = np_joint(logits.numpy(), label.numpy(), schema.groups, sigma)
-        loss = StructureSensitiveLoss(schema, sigma=sigma)
+        loss = StructureSensitiveLoss(schema, sigma_cells=sigma)
         joint, ce = loss.per_image(logits, label)
         np.testing.assert_allclose(joint.numpy(), ref, atol=1e-5, rtol=1e-5)
         np.testing.assert_allclose(joint_structure_loss(logits, label, schema.groups, sigma).numpy(), ref, atol=1e-5)
         torch.testing.assert_close(ce, plain_ce(logits, label))
-        out = loss(ModelOutput(logits=logits), label)
+        out = loss(ModelOutput(logits=logits), {"label": label})
         np.testing.assert_allclose(out["joint"].item(), ref.mean(), atol=1e-5, rtol=1e-5)
 
 
@@ -245,7 +246,7 @@ def test_structure_equal_to_ground_truth_gives_zero_loss():
     coarse = np.where(coarse == IGNORE, 0, coarse)  # background where the label is ignored
     strong = F.one_hot(torch.tensor(coarse), LIP.num_classes).permute(0, 3, 1, 2).float() * 30.0
     strong.requires_grad_(True)
-    out = StructureSensitiveLoss(LIP)(ModelOutput(logits=strong), label)
+    out = StructureSensitiveLoss(LIP)(ModelOutput(logits=strong), {"label": label})
     assert out["parsing"].item() > 1e-3  # the CE is not zero (bilinear upsampling blurs borders) ...
     assert out["joint"].item() < 1e-6  # ... but the structure matches,
     assert abs(out["loss"].item()) < 1e-6  # so the loss vanishes
@@ -264,9 +265,9 @@ def test_batch_terms_equal_single_image_terms():
         j_one, ce_one = loss.per_image(logits[i : i + 1], label[i : i + 1])
         torch.testing.assert_close(joint[i : i + 1], j_one)
         torch.testing.assert_close(ce[i : i + 1], ce_one)
-        out_one = loss(ModelOutput(logits=logits[i : i + 1]), label[i : i + 1])
+        out_one = loss(ModelOutput(logits=logits[i : i + 1]), {"label": label[i : i + 1]})
         torch.testing.assert_close(out_one["loss"], j_one[0] * ce_one[0])
-    out = loss(ModelOutput(logits=logits), label)
+    out = loss(ModelOutput(logits=logits), {"label": label})
     torch.testing.assert_close(out["loss"], (joint * ce).mean())
     torch.testing.assert_close(out["joint"], joint.mean())
     assert not torch.allclose(out["loss"], joint.mean() * ce.mean())  # the product is per image
@@ -305,7 +306,7 @@ def test_gradient_is_factor_times_per_image_ce_gradient(schema, size, grid):
     assert (factor - 1.0).abs().min() > 0.05 and (factor[0] - factor[1]).abs() > 1e-3
 
     x = logits.clone().requires_grad_(True)
-    out = StructureSensitiveLoss(schema)(ModelOutput(logits=x), label)
+    out = StructureSensitiveLoss(schema)(ModelOutput(logits=x), {"label": label})
     assert not out["joint"].requires_grad and not out["parsing"].requires_grad
     (grad,) = torch.autograd.grad(out["loss"], x)
 
@@ -340,7 +341,7 @@ def test_deep_supervision_weighs_every_supervised_output():
 
     # factor from the supervised final logits, weighing main and aux CE alike
     f = torch.tensor(np_joint(logits.numpy(), label.numpy(), schema.groups), dtype=torch.float32)
-    out = loss(ModelOutput(logits=logits, aux_logits=[aux1, aux2]), label)
+    out = loss(ModelOutput(logits=logits, aux_logits=[aux1, aux2]), {"label": label})
     torch.testing.assert_close(out["loss"], (f * (ce_main + w * (ce_1 + ce_2))).mean())
     torch.testing.assert_close(out["main"], (f * ce_main).mean())
     torch.testing.assert_close(out["aux"], (f * (ce_1 + ce_2)).mean())
@@ -349,14 +350,14 @@ def test_deep_supervision_weighs_every_supervised_output():
 
     # logits not supervised (JPPNet's stage average): the factor still comes from them, the
     # prediction inference uses; the aux outputs are then the main supervision and weigh 1
-    out = loss(ModelOutput(logits=logits, aux_logits=[aux1, aux2], supervise_logits=False), label)
+    out = loss(ModelOutput(logits=logits, aux_logits=[aux1, aux2], supervise_logits=False), {"label": label})
     torch.testing.assert_close(out["loss"], (f * (ce_1 + ce_2)).mean())
     torch.testing.assert_close(out["main"], torch.tensor(0.0))
     torch.testing.assert_close(out["joint"], f.mean())
     # no logits at all: the factor comes from the last aux output
     f2 = torch.tensor(np_joint(aux2.numpy(), label.numpy(), schema.groups), dtype=torch.float32)
     assert not torch.allclose(f, f2)
-    out = loss(ModelOutput(logits=None, aux_logits=[aux1, aux2]), label)
+    out = loss(ModelOutput(logits=None, aux_logits=[aux1, aux2]), {"label": label})
     torch.testing.assert_close(out["loss"], (f2 * (ce_1 + ce_2)).mean())
     torch.testing.assert_close(out["joint"], f2.mean())
 
@@ -367,7 +368,7 @@ def test_image_without_valid_pixels_contributes_zero():
     loss = StructureSensitiveLoss(TINY)
     joint, ce = loss.per_image(logits, label)
     assert ce[1].item() == 0.0 and torch.isfinite(joint).all()
-    out = loss(ModelOutput(logits=logits), label)
+    out = loss(ModelOutput(logits=logits), {"label": label})
     torch.testing.assert_close(out["loss"], joint[0] * plain_ce(logits[:1], label[:1])[0] / 2)
 
 
@@ -383,7 +384,7 @@ def test_schema_without_groups_is_an_error():
 def test_output_without_parsing_logits_is_an_error():
     _, label = random_example(TINY, 1, (8, 8), (2, 2), seed=0)
     with pytest.raises(ValueError, match="no supervised parsing logits"):
-        StructureSensitiveLoss(TINY)(ModelOutput(logits=None), label)
+        StructureSensitiveLoss(TINY)(ModelOutput(logits=None), {"label": label})
 
 
 def test_parsing_loss_weighs_aux_outputs_one_when_logits_are_not_supervised():
@@ -394,7 +395,33 @@ def test_parsing_loss_weighs_aux_outputs_one_when_logits_are_not_supervised():
     ce_main = F.cross_entropy(F.interpolate(logits, size=(16, 12), mode="bilinear"), label, ignore_index=IGNORE)
     ce_aux = F.cross_entropy(F.interpolate(aux, size=(16, 12), mode="bilinear"), label, ignore_index=IGNORE)
     loss = ParsingLoss(aux_weight=0.25)
-    torch.testing.assert_close(loss(ModelOutput(logits=logits, aux_logits=[aux]), label)["loss"], ce_main + 0.25 * ce_aux)
+    torch.testing.assert_close(loss(ModelOutput(logits=logits, aux_logits=[aux]), {"label": label})["loss"], ce_main + 0.25 * ce_aux)
     # JPPNet-like: the logits only average the aux outputs, which are then the main supervision
     unsupervised = ModelOutput(logits=logits, aux_logits=[aux], supervise_logits=False)
-    torch.testing.assert_close(loss(unsupervised, label)["loss"], ce_aux)
+    torch.testing.assert_close(loss(unsupervised, {"label": label})["loss"], ce_aux)
+
+
+def test_predicted_centres_ignore_cells_the_ground_truth_ignores():
+    # A part painted into the padding (ignored in the label) must not move the predicted centre.
+    label = torch.zeros(1, 8, 8, dtype=torch.long)
+    label[0, :, :4] = 1  # group "a" = class 1 on the left half; the right half is ignored
+    label[0, :, 4:] = IGNORE
+    logits = torch.zeros(1, 3, 8, 8)
+    logits[0, 1] = 5.0  # class 1 predicted everywhere, the ignored half included
+    schema = LabelSchema(name="two", classes=("bg", "a", "b"), groups=(("a", ("a",)),))
+    assert joint_structure_loss(logits, label, schema.groups).item() == 0.0
+
+
+def test_coordinate_form_normalises_by_the_grid_and_counts_every_group():
+    # SS-NAN's Eq. 4 on coordinates: d^2 over the unit square, N = the number of groups (2 here).
+    schema = LabelSchema(name="two", classes=("bg", "a", "b"), groups=(("a", ("a",)), ("b", ("b",))))
+    label = torch.zeros(1, 8, 8, dtype=torch.long)
+    label[0, 0, 0] = 1  # "a" at (0, 0); "b" absent from the truth
+    logits = torch.zeros(1, 3, 8, 8)
+    logits[0, 0] = 1.0
+    logits[0, 1, 0, 4] = 5.0  # "a" predicted at (x=4, y=0): half the grid's width away
+    logits[0, 2, 7, 7] = 5.0  # "b" predicted, absent from the truth: charged 2
+    value = joint_structure_loss(logits, label, schema.groups, form="coordinates").item()
+    assert value == pytest.approx((0.5**2 + 2.0) / (2 * 2))
+    with pytest.raises(ValueError, match="form"):
+        joint_structure_loss(logits, label, schema.groups, form="pixels")

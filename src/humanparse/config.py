@@ -1,10 +1,13 @@
 """Training configs: a YAML file over built-in defaults, any value overridable as ``key.sub=value``.
 
-A config has four sections:
+A config has five sections:
 
 - ``model``: the model spec given to :func:`humanparse.models.build_model` (free-form: the
   model checks its own options); ``num_classes`` is filled in from the schema.
 - ``data``: where the data is and how batches are made.
+- ``loss``: the list of loss terms (:data:`humanparse.losses.LOSSES`), each with its weight
+  and the epochs it is on; null: the model's default terms (cross-entropy for a model that
+  parses, the heatmap loss for one that predicts joints).
 - ``train``: optimisation, precision, devices, checkpoints and logs.
 - ``eval``: test-time augmentation and the absent-class convention for validation.
 
@@ -20,9 +23,8 @@ from typing import Any, Sequence
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A config file or override that cannot be used; the message says which key and why."""
+from .errors import ConfigError  # re-exported: its historic home
+from .losses import LOSSES, check_loss_entry
 
 
 DEFAULTS: dict[str, Any] = {
@@ -47,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
             "jitter": True,
         },
     },
+    # A list of {type, weight, start_epoch, stop_epoch, **options}; null: the model's default terms.
+    "loss": None,
     "train": {
         "seed": 0,
         "max_epochs": 50,
@@ -59,14 +63,6 @@ DEFAULTS: dict[str, Any] = {
         "poly_power": 0.9,
         "warmup_steps": 0,
         "head_lr_mult": 1.0,  # learning-rate factor for everything but the backbone (10 with ImageNet weights)
-        "aux_weight": 1.0,  # weight of each deeply supervised output's loss
-        "parsing_weight": 1.0,  # joint models: weight of the parsing loss ...
-        "pose_weight": 1.0,  # ... and of the heatmap loss
-        "heatmap": {"sigma": 8.0, "occluded_weight": 1.0},  # Gaussian targets (input pixels); weight of occluded joints
-        # SS-JPPNet: from start_epoch on, each image's cross-entropy is weighted by its
-        # pseudo-joint structure error (Gaussians of sigma cells at the output stride);
-        # per_output: each supervised output by its own error (SS-NAN), else by the final one's.
-        "structure_loss": {"enabled": False, "start_epoch": 0, "sigma": 1.0, "per_output": False},
         "init_from": None,  # a model folder or checkpoint whose matching weights start the model (fine-tuning)
         "precision": "auto",  # auto: bf16-mixed on CUDA, 32 on CPU
         "channels_last": "auto",  # auto: on CUDA
@@ -90,6 +86,38 @@ DEFAULTS: dict[str, Any] = {
 
 # Sections whose keys are not checked here (the model checks its own options).
 _FREE_SECTIONS = {"model"}
+# Loss settings that lived under ``train`` before the ``loss:`` list (see legacy_loss_message).
+_LEGACY_LOSS_KEYS = ("aux_weight", "parsing_weight", "pose_weight", "heatmap", "structure_loss")
+
+
+def legacy_loss_message(path: str, value: Any) -> str:
+    """How to write a ``train.<loss key>`` of the earlier config form in the ``loss:`` list."""
+    key = path.split(".")[1]
+    if key == "structure_loss":
+        value = value if isinstance(value, dict) else {}
+        start = value.get("start_epoch", 0)
+        options = {"sigma_cells": value.get("sigma", 1.0), **({"per_output": True} if value.get("per_output") else {})}
+        inline = ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in options.items())
+        example = (
+            f"loss: [{{type: cross_entropy, stop_epoch: {start}}}, "
+            f"{{type: structure_sensitive, start_epoch: {start}, {inline}}}]"
+            if value.get("enabled", True) else "loss: [{type: cross_entropy}]"
+        )
+    elif key == "heatmap":
+        value = value if isinstance(value, dict) else {}
+        example = (
+            f"loss: [..., {{type: heatmap_l2, sigma_px: {value.get('sigma', 8.0)}, "
+            f"occluded_weight: {value.get('occluded_weight', 1.0)}}}]"
+        )
+    elif key == "aux_weight":
+        example = f"aux_weight: {value} in each loss entry, e.g. loss: [{{type: cross_entropy, aux_weight: {value}}}]"
+    else:
+        kind = "cross_entropy" if key == "parsing_weight" else "heatmap_l2"
+        example = f"loss: [..., {{type: {kind}, weight: {value}}}]"
+    return (
+        f"'{path}' is no longer a train key: losses are chosen and weighted in the 'loss:' list. "
+        f"Write: {example}"
+    )
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any], where: str) -> dict[str, Any]:
@@ -102,6 +130,11 @@ def _merge(base: dict[str, Any], update: dict[str, Any], where: str) -> dict[str
                 raise ConfigError(f"'{key}' must be a mapping")
             out[key] = dict(value)  # a file's model section replaces the default one whole
             continue
+        if not where and key == "loss":
+            out[key] = copy.deepcopy(value)  # a list replaces the default whole; checked in _check
+            continue
+        if where == "train" and key in _LEGACY_LOSS_KEYS:
+            raise ConfigError(legacy_loss_message(path, value))
         if key not in out:
             known = ", ".join(sorted(out))
             raise ConfigError(f"unknown config key '{path}'; known here: {known}")
@@ -159,7 +192,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML: {e}") from e
         if not isinstance(data, dict):
-            raise ConfigError(f"{path}: a config must be a mapping of model/data/train/eval")
+            raise ConfigError(f"{path}: a config must be a mapping of model/data/loss/train/eval")
         try:
             config = _merge(config, data, "")
         except ConfigError as e:
@@ -169,6 +202,9 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         parts, value = parse_override(text)
         if parts[0] in _FREE_SECTIONS and len(parts) > 1:
             config[parts[0]] = {**config[parts[0]], **_nest(parts[1:], value)}
+            continue
+        if parts[0] == "loss" and len(parts) > 1:
+            _override_loss_entry(config, text, parts[1:], value)
             continue
         config = _merge(config, _nest(parts, value), "")
     data = config["data"]
@@ -180,6 +216,39 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             data[key] = _resolve_path(data[key], base)
     _check(config)
     return config
+
+
+def _override_loss_entry(config: dict[str, Any], text: str, parts: Sequence[str], value: Any) -> None:
+    """``loss.<type or index>.<option>=value``: set one option of one entry of the loss list."""
+    entries = config["loss"]
+    if not isinstance(entries, list):
+        raise ConfigError(f"override {text!r}: the config has no loss list to change; give one (loss=[...]) first")
+    if len(parts) != 2:
+        raise ConfigError(f"override {text!r}: write loss.<type or index>.<option>=value")
+    which, option = parts
+    if which.isdigit():
+        if int(which) >= len(entries):
+            raise ConfigError(f"override {text!r}: the loss list has {len(entries)} entries")
+        matches = [int(which)]
+    else:
+        matches = [i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("type") == which]
+        if len(matches) != 1:
+            types = ", ".join(str(e.get("type")) for e in entries if isinstance(e, dict))
+            how = "no" if not matches else "more than one"
+            raise ConfigError(f"override {text!r}: {how} {which!r} entry in the loss list ({types}); use its index")
+    entries[matches[0]] = {**entries[matches[0]], option: value}
+
+
+def _check_loss(entries: Any) -> None:
+    if entries is None:
+        return
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(
+            f"'loss' must be a non-empty list of terms such as [{{type: cross_entropy}}] (types: {', '.join(LOSSES)}), "
+            f"or null for the model's default; got {entries!r}"
+        )
+    for i, entry in enumerate(entries):
+        check_loss_entry(entry, f"loss[{i}]")
 
 
 def _check(config: dict[str, Any]) -> None:
@@ -202,6 +271,7 @@ def _check(config: dict[str, Any]) -> None:
             continue
         if not isinstance(values, list) or not values or not all(isinstance(s, (int, float)) and s > 0 for s in values):
             raise ConfigError(f"eval.{key} must be a list of positive numbers, not {values!r}")
+    _check_loss(config["loss"])
     if not isinstance(config["model"].get("name"), str):
         raise ConfigError("model.name must name a model (e.g. deeplab, attention_to_scale)")
 

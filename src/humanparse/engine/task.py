@@ -7,19 +7,16 @@ from typing import Any
 import lightning as L
 import torch
 
-from ..config import DEFAULTS
 from ..data.heatmaps import decode_heatmaps
 from ..data.transforms import warp_back, warp_back_points
 from ..evaluation.parsing_metrics import ConfusionMatrix
 from ..evaluation.pose_metrics import PCKAccumulator
 from ..evaluation.tta import class_ids, normalize
-from ..losses import HeatmapLoss, ParsingLoss, StructureSensitiveLoss, upsample_to
+from ..errors import ConfigError
+from ..losses import LossContext, LossTerm, build_losses, upsample_to
 from ..models import ModelOutput, build_model, predicts_joints, predicts_parsing
 from ..models.saved import IMAGENET_MEAN, IMAGENET_STD
 from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema, joint_schema_from_dict, label_schema_from_dict
-
-STRUCTURE_DEFAULTS: dict[str, Any] = DEFAULTS["train"]["structure_loss"]
-HEATMAP_DEFAULTS: dict[str, Any] = DEFAULTS["train"]["heatmap"]
 
 
 def poly_factor(step: int, total: int, power: float, warmup: int = 0) -> float:
@@ -36,13 +33,13 @@ def plain_state_names(state: dict[str, Any]) -> dict[str, Any]:
     return {key.replace("_orig_mod.", ""): value for key, value in state.items()}
 
 
-class ParsingTask(L.LightningModule):
+class HumanTask(L.LightningModule):
     """Training and validation of a parsing model, a pose model, or a joint parsing + pose model.
 
-    What is trained follows what the model predicts: parsing logits are supervised with
-    cross-entropy (or, once ``train.structure_loss`` is on, the structure-sensitive loss)
-    and scored by mIoU; joint heatmaps are supervised with the heatmap loss against the
-    batch's keypoints and scored by PCK under the joint schema's rule.
+    The loss is the weighted sum of the terms of the config's ``loss:`` list that are on in the
+    current epoch (:func:`humanparse.losses.build_losses`; by default cross-entropy for a model
+    that parses and the heatmap loss for one that predicts joints). Parsing is scored by mIoU,
+    joints by PCK under the joint schema's rule.
 
     Batches hold uint8 images and labels; images are normalised and labels widened to int64
     on the model's device (so loaders move bytes, not floats). Validation predictions are
@@ -53,51 +50,40 @@ class ParsingTask(L.LightningModule):
     def __init__(
         self,
         model_spec: dict[str, Any],
-        label_schema: dict[str, Any],
+        label_schema: dict[str, Any] | None,
         input_size: tuple[int, int],
         train: dict[str, Any],
         absent: str = "skip",
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         joint_schema: dict[str, Any] | None = None,
+        loss: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.schema: LabelSchema = label_schema_from_dict(label_schema)
+        self.schema: LabelSchema | None = label_schema_from_dict(label_schema) if label_schema else None
         self.joint_schema: JointSchema | None = joint_schema_from_dict(joint_schema) if joint_schema else None
         self.model = build_model(model_spec)
         self.parses = predicts_parsing(self.model)
         self.poses = predicts_joints(self.model)
+        name = model_spec.get("name")
+        if self.parses and self.schema is None:
+            raise ConfigError(f"model {name!r} parses, but the data has no label schema (use a dataset with labels)")
         if self.poses and self.joint_schema is None:
-            raise ValueError(
-                f"model {model_spec.get('name')!r} predicts joints, but the data has no joint schema "
+            raise ConfigError(
+                f"model {name!r} predicts joints, but the data has no joint schema "
                 "(use a dataset with keypoints, e.g. LIP with its pose CSV)"
             )
-        aux_weight = train.get("aux_weight", 1.0)
-        self.loss = ParsingLoss(aux_weight=aux_weight)
-        structure = {**STRUCTURE_DEFAULTS, **(train.get("structure_loss") or {})}
-        if structure["enabled"] and not self.parses:
-            raise ValueError(f"train.structure_loss needs a model that parses; {model_spec.get('name')!r} predicts joints only")
-        self.structure_start = int(structure["start_epoch"])
-        self.structure_loss = (
-            StructureSensitiveLoss(
-                self.schema, sigma=float(structure["sigma"]), aux_weight=aux_weight,
-                per_output=bool(structure["per_output"]),
-            )
-            if structure["enabled"] else None
-        )
-        heatmap = {**HEATMAP_DEFAULTS, **(train.get("heatmap") or {})}
-        self.heatmap_loss = HeatmapLoss(
-            sigma=float(heatmap["sigma"]), occluded_weight=float(heatmap["occluded_weight"]), aux_weight=aux_weight
-        )
-        self.parsing_weight = float(train.get("parsing_weight", 1.0))
-        self.pose_weight = float(train.get("pose_weight", 1.0))
+        context = LossContext(self.schema, self.joint_schema, int(getattr(self.model, "output_stride", 1)))
+        self.loss_terms: list[LossTerm] = build_losses(loss, context, self.parses, self.poses)
+        # A module list, so that the losses' buffers follow the task to its device.
+        self.losses = torch.nn.ModuleList(term.loss for term in self.loss_terms)
         self.train_options = train
         self.input_size = tuple(input_size)
         self.absent = absent
         self.mean, self.std = tuple(mean), tuple(std)
         self.channels_last = False
-        self.val_matrix = ConfusionMatrix(self.schema.num_classes, IGNORE_INDEX)
+        self.val_matrix = ConfusionMatrix(self.schema.num_classes if self.schema else 1, IGNORE_INDEX)
         self.val_pck = PCKAccumulator(self.joint_schema) if self.joint_schema is not None else None
 
     def use_channels_last(self) -> None:
@@ -126,47 +112,38 @@ class ParsingTask(L.LightningModule):
         return self.model(x)
 
     # -- training ---------------------------------------------------------------------
-    def structure_active(self) -> bool:
-        """Whether this epoch trains with the structure-sensitive loss (the paper's second phase)."""
-        return self.structure_loss is not None and self.current_epoch >= self.structure_start
+    def active_terms(self) -> list[LossTerm]:
+        """The loss terms on in the current epoch (a method's phases are terms' epoch ranges)."""
+        return [term for term in self.loss_terms if term.active(self.current_epoch)]
 
     def compute_loss(self, output: ModelOutput, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """The training loss of a batch and its parts: ``loss`` (total), ``parsing`` (for models
-        that parse), ``structure_factor`` (while the structure-sensitive loss is on), ``pose``
-        (for models that predict joints)."""
-        terms: dict[str, torch.Tensor] = {}
+        """The training loss of a batch and its parts: ``loss`` (the weighted total), each active
+        term's loss under its log name (``parsing``, ``pose``, ...; a second term of the same
+        name gets its index appended) and what the terms log besides (``structure_factor``)."""
+        parts: dict[str, torch.Tensor] = {}
         total = batch["image"].new_zeros((), dtype=torch.float32)
-        if self.parses:
-            label = batch["label"].long()  # loaders send uint8 (see collate); the losses index with int64
-            if self.structure_active():
-                assert self.structure_loss is not None
-                parsing = self.structure_loss(output, label)
-                terms["structure_factor"] = parsing["joint"]
-            else:
-                parsing = self.loss(output, label)
-            terms["parsing"] = parsing["loss"]
-            total = total + self.parsing_weight * parsing["loss"]
-        if self.poses:
-            if "keypoints" not in batch:
-                raise ValueError("the model predicts joints but the batch has no keypoints")
-            terms["pose"] = self.heatmap_loss(output, batch["keypoints"], self.model_stride)["loss"]
-            total = total + self.pose_weight * terms["pose"]
-        terms["loss"] = total
-        return terms
+        for index, term in enumerate(self.loss_terms):
+            if not term.active(self.current_epoch):
+                continue
+            result = term.loss(output, batch)
+            name = term.loss.log_name if term.loss.log_name not in parts else f"{term.loss.log_name}_{index}"
+            parts[name] = result["loss"]
+            for key, log_name in term.loss.logged.items():
+                parts[log_name] = result[key]
+            total = total + term.weight * result["loss"]
+        parts["loss"] = total
+        return parts
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         output = self(batch["image"])
-        terms = self.compute_loss(output, batch)
+        parts = self.compute_loss(output, batch)
         batch_size = batch["image"].shape[0]
-        if "structure_factor" in terms:
-            self.log("train/loss_structure_factor", terms["structure_factor"], batch_size=batch_size)
-        if "parsing" in terms and (self.poses or output.aux_logits):
-            self.log("train/loss_parsing", terms["parsing"], batch_size=batch_size)
-        if "pose" in terms:
-            self.log("train/loss_pose", terms["pose"], batch_size=batch_size)
+        for name, value in parts.items():
+            if name != "loss":
+                self.log(f"train/loss_{name}", value, batch_size=batch_size)
         # Not prog_bar: Lightning would read it back every step (LossProgressBar shows it).
-        self.log("train/loss", terms["loss"], batch_size=batch_size)
-        return terms["loss"]
+        self.log("train/loss", parts["loss"], batch_size=batch_size)
+        return parts["loss"]
 
     @property
     def model_stride(self) -> int:
@@ -244,4 +221,6 @@ class ParsingTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-__all__ = ["ParsingTask", "plain_state_names", "poly_factor"]
+ParsingTask = HumanTask  # its earlier name
+
+__all__ = ["HumanTask", "ParsingTask", "plain_state_names", "poly_factor"]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ..data.heatmaps import keypoint_targets
 from ..models.output import ModelOutput
+from .base import Loss, LossContext
 
 
-class HeatmapLoss(nn.Module):
+class HeatmapLoss(Loss):
     """Per image, the L2 norm of the weighted difference between predicted and target heatmaps,
     averaged over the batch; summed over the final and every deeply supervised heatmap output.
 
@@ -18,16 +18,26 @@ class HeatmapLoss(nn.Module):
     Gaussians of ``sigma`` input pixels rendered at each output's own stride; ``w_bk`` is 0 for a
     joint that is not annotated (or fell outside the crop), ``occluded_weight`` for one marked
     occluded and 1 for a visible one. A joint without annotation thus never pulls its map
-    towards zero.
+    towards zero. Config name: ``heatmap_l2``; the stride is the model's (from the context).
     """
 
-    def __init__(self, sigma: float = 8.0, occluded_weight: float = 1.0, aux_weight: float = 1.0) -> None:
+    needs = "joints"
+    log_name = "pose"
+
+    def __init__(
+        self,
+        context: LossContext | None = None,
+        sigma_px: float = 8.0,
+        occluded_weight: float = 1.0,
+        aux_weight: float = 1.0,
+    ) -> None:
         super().__init__()
-        if not sigma > 0:
-            raise ValueError(f"heatmap sigma must be positive, not {sigma!r}")
-        if not 0.0 <= occluded_weight:
-            raise ValueError(f"occluded_weight must be >= 0, not {occluded_weight!r}")
-        self.sigma = float(sigma)
+        if isinstance(sigma_px, bool) or not isinstance(sigma_px, (int, float)) or not sigma_px > 0:
+            raise ValueError(f"heatmap sigma_px must be a positive number, not {sigma_px!r}")
+        if isinstance(occluded_weight, bool) or not isinstance(occluded_weight, (int, float)) or occluded_weight < 0:
+            raise ValueError(f"occluded_weight must be a number >= 0, not {occluded_weight!r}")
+        self.stride = int(context.output_stride) if context is not None else 1
+        self.sigma = float(sigma_px)
         self.occluded_weight = float(occluded_weight)
         self.aux_weight = float(aux_weight)
 
@@ -41,15 +51,18 @@ class HeatmapLoss(nn.Module):
         squared = (heatmaps.float() - targets).square().sum(dim=(-2, -1))  # (B, K)
         return torch.sqrt((squared * weights).sum(dim=1) + 1e-12).mean()
 
-    def forward(self, output: ModelOutput, keypoints: torch.Tensor, stride: int) -> dict[str, torch.Tensor]:
+    def forward(self, output: ModelOutput, batch: dict) -> dict[str, torch.Tensor]:
         """``{"loss": total, "main": final heatmaps' loss, "aux": summed aux losses}``; every heatmap
-        output is at the model's output ``stride`` (aux outputs are resized to the final size)."""
+        output is at the model's output stride (aux outputs are resized to the final size)."""
         if output.heatmaps is None:
             raise ValueError("the model returned no heatmaps to supervise")
-        main = self.term(output.heatmaps, keypoints, stride)
+        keypoints = batch.get("keypoints")
+        if keypoints is None:
+            raise ValueError("the model predicts joints but the batch has no keypoints")
+        main = self.term(output.heatmaps, keypoints, self.stride)
         aux = main.new_zeros(())
         for heatmaps in output.aux_heatmaps:
-            aux = aux + self.term(heatmaps, keypoints, stride)
+            aux = aux + self.term(heatmaps, keypoints, self.stride)
         return {"loss": main + self.aux_weight * aux, "main": main, "aux": aux}
 
 

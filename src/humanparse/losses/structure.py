@@ -28,12 +28,12 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..data.heatmaps import render_gaussians
 from ..models.output import ModelOutput
 from ..schemas import IGNORE_INDEX, LabelSchema
-from .cross_entropy import upsample_to
+from .base import Loss, LossContext
+from .cross_entropy import batch_label, supervised_logits, upsample_to
 
 Groups = Sequence[tuple[str, Sequence[int]]]
 
@@ -103,28 +103,58 @@ def downsample_label(label: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return label.index_select(1, rows.clamp(max=big_h - 1)).index_select(2, cols.clamp(max=big_w - 1))
 
 
+FORMS = ("heatmaps", "coordinates")
+
+
 def joint_structure_loss(
     logits: torch.Tensor,
     label: torch.Tensor,
     groups: Groups | torch.Tensor,
     sigma: float = 1.0,
     ignore_index: int = IGNORE_INDEX,
+    form: str = "heatmaps",
 ) -> torch.Tensor:
-    """(B,) L_joint per image (paper eq. 1), detached.
+    """(B,) L_joint per image, detached.
 
     logits: (B, C, h, w) the prediction at its own stride; label: (B, H, W) at input
-    resolution, downsampled to (h, w) by :func:`downsample_label`. Gaussians have standard
-    deviation ``sigma`` grid cells and peak 1. groups: as in :func:`group_centres`.
+    resolution, downsampled to (h, w) by :func:`downsample_label`. Cells that are ignored in
+    the downsampled label (padding, unlabelled regions) count for neither side's centres.
+    groups: as in :func:`group_centres`.
+
+    form "heatmaps" (SS-JPPNet, LIP paper eq. 1): the centres rendered as Gaussians of
+    standard deviation ``sigma`` grid cells (peak 1), ``sum_g ||map_pred - map_gt||^2 / (2 N)``
+    with N the groups present in the ground truth (at least 1); a group on one side only is
+    compared with an all-zero map.
+
+    form "coordinates" (SS-NAN eq. 4): the centres' coordinates divided by the grid's width and
+    height (so each lies in [0, 1]^2 and a squared distance is at most 2), ``sum_g d_g^2 / (2 N)``
+    with N fixed to the number of groups (the paper's N_joint = 9 for LIP); a group present on
+    one side only is charged 2, the squared diagonal of the unit square, and one absent on
+    both sides 0. Without the normalisation, pixel coordinates would scale the cross-entropy
+    by factors of 10^2 to 10^4; with it the factor stays of order one.
     """
     if logits.ndim != 4 or label.ndim != 3 or logits.shape[0] != label.shape[0]:
         raise ValueError(
             f"logits (B, C, h, w) and label (B, H, W) expected, got {tuple(logits.shape)}, {tuple(label.shape)}"
         )
+    if form not in FORMS:
+        raise ValueError(f"unknown structure loss form {form!r}; choose one of {', '.join(FORMS)}")
     table = groups if isinstance(groups, torch.Tensor) else group_table(groups)
     with torch.no_grad():
         size = tuple(logits.shape[-2:])
-        gt_centres, gt_present = group_centres(downsample_label(label, size), table, ignore_index)
-        pred_centres, pred_present = group_centres(logits.detach().float().argmax(dim=1), table, ignore_index)
+        small_label = downsample_label(label, size)
+        gt_centres, gt_present = group_centres(small_label, table, ignore_index)
+        # The prediction's centres over the same cells as the truth's: not where the label is ignored.
+        predicted = logits.detach().float().argmax(dim=1)
+        predicted = torch.where(small_label == ignore_index, torch.full_like(predicted, ignore_index), predicted)
+        pred_centres, pred_present = group_centres(predicted, table, ignore_index)
+        if form == "coordinates":
+            scale = pred_centres.new_tensor([max(size[1], 1), max(size[0], 1)])
+            distance = ((pred_centres - gt_centres) / scale).square().sum(dim=-1)  # (B, G)
+            one_sided = gt_present != pred_present
+            both = gt_present & pred_present
+            squared = torch.where(both, distance, torch.where(one_sided, torch.full_like(distance, 2.0), 0.0))
+            return squared.sum(dim=1) / (2.0 * table.shape[1])
         gt_maps = render_gaussians(gt_centres, gt_present, size, sigma)
         pred_maps = render_gaussians(pred_centres, pred_present, size, sigma)
         squared = (pred_maps - gt_maps).square().sum(dim=(1, 2, 3))  # (B,)
@@ -146,7 +176,7 @@ def per_image_cross_entropy(
     return pixel.sum(dim=(1, 2)) / valid
 
 
-class StructureSensitiveLoss(nn.Module):
+class StructureSensitiveLoss(Loss):
     """SS-JPPNet loss: each image's cross-entropy weighted by its joint structure loss.
 
     By default the factor ``L_joint_i`` is computed once per batch from the final prediction,
@@ -162,36 +192,51 @@ class StructureSensitiveLoss(nn.Module):
 
     CE_main counts only where ``output.supervise_logits``; where it does not, the aux outputs
     are the model's main supervision and each is weighted 1, as in :class:`ParsingLoss`. The
-    factors are constants in the gradient (see the module docstring). sigma is the Gaussians'
-    standard deviation in grid cells of the prediction that gives the factor.
+    factors are constants in the gradient (see the module docstring). ``sigma_cells`` is the
+    Gaussians' standard deviation in grid cells of the prediction that gives the factor;
+    ``form`` is "heatmaps" (SS-JPPNet's Eq. 1) or "coordinates" (SS-NAN's Eq. 4), see
+    :func:`joint_structure_loss`. Config name: ``structure_sensitive``.
     """
+
+    needs = "parsing"
+    log_name = "parsing"
+    logged = {"joint": "structure_factor"}
 
     def __init__(
         self,
-        schema: LabelSchema,
-        sigma: float = 1.0,
+        context: LossContext | LabelSchema | None = None,
+        sigma_cells: float = 1.0,
         aux_weight: float = 1.0,
-        ignore_index: int = IGNORE_INDEX,
         per_output: bool = False,
+        form: str = "heatmaps",
+        ignore_index: int = IGNORE_INDEX,
     ) -> None:
         super().__init__()
+        schema = context.label_schema if isinstance(context, LossContext) else context
+        if schema is None:
+            raise ValueError("the structure-sensitive loss needs the data's label schema")
         if not schema.groups:
             raise ValueError(
                 f"label schema {schema.name!r} defines no pseudo-joint groups; the structure-sensitive loss "
                 "needs them (LabelSchema.groups)"
             )
-        if not sigma > 0:
-            raise ValueError(f"sigma must be positive, not {sigma!r}")
+        if isinstance(sigma_cells, bool) or not isinstance(sigma_cells, (int, float)) or not sigma_cells > 0:
+            raise ValueError(f"sigma_cells must be a positive number, not {sigma_cells!r}")
+        if form not in FORMS:
+            raise ValueError(f"unknown structure loss form {form!r}; choose one of {', '.join(FORMS)}")
+        if not isinstance(per_output, bool):
+            raise ValueError(f"per_output must be true or false, not {per_output!r}")
         self.groups: tuple[tuple[str, tuple[int, ...]], ...] = tuple(schema.groups)
         self.register_buffer("group_table", group_table(self.groups), persistent=False)
-        self.sigma = float(sigma)
+        self.sigma = float(sigma_cells)
+        self.form = form
         self.aux_weight = float(aux_weight)
         self.ignore_index = ignore_index
         self.per_output = bool(per_output)
 
     def joint(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         """(B,) L_joint of ``logits`` against ``label``, detached."""
-        return joint_structure_loss(logits, label, self.group_table, self.sigma, self.ignore_index)
+        return joint_structure_loss(logits, label, self.group_table, self.sigma, self.ignore_index, self.form)
 
     def per_image(self, logits: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B,) L_joint (detached) and (B,) cross-entropy of one output; the loss term is their product."""
@@ -206,7 +251,7 @@ class StructureSensitiveLoss(nn.Module):
             return output.aux_logits[-1]
         raise ValueError("the model output has no parsing logits to supervise")
 
-    def forward(self, output: ModelOutput, label: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, output: ModelOutput, batch: dict) -> dict[str, torch.Tensor]:
         """``{"loss", "main", "aux", "joint", "parsing"}``.
 
         loss = main + aux_weight * aux, where main = mean_i L_joint_i * CE_main_i (0 if the logits
@@ -215,14 +260,14 @@ class StructureSensitiveLoss(nn.Module):
         and parsing the batch mean of the unweighted CE_main_i + aux_weight * sum_k CE_aux_k_i
         (both detached, for logging).
         """
-        supervise_main = output.logits is not None and output.supervise_logits
-        aux_weight = self.aux_weight if supervise_main else 1.0
+        label = batch_label(batch)
+        main_logits, aux_weight = supervised_logits(output, self.aux_weight)
         use_aux = bool(output.aux_logits) and aux_weight != 0.0
-        if not supervise_main and not use_aux:
+        if main_logits is None and not use_aux:
             raise ValueError("the model output has no supervised parsing logits")
         factor = self.joint(self.structure_logits(output), label)  # (B,), no grad
         zeros = factor.new_zeros(factor.shape)
-        ce_main = per_image_cross_entropy(output.logits, label, self.ignore_index) if supervise_main else zeros
+        ce_main = zeros if main_logits is None else per_image_cross_entropy(main_logits, label, self.ignore_index)
         ce_aux = weighted_aux = zeros
         if use_aux:
             for logits in output.aux_logits:
@@ -242,6 +287,6 @@ class StructureSensitiveLoss(nn.Module):
 
 
 __all__ = [
-    "StructureSensitiveLoss", "downsample_label", "group_centres", "group_table", "joint_structure_loss",
+    "FORMS", "StructureSensitiveLoss", "downsample_label", "group_centres", "group_table", "joint_structure_loss",
     "per_image_cross_entropy",
 ]
