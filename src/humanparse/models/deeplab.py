@@ -9,45 +9,28 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import check_image_batch, one_of, positive_int
 from ..nn.aspp import ASPPv2Head, ASPPv3Head, DenseHead, LargeFOVHead, aspp_rates
-from ..nn.resnet import DEPTHS, OUTPUT_STRIDES, resnet
-from ..nn.vgg import VGG16LargeFOV
+from ..nn.backbones import STANDARD_WIDTH, build_backbone
 from ..nn.weights import load_backbone_weights
 from .output import ModelOutput
 
-BACKBONES = (*(f"resnet{d}" for d in DEPTHS), "vgg16")
 HEADS = ("aspp_v2", "aspp_v3", "largefov", "dense")
-DEFAULT_HEAD = {"vgg16": "largefov"}  # every ResNet defaults to aspp_v3
-STANDARD_WIDTH = 64
 # ASPP v3's width is 256 at the standard ResNet width and scales with base_width.
 ASPP_CHANNELS_PER_BASE_WIDTH = 4
 
 
-def _check_options(
-    num_classes: int, backbone: str, output_stride: int, head: str | None, base_width: int, dropout: float
-) -> str:
-    """Validate the options; return the head to use."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, not {num_classes!r}")
-    if backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
-    if output_stride not in OUTPUT_STRIDES:
-        raise ValueError(f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, not {output_stride!r}")
-    head = DEFAULT_HEAD.get(backbone, "aspp_v3") if head is None else head
-    if head not in HEADS:
-        raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
-    if head == "largefov" and backbone != "vgg16":
-        raise ValueError(
-            f"head 'largefov' is VGG-16's (its fc6/fc7 are part of that backbone); for {backbone} "
-            "choose aspp_v2, aspp_v3 or dense"
-        )
-    if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
-        raise ValueError(f"base_width must be a positive integer, not {base_width!r}")
-    if backbone == "vgg16" and base_width != STANDARD_WIDTH:
-        raise ValueError("base_width applies to the ResNet backbones only; vgg16 has the standard widths")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be a number in [0, 1), not {dropout!r}")
-    return head
+def build_head(name: str, backbone: nn.Module, num_classes: int, base_width: int, dropout: float) -> nn.Module:
+    """DeepLab's classification head ``name`` on ``backbone``'s last feature map."""
+    in_channels, stride = backbone.out_channels, backbone.output_stride
+    if name == "aspp_v2":
+        return ASPPv2Head(in_channels, num_classes, aspp_rates("v2", stride))
+    if name == "aspp_v3":
+        width = ASPP_CHANNELS_PER_BASE_WIDTH * base_width
+        return ASPPv3Head(in_channels, num_classes, width, aspp_rates("v3", stride), float(dropout))
+    if name == "dense":
+        return DenseHead(in_channels, num_classes)
+    return LargeFOVHead(in_channels, num_classes)
 
 
 class DeepLab(nn.Module):
@@ -84,36 +67,32 @@ class DeepLab(nn.Module):
         pretrained: str | None = None,
     ) -> None:
         super().__init__()
-        head = _check_options(num_classes, backbone, output_stride, head, base_width, dropout)
-        self.num_classes = num_classes
-        self.backbone_name = backbone
-        self.head_name = head
-        if backbone == "vgg16":
-            self.backbone: nn.Module = VGG16LargeFOV()
-        else:
-            self.backbone = resnet(int(backbone.removeprefix("resnet")), output_stride, base_width)
-        self.output_stride: int = self.backbone.output_stride
-        in_channels: int = self.backbone.out_channels
-        if head == "aspp_v2":
-            self.head: nn.Module = ASPPv2Head(in_channels, num_classes, aspp_rates("v2", self.output_stride))
-        elif head == "aspp_v3":
-            width = STANDARD_WIDTH if backbone == "vgg16" else base_width
-            self.head = ASPPv3Head(
-                in_channels, num_classes, ASPP_CHANNELS_PER_BASE_WIDTH * width,
-                aspp_rates("v3", self.output_stride), float(dropout),
+        positive_int("num_classes", num_classes)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be a number in [0, 1), not {dropout!r}")
+        if head is not None:
+            one_of("head", head, HEADS)
+        self.backbone = build_backbone(backbone, output_stride, base_width)
+        # LargeFOV's fc8 sits on VGG-16's fc7, which is part of that backbone; it is the
+        # default there, and ASPP v3 everywhere else.
+        has_fc7 = self.backbone.out_feature == "fc7"
+        head = ("largefov" if has_fc7 else "aspp_v3") if head is None else head
+        if head == "largefov" and not has_fc7:
+            raise ValueError(
+                f"head 'largefov' is VGG-16's (its fc6/fc7 are part of that backbone); for {backbone} "
+                "choose aspp_v2, aspp_v3 or dense"
             )
-        elif head == "dense":
-            self.head = DenseHead(in_channels, num_classes)
-        else:
-            self.head = LargeFOVHead(in_channels, num_classes)
+        self.num_classes = num_classes
+        self.head_name = head
+        self.dropout = float(dropout)
+        self.output_stride: int = self.backbone.output_stride
+        self.head = build_head(head, self.backbone, num_classes, base_width, dropout)
         if pretrained is not None:
             load_backbone_weights(self.backbone, pretrained)
 
     def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The backbone's last feature map and the head's logits, both at the output stride."""
-        # (The TorchScript tracer used for ONNX export cannot record this check, nor needs it.)
-        if not torch.jit.is_tracing() and (x.dim() != 4 or x.shape[1] != 3):
-            raise ValueError(f"expected a (B, 3, H, W) image batch, got shape {tuple(x.shape)}")
+        check_image_batch(x)
         features = self.backbone(x)[self.backbone.out_feature]
         return features, self.head(features)
 
@@ -122,4 +101,4 @@ class DeepLab(nn.Module):
         return ModelOutput(logits=logits)
 
 
-__all__ = ["BACKBONES", "HEADS", "DeepLab"]
+__all__ = ["HEADS", "STANDARD_WIDTH", "DeepLab", "build_head"]

@@ -27,13 +27,13 @@ import torch
 from torch import nn
 
 from ..nn.aspp import ASPPv2Head, aspp_rates, init_classifier
-from ..nn.resnet import DEPTHS, init_weights, resnet
+from .._checks import check_image_batch, positive_int
+from ..nn.backbones import STANDARD_WIDTH, build_backbone
+from ..nn.init import init_weights
 from ..nn.weights import load_backbone_weights
-from .deeplab import STANDARD_WIDTH
 from .multiscale import MultiScaleInputs, run_scales
 from .output import ModelOutput
 
-BACKBONES = tuple(f"resnet{d}" for d in DEPTHS)
 # Res-4 and Res-5 must have the same resolution, since the refinement concatenates maps from
 # both: true at output stride 8 and 16 (Res-5 dilated), not at 32 (Res-4 at 16, Res-5 at 32).
 OUTPUT_STRIDES = (8, 16)
@@ -51,28 +51,24 @@ def _conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
 
 
-def _is_positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def _check_common(num_joints: int, backbone: str, output_stride: int, base_width: int) -> None:
-    if not _is_positive_int(num_joints):
-        raise ValueError(f"num_joints must be a positive integer, not {num_joints!r}")
-    if backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
-    if not _is_positive_int(output_stride) or output_stride not in OUTPUT_STRIDES:
+def _check_common(num_joints: int, output_stride: int, base_width: int) -> None:
+    positive_int("num_joints", num_joints)
+    if isinstance(output_stride, bool) or output_stride not in OUTPUT_STRIDES:
         raise ValueError(
             f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, not {output_stride!r} "
             "(the joint module reads Res-4, which must have the output's resolution)"
         )
-    if not _is_positive_int(base_width):
-        raise ValueError(f"base_width must be a positive integer, not {base_width!r}")
+    positive_int("base_width", base_width)
 
 
-def _check_input(x: torch.Tensor) -> None:
-    # (The TorchScript tracer used for ONNX export cannot record this check, nor needs it.)
-    if not torch.jit.is_tracing() and (x.dim() != 4 or x.shape[1] != 3):
-        raise ValueError(f"expected a (B, 3, H, W) image batch, got shape {tuple(x.shape)}")
+def _res4_res5_backbone(name: str, output_stride: int, base_width: int) -> torch.nn.Module:
+    """The shared trunk: a backbone with Res-4 and Res-5 features (``stage3``, ``stage4``) at the
+    output stride (the ResNets)."""
+    backbone = build_backbone(name, output_stride, base_width)
+    strides = backbone.stage_strides
+    if strides.get("stage3") != output_stride or strides.get("stage4") != output_stride:
+        raise ValueError(f"backbone {name!r} has no Res-4 and Res-5 features at the output stride; use a ResNet")
+    return backbone
 
 
 def _max_over(maps: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -280,9 +276,8 @@ class JPPNet(MultiScaleInputs, nn.Module):
         pretrained: str | None = None,
     ) -> None:
         super().__init__()
-        if not _is_positive_int(num_classes):
-            raise ValueError(f"num_classes must be a positive integer, not {num_classes!r}")
-        _check_common(num_joints, backbone, output_stride, base_width)
+        positive_int("num_classes", num_classes)
+        _check_common(num_joints, output_stride, base_width)
         if isinstance(refine_stages, bool) or not isinstance(refine_stages, int) or refine_stages not in REFINE_STAGES:
             raise ValueError(
                 f"refine_stages must be one of {', '.join(map(str, REFINE_STAGES))}, not {refine_stages!r}"
@@ -291,9 +286,7 @@ class JPPNet(MultiScaleInputs, nn.Module):
         self.num_classes = num_classes
         self.num_joints = num_joints
         self.refine_stages = refine_stages
-        self.backbone_name = backbone
-
-        self.backbone = resnet(int(backbone.removeprefix("resnet")), output_stride, base_width)
+        self.backbone = _res4_res5_backbone(backbone, output_stride, base_width)
         self.output_stride: int = self.backbone.output_stride
         rates = aspp_rates("v2", self.output_stride)
         res5 = self.backbone.stage_channels["stage4"]
@@ -326,7 +319,7 @@ class JPPNet(MultiScaleInputs, nn.Module):
         return parsings + poses
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
-        _check_input(x)
+        check_image_batch(x)
         per_scale = run_scales(self.stage_maps, x, self.scales, self._scale_fractions, self.output_stride)
         num_stages = 1 + self.refine_stages
         fused = [_max_over([maps[j] for maps in per_scale]) for j in range(2 * num_stages)]
@@ -373,11 +366,10 @@ class PoseNet(MultiScaleInputs, nn.Module):
         pretrained: str | None = None,
     ) -> None:
         super().__init__()
-        _check_common(num_joints, backbone, output_stride, base_width)
+        _check_common(num_joints, output_stride, base_width)
         self.set_scales(scales)
         self.num_joints = num_joints
-        self.backbone_name = backbone
-        trunk = resnet(int(backbone.removeprefix("resnet")), output_stride, base_width)
+        trunk = _res4_res5_backbone(backbone, output_stride, base_width)
         if pretrained is not None:
             # Loaded while the ResNet is still whole, so the file is checked as strictly as for
             # JPPNet and DeepLab (a full ResNet state dict of this depth and width); layer4's
@@ -398,7 +390,7 @@ class PoseNet(MultiScaleInputs, nn.Module):
         return [heatmaps]
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
-        _check_input(x)
+        check_image_batch(x)
         per_scale = run_scales(self.pose_maps, x, self.scales, self._scale_fractions, self.output_stride)
         maps = [m[0] for m in per_scale]
         return ModelOutput(
@@ -407,7 +399,6 @@ class PoseNet(MultiScaleInputs, nn.Module):
 
 
 __all__ = [
-    "BACKBONES",
     "OUTPUT_STRIDES",
     "REFINE_STAGES",
     "JPPNet",

@@ -32,12 +32,14 @@ the structure-sensitive loss of :mod:`humanparse.losses.structure`, switched on 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
+from .._checks import one_of, positive_int
 from ..nn.aspp import init_classifier
-from .deeplab import STANDARD_WIDTH, DeepLab
+from .deeplab import DeepLab
 from .multiscale import MultiScaleInputs, check_scales, run_scales
 from .output import ModelOutput
 
@@ -64,17 +66,19 @@ class ScaleScorer(nn.Module):
         return scores.reshape(len(maps), -1, *scores.shape[-2:]).transpose(0, 1)
 
 
-class SSNAN(MultiScaleInputs, DeepLab):
+class SSNAN(MultiScaleInputs, nn.Module):
     """Share-Net over input scales with adaptive neural aggregation and deep supervision.
 
-    Takes :class:`DeepLab`'s options (``head`` defaults to "dense", the paper's single 3x3
-    classifier on the backbone), plus:
+    Args:
+        num_classes: number of parsing classes.
         scales: the input scales (the paper's 0.5, 0.75, 1.0 of a 321x321 input); any number,
             any order; :meth:`set_scales` changes them after training.
         aggregation: "neural" (the paper's Eq. 2-3), or the pooling baselines "average" and
             "max" (element-wise over the scales' score maps).
         aggregation_channels: width of the scoring module's first conv (512 in the paper).
         deep_supervision: return every scale's score map for supervision (the paper: yes).
+        **deeplab: the Share-Net's options, as :class:`DeepLab` takes them; here ``head``
+            defaults to "dense" (the paper's single 3x3 classifier) and ``output_stride`` to 8.
 
     forward(x) returns :class:`ModelOutput` with
         logits: the aggregate r, (B, C, h, w) at the scale-1.0 output size
@@ -91,32 +95,27 @@ class SSNAN(MultiScaleInputs, DeepLab):
         self,
         num_classes: int,
         scales: Sequence[float] = (0.5, 0.75, 1.0),
-        backbone: str = "resnet101",
-        output_stride: int = 8,
-        head: str | None = "dense",
-        base_width: int = STANDARD_WIDTH,
-        dropout: float = 0.1,
-        pretrained: str | None = None,
         aggregation: str = "neural",
         aggregation_channels: int = 512,
         deep_supervision: bool = True,
+        **deeplab: Any,
     ) -> None:
         checked_scales = check_scales(scales)  # checked before the (possibly large) network is built
-        if aggregation not in AGGREGATIONS:
-            raise ValueError(f"unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
-        if (
-            isinstance(aggregation_channels, bool)
-            or not isinstance(aggregation_channels, int)
-            or aggregation_channels < 1
-        ):
-            raise ValueError(f"aggregation_channels must be a positive integer, not {aggregation_channels!r}")
+        one_of("aggregation", aggregation, AGGREGATIONS)
+        positive_int("aggregation_channels", aggregation_channels)
         if not isinstance(deep_supervision, bool):
             raise ValueError(f"deep_supervision must be true or false, not {deep_supervision!r}")
-        super().__init__(num_classes, backbone, output_stride, head, base_width, dropout, pretrained)
+        super().__init__()
+        shared = DeepLab(num_classes, **{"head": "dense", "output_stride": 8, **deeplab})
+        # The Share-Net's parts are this model's own (names backbone.*, head.*, as DeepLab's).
+        self.backbone, self.head = shared.backbone, shared.head
+        self.num_classes, self.output_stride = num_classes, shared.output_stride
         self.set_scales(checked_scales)
         self.aggregation_name = aggregation
         self.deep_supervision = deep_supervision
         self.aggregation = ScaleScorer(num_classes, aggregation_channels) if aggregation == "neural" else None
+
+    features_and_logits = DeepLab.features_and_logits
 
     @property
     def predicts_scale_weights(self) -> bool:

@@ -1,11 +1,11 @@
-"""Reusable network blocks: backbones (ResNet, VGG-16 LargeFOV), DeepLab heads, weight loading."""
+"""Reusable network blocks: backbones (a name table, see :mod:`.backbones`), DeepLab heads, weight loading."""
 
 from .aspp import ASPP, ASPPv2Head, ASPPv3Head, LargeFOVHead, aspp_rates
-from .resnet import ResNet, resnet
-from .vgg import VGG16LargeFOV, vgg16_largefov
+from .backbones import BACKBONES, Backbone, ResNet, VGG16LargeFOV, build_backbone, resnet, vgg16_largefov
 from .weights import WeightsError, load_backbone_weights, read_state_dict
 
 __all__ = [
-    "ASPP", "ASPPv2Head", "ASPPv3Head", "LargeFOVHead", "ResNet", "VGG16LargeFOV", "WeightsError", "aspp_rates",
-    "load_backbone_weights", "read_state_dict", "resnet", "vgg16_largefov",
+    "ASPP", "ASPPv2Head", "ASPPv3Head", "BACKBONES", "Backbone", "LargeFOVHead", "ResNet", "VGG16LargeFOV",
+    "WeightsError", "aspp_rates", "build_backbone", "load_backbone_weights", "read_state_dict", "resnet",
+    "vgg16_largefov",
 ]

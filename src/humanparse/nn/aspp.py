@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .resnet import init_weights
+from .init import init_weights
 
 # Atrous rates by output stride. DeepLab v2 uses 6/12/18/24 at output stride 8 and DeepLab v3
 # 6/12/18 at 16 (doubled at 8); the rates shrink with the stride so that each branch keeps

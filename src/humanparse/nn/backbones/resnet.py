@@ -20,6 +20,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ..init import init_weights
+
 OUTPUT_STRIDES = (8, 16, 32)
 DEPTHS = (18, 34, 50, 101)
 
@@ -176,21 +178,9 @@ class ResNet(nn.Module):
         return {"stem": stem, "stage1": stage1, "stage2": stage2, "stage3": stage3, "stage4": stage4}
 
 
-def init_weights(module: nn.Module) -> None:
-    """Kaiming-normal convs (fan-out, as torchvision), BatchNorm weight 1 and bias 0."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
 def resnet(depth: int, output_stride: int = 16, base_width: int = 64) -> ResNet:
     """A ResNet of the given depth (18, 34, 50 or 101) as a feature extractor."""
     return ResNet(depth=depth, output_stride=output_stride, base_width=base_width)
 
 
-__all__ = ["DEPTHS", "OUTPUT_STRIDES", "BasicBlock", "Bottleneck", "ResNet", "init_weights", "resnet"]
+__all__ = ["DEPTHS", "OUTPUT_STRIDES", "BasicBlock", "Bottleneck", "ResNet", "resnet"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .resnet import init_weights
+from ..init import init_weights
 
 # Conv channel counts per block; a pool follows each block.
 _BLOCKS: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -31,7 +31,7 @@ class VGG16LargeFOV(nn.Module):
 
     forward(x) returns ``{"stage1": ..., ..., "stage5": ..., "fc7": ...}``: the output of
     each conv block after its pool (strides 2, 4, 8, 8, 8) and of fc7 (stride 8).
-    Attributes as :class:`~humanparse.nn.resnet.ResNet`: ``stage_channels``,
+    Attributes as :class:`~humanparse.nn.backbones.resnet.ResNet`: ``stage_channels``,
     ``stage_strides``, ``out_feature`` ("fc7"), ``out_channels`` (1024), ``output_stride``
     (8), and ``new_parameter_prefixes`` (the parameters ImageNet weights do not hold).
 

@@ -1,0 +1,80 @@
+"""Backbones as a table: a name, a constructor, and one protocol every backbone follows.
+
+A backbone is an ``nn.Module`` whose ``forward(x)`` takes a normalised (B, 3, H, W) batch and
+returns its feature maps by name (``{"stem": ..., "stage1": ..., ...}``); it states
+``stage_channels`` and ``stage_strides`` (by feature name), ``out_feature`` (the name of the
+feature heads build on), ``out_channels`` and ``output_stride``. Models build backbones with
+:func:`build_backbone` and read these attributes; none of them parses a backbone's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from ..weights import load_backbone_weights
+from .resnet import DEPTHS, OUTPUT_STRIDES, ResNet, resnet
+from .vgg import VGG16LargeFOV, vgg16_largefov
+
+STANDARD_WIDTH = 64
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """What models rely on in a backbone (see the module docstring)."""
+
+    stage_channels: dict[str, int]
+    stage_strides: dict[str, int]
+    out_feature: str
+    out_channels: int
+    output_stride: int
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]: ...
+
+
+def _vgg16(output_stride: int, base_width: int) -> VGG16LargeFOV:
+    # DeepLab-LargeFOV's VGG-16 runs at stride 8 whatever is asked (its pool4/pool5 have stride 1).
+    if base_width != STANDARD_WIDTH:
+        raise ValueError("base_width applies to the ResNet backbones only; vgg16 has the standard widths")
+    return vgg16_largefov()
+
+
+def _resnet(depth: int, output_stride: int, base_width: int) -> ResNet:
+    return resnet(depth, output_stride, base_width)
+
+
+# name -> constructor(output_stride, base_width)
+BACKBONES: dict[str, Callable[[int, int], nn.Module]] = {
+    **{f"resnet{depth}": partial(_resnet, depth) for depth in DEPTHS},
+    "vgg16": _vgg16,
+}
+
+
+def build_backbone(
+    name: str, output_stride: int = 16, base_width: int = STANDARD_WIDTH, pretrained: str | Path | None = None
+) -> nn.Module:
+    """The backbone ``name`` of :data:`BACKBONES` at ``output_stride`` (8, 16 or 32, by dilation
+    where the backbone allows it) with ``base_width`` channels in its first stage (64 standard;
+    16 or 32 make small CPU networks), with ImageNet weights from ``pretrained`` (loaded
+    strictly, see :func:`~humanparse.nn.weights.load_backbone_weights`) or freshly initialised."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    if output_stride not in OUTPUT_STRIDES:
+        raise ValueError(f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, not {output_stride!r}")
+    if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
+        raise ValueError(f"base_width must be a positive integer, not {base_width!r}")
+    backbone = BACKBONES[name](output_stride, base_width)
+    if pretrained is not None:
+        load_backbone_weights(backbone, pretrained)
+    return backbone
+
+
+__all__ = [
+    "BACKBONES", "DEPTHS", "OUTPUT_STRIDES", "STANDARD_WIDTH", "Backbone", "ResNet", "VGG16LargeFOV", "build_backbone",
+    "resnet", "vgg16_largefov",
+]
