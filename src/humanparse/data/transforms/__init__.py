@@ -13,6 +13,8 @@ Conventions used throughout this package:
   here reads that from the matrix itself and swaps left/right classes and joints by the
   schema, so a "flipped" flag can never disagree with the geometry. ``warp_back`` un-swaps
   channels and label ids the same way: callers never permute channels themselves.
+- Extra per-pixel maps (``Sample.maps``) move with the same matrix, as each map's
+  ``MapSpec`` says: bilinear or nearest, and class-indexed channels swapped like labels.
 - Sizes are (height, width).
 
 Modules: ``geometry`` (parameters and matrix algebra), ``warp`` (the forward Sample warp
@@ -26,10 +28,11 @@ from .geometry import (
 )
 from .photometric import PhotometricJitter
 from .pipelines import EvalTransform, TrainTransform
-from .warp import IMAGENET_MEAN_RGB, warp_back, warp_back_points, warp_keypoints, warp_sample
+from .warp import IMAGENET_MEAN_RGB, warp_back, warp_back_map, warp_back_points, warp_keypoints, warp_sample
 
 __all__ = [
     "IMAGENET_MEAN_RGB", "AffineParams", "EvalTransform", "PhotometricJitter", "RandomAffine",
     "TrainTransform", "affine_matrix", "compose_affine", "flip_heatmaps", "flip_logits", "invert_affine",
-    "is_mirroring", "transform_points", "warp_back", "warp_back_points", "warp_keypoints", "warp_sample",
+    "is_mirroring", "transform_points", "warp_back", "warp_back_map", "warp_back_points", "warp_keypoints",
+    "warp_sample",
 ]

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from ...schemas.base import IGNORE_INDEX, JointSchema, LabelSchema
-from ..sample import MISSING, Sample
+from ..sample import MISSING, MapSpec, Sample
 from .geometry import Size, _check_matrix, _check_size, compose_affine, invert_affine, is_mirroring, transform_points
 
 if TYPE_CHECKING:
@@ -27,6 +27,56 @@ _CV2_MAX_CHANNELS = 512
 
 
 # --------------------------------------------------------------------------- forward warp
+
+
+def _warp_planes(planes: np.ndarray, m: np.ndarray, out_size: Size, flags: int, fill: float) -> np.ndarray:
+    """cv2.warpAffine of (C, h, w) planes, any C; ``fill`` where the source lies outside the input."""
+    out_h, out_w = out_size
+    hwc = np.moveaxis(planes, 0, -1)
+    # cv2 takes at most 512 channels a call and a border value of four components, so a
+    # nonzero fill over more than four channels goes four channels at a time.
+    step = _CV2_MAX_CHANNELS if fill == 0 else 4
+    chunks = []
+    for start in range(0, hwc.shape[2], step):
+        part = np.ascontiguousarray(hwc[:, :, start : start + step])
+        warped = cv2.warpAffine(
+            part, m, (out_w, out_h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=(fill,) * 4
+        )
+        chunks.append(warped.reshape(out_h, out_w, part.shape[2]))  # cv2 drops a single channel axis
+    return np.ascontiguousarray(np.moveaxis(np.concatenate(chunks, axis=2), -1, 0))
+
+
+def _map_permutation(
+    name: str, spec: MapSpec, channels: int, mirrored: bool, label_schema: LabelSchema | None
+) -> np.ndarray | None:
+    """The channel order of a map under a warp: swapped by the label schema only when the map
+    is class-indexed and the warp mirrors."""
+    if not (spec.class_indexed and mirrored):
+        return None
+    schema = _need_schema(label_schema, "label")
+    if not isinstance(schema, LabelSchema) or channels != schema.num_classes:
+        raise ValueError(
+            f"map {name!r} is class-indexed with {channels} channels, which label schema "
+            f"{schema.name!r} does not index"
+        )
+    return schema.flip_permutation
+
+
+def _warp_map(
+    name: str, array: np.ndarray, spec: MapSpec, m: np.ndarray, out_size: Size, label_schema: LabelSchema | None
+) -> np.ndarray:
+    planes = array if array.ndim == 3 else array[None]
+    perm = _map_permutation(name, spec, len(planes), is_mirroring(m), label_schema)
+    if spec.kind == "mask":
+        # Nearest keeps a mask's values; cv2 reads a bool mask as the uint8 of the same bytes.
+        out = _warp_planes(planes.view(np.uint8), m, out_size, cv2.INTER_NEAREST, spec.fill).view(array.dtype)
+    else:
+        data = planes if planes.dtype in (np.float32, np.float64) else planes.astype(np.float32)
+        out = _warp_planes(data, m, out_size, cv2.INTER_LINEAR, spec.fill).astype(array.dtype, copy=False)
+    if perm is not None:
+        # Channel c of the mirrored map is the source's channel of c's partner, as for label ids.
+        out = out[perm]
+    return out if array.ndim == 3 else out[0]
 
 
 def _label_lookup(schema: LabelSchema) -> np.ndarray:
@@ -91,11 +141,13 @@ def warp_sample(
     *,
     fill: tuple[int, int, int] = IMAGENET_MEAN_RGB,
 ) -> Sample:
-    """Warp image (bilinear), label (nearest, 255 where the source lies outside the image) and
-    keypoints with one 2x3 matrix into an image of ``out_size`` = (height, width).
+    """Warp image (bilinear), label (nearest, 255 where the source lies outside the image),
+    keypoints and maps with one 2x3 matrix into an image of ``out_size`` = (height, width).
 
-    A mirroring matrix swaps left/right classes and joints by the schemas (required then for
-    whichever of label and keypoints the sample has). The returned meta records
+    Each map moves as its :class:`MapSpec` says: continuous maps bilinearly, masks by nearest
+    neighbour, the spec's fill where the source lies outside the image, dtype kept.
+    A mirroring matrix swaps left/right classes, joints and the channels of class-indexed maps
+    by the schemas (required then for whichever of these the sample has). The returned meta records
     ``affine`` (original file -> this sample, composed with any earlier warp), ``orig_size``
     and ``flipped``; the rest of the meta is copied.
     """
@@ -120,6 +172,11 @@ def warp_sample(
     if sample.keypoints is not None:
         keypoints = warp_keypoints(sample.keypoints, m, (out_h, out_w), joint_schema)
 
+    maps = {
+        name: _warp_map(name, array, sample.map_specs[name], m, (out_h, out_w), label_schema)
+        for name, array in sample.maps.items()
+    }
+
     meta = dict(sample.meta)
     if "affine" in meta:
         total = compose_affine(m, meta["affine"])
@@ -128,7 +185,7 @@ def warp_sample(
         meta["orig_size"] = sample.size
     meta["affine"] = total
     meta["flipped"] = is_mirroring(total)
-    return Sample(image=image, label=label, keypoints=keypoints, meta=meta)
+    return Sample(image=image, label=label, keypoints=keypoints, meta=meta, maps=maps, map_specs=dict(sample.map_specs))
 
 
 # --------------------------------------------------------------------------- inverse warp
@@ -221,18 +278,10 @@ def _warp_back_scores_numpy(
         pred = pred.astype(np.float32)
     if perm is not None:
         pred = pred[perm]
-    out_h, out_w = out_size
     flags = (cv2.INTER_LINEAR if mode == "bilinear" else cv2.INTER_NEAREST) | cv2.WARP_INVERSE_MAP
-    # cv2's border value has four components; shifting by the fill makes a zero border
-    # equal the fill for any number of channels.
-    hwc = np.moveaxis(pred - fill if fill else pred, 0, -1)
-    chunks = []
-    for start in range(0, hwc.shape[2], _CV2_MAX_CHANNELS):
-        part = np.ascontiguousarray(hwc[:, :, start : start + _CV2_MAX_CHANNELS])
-        warped = cv2.warpAffine(part, m, (out_w, out_h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        chunks.append(warped.reshape(out_h, out_w, part.shape[2]))  # cv2 drops a single channel axis
-    out = np.moveaxis(np.concatenate(chunks, axis=2), -1, 0)
-    return np.ascontiguousarray(out + fill if fill else out)
+    # Shifting by the fill makes a zero border equal the fill, so all channels go in one call.
+    out = _warp_planes(pred - fill if fill else pred, m, out_size, flags, 0)
+    return out + fill if fill else out
 
 
 def _warp_back_scores_torch(
@@ -288,6 +337,33 @@ def _warp_back_labels_torch(
     )[0, 0].round().long()
     out = torch.where(sampled == 0, torch.full_like(sampled, fill), sampled - 1)
     return out.to(pred.dtype)
+
+
+def warp_back_map(
+    array: "np.ndarray | torch.Tensor",
+    spec: MapSpec,
+    matrix: np.ndarray,
+    orig_size: Size,
+    label_schema: LabelSchema | None = None,
+    *,
+    name: str = "map",
+) -> "np.ndarray | torch.Tensor":
+    """Map a network-size map, (h, w) or (C, h, w), back onto the original image as its spec
+    says: bilinear or nearest, ``spec.fill`` outside, class channels swapped back by
+    ``label_schema`` (then required) if the forward warp mirrored. The dtype is kept; NumPy in,
+    NumPy out; a torch tensor stays on its device.
+    """
+    m = _check_matrix(matrix)
+    size = _check_size(orig_size, "orig_size")
+    planes = array if array.ndim == 3 else array[None]
+    perm = _map_permutation(name, spec, int(planes.shape[0]), is_mirroring(m), label_schema)
+    mode = "nearest" if spec.kind == "mask" else "bilinear"
+    if _is_torch(planes):
+        out = _warp_back_scores_torch(planes, m, size, perm, mode, spec.fill).to(array.dtype)  # type: ignore
+    else:
+        out = _warp_back_scores_numpy(np.asarray(planes), m, size, perm, mode, spec.fill)
+        out = out.astype(array.dtype, copy=False)
+    return out if array.ndim == 3 else out[0]
 
 
 def warp_back_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
