@@ -129,8 +129,9 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
     labels there): an eighth of int64's bytes to pin, copy and send.
 
     maps -> ``batch["maps"][name]``, (B, H, W) or (B, C, H, W) in the map's own dtype (bool
-    and uint8 masks stay one byte), for each map every sample has; ``batch["map_specs"]``
-    holds their specs. Without maps in common the batch has neither key.
+    and uint8 masks stay one byte), for each map every sample has; without maps in common
+    the batch has no "maps" key. Specs stay out of the batch (whoever reads a map knows
+    what it is), which keeps it plain tensors that Lightning can move to the device.
     """
     import torch
 
@@ -153,7 +154,6 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
     names = [n for n in samples[0].maps if all(n in s.maps for s in samples[1:])]
     if names:
         batch["maps"] = {n: torch.from_numpy(_stack_map(samples, n)) for n in names}
-        batch["map_specs"] = {n: samples[0].map_specs[n] for n in names}
     return batch
 
 
