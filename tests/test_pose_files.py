@@ -80,3 +80,25 @@ def test_sample_validation_and_collate():
     assert [m["id"] for m in batch["meta"]] == ["a", "b"]
     with pytest.raises(ValueError, match="different sizes"):
         collate([a, Sample(np.zeros((5, 6, 3), np.uint8))])
+
+
+def test_the_old_module_still_offers_every_parser_from_its_new_home():
+    from humanparse.data import pose_files
+    from humanparse.data.readers import base, coco, keypoint_json, lip, mpii
+    from humanparse.evaluation import prediction_files
+
+    homes = {
+        base: ["load_mat"],
+        coco: ["scan_coco_keypoints_json"],
+        keypoint_json: ["ImagePoses"],
+        lip: ["LIP_NUM_JOINTS", "PoseCsvScan", "parse_lip_pose_row", "read_lip_pose_csv", "scan_lip_pose_csv",
+              "write_lip_pose_csv"],
+        mpii: ["MPIIAnnotations", "read_mpii_gt_mat", "scan_mpii_json"],
+        prediction_files: ["read_pose_predictions_array", "read_pose_predictions_csv"],
+    }
+    for module, names in homes.items():
+        for name in names:
+            assert getattr(pose_files, name) is getattr(module, name), name
+    assert sorted(pose_files.__all__) == sorted(n for names in homes.values() for n in names)
+    with pytest.raises(AttributeError):
+        pose_files.no_such_parser  # noqa: B018

@@ -411,6 +411,20 @@ def test_eval_transform_letterboxes_and_warp_back_restores_the_label() -> None:
     np.testing.assert_allclose(warp_back_points(out.keypoints[0, :1, :2], out.meta["affine"]), [[4.0, 25.0]], atol=1e-4)
 
 
+def test_both_transforms_take_an_rng_so_the_dataset_calls_them_alike() -> None:
+    from humanparse.engine.data import ParsingDataset
+
+    sample = _jitter_sample()
+    train = TrainTransform((24, 20), LIP, LIP_JOINTS)
+    # Training items draw their augmentation from (seed, epoch, index).
+    item = ParsingDataset([sample], [0], train, seed=3)[(5, 0)]
+    np.testing.assert_array_equal(item.image, train(sample, np.random.default_rng([3, 5, 0])).image)
+    # Evaluation ignores the rng: every call gives the same letterbox.
+    evaluation = EvalTransform((24, 20))
+    np.testing.assert_array_equal(ParsingDataset([sample], [0], evaluation)[0].image, evaluation(sample).image)
+    np.testing.assert_array_equal(evaluation(sample, np.random.default_rng(1)).image, evaluation(sample).image)
+
+
 def test_real_lip_label_survives_a_flipped_rotated_round_trip(shared_data) -> None:
     from humanparse.data.image_io import read_image, read_label
 

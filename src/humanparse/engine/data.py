@@ -119,12 +119,9 @@ class ParsingDataset(Dataset):
         return len(self.indices)
 
     def __getitem__(self, item: int | tuple[int, int]) -> Sample:
-        if isinstance(self.transform, TrainTransform):
-            epoch, index = item if isinstance(item, tuple) else (0, item)
-            rng = np.random.default_rng([self.seed, epoch, index])
-            return self.transform(self.reader[self.indices[index]], rng)
-        index = item[1] if isinstance(item, tuple) else item
-        return self.transform(self.reader[self.indices[index]])
+        epoch, index = item if isinstance(item, tuple) else (0, item)
+        rng = np.random.default_rng([self.seed, epoch, index])
+        return self.transform(self.reader[self.indices[index]], rng)
 
 
 def open_split(data: dict[str, Any], split_key: str, ids_key: str, labels_required: bool = True) -> tuple[Reader, list[int]]:

@@ -14,15 +14,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..data.image_io import DataError, read_label
-from ..data.pose_files import (
-    read_lip_pose_csv,
-    read_mpii_gt_mat,
-    read_pose_predictions_array,
-    read_pose_predictions_csv,
-)
+from ..data.readers.lip import read_lip_pose_csv
+from ..data.readers.mpii import read_mpii_gt_mat
 from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema, get_joint_schema, get_label_schema
 from .parsing_metrics import ABSENT_CONVENTIONS, ConfusionMatrix, ParsingScores, SizeBreakdown
 from .pose_metrics import PCKAccumulator, auc
+from .prediction_files import read_pose_predictions_array, read_pose_predictions_csv
 
 CONVENTION_TEXT = {
     "skip": "classes absent from both ground truth and prediction are left out of the means "

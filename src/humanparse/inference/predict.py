@@ -29,7 +29,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..data.image_io import IMAGE_EXTENSIONS, DataError, read_image, write_label_png
-from ..data.pose_files import write_lip_pose_csv
+from ..data.readers.lip import write_lip_pose_csv
 from ..data.sample import VISIBLE
 from ..evaluation.tta import ParsingPrediction, ParsingPredictor
 from ..models import predicts_scale_weights

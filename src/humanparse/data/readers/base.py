@@ -438,3 +438,19 @@ def flat_layout(
             looked = ", ".join(str(d) for d in list_dirs)
             raise DataError(root, f"no id list for split {split!r} ({' or '.join(id_list_candidates(split))} in {looked})")
     return SplitLayout(split, image_dir, label_dir, id_list, **options)
+
+
+# --------------------------------------------------------------------------- MATLAB files
+
+
+def load_mat(path: str | Path) -> dict:
+    """The variables of a .mat file; a missing or unreadable file is a DataError naming it."""
+    import scipy.io
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, ".mat file does not exist")
+    try:
+        return scipy.io.loadmat(str(path))
+    except Exception as e:  # scipy raises several types for corrupt files
+        raise DataError(path, f"unreadable .mat file: {e}") from None

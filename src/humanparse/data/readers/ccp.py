@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..image_io import DataError, check_label_values
-from ..pose_files import load_mat
-from .base import FolderLayoutReader, SplitLayout, find_dir, flat_layout, splits_with_id_lists
+from .base import FolderLayoutReader, load_mat, SplitLayout, find_dir, flat_layout, splits_with_id_lists
 
 MAT_LABEL_KEY = "groundtruth"
 

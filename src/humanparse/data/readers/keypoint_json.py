@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ...schemas import JointSchema
 from ..image_io import DataError, read_image
-from ..pose_files import ImagePoses
 from .base import Inspection, Reader, id_from_token, order_splits
 
 
@@ -127,3 +128,44 @@ class KeypointJsonReader(Reader):
             )
         return result
 
+
+# --------------------------------------------------------------------------- the json file
+
+
+@dataclass
+class ImagePoses:
+    """Every person annotated in one image of a keypoint json file.
+
+    keypoints: (P, K, 3) float32 with the flags of :mod:`humanparse.data.sample`, in 0-based
+    pixel coordinates; people: per-person extras as arrays with P rows (e.g. ``center``,
+    ``scale`` for MPII, ``bbox``, ``annotation_id`` for COCO); size: (height, width) when the
+    file states it.
+    """
+
+    file_name: str
+    keypoints: np.ndarray
+    people: dict[str, np.ndarray] = field(default_factory=dict)
+    size: tuple[int, int] | None = None
+
+
+def load_json(path: Path) -> object:
+    import json
+
+    if not path.is_file():
+        raise DataError(path, "keypoint json does not exist")
+    try:
+        with path.open(encoding="utf-8") as f:
+            return json.load(f)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise DataError(path, f"unreadable json: {e}") from None
+
+
+def finite_numbers(values: object, count: int) -> np.ndarray | None:
+    """``values`` as a float array of ``count`` finite numbers, or None if it is not one."""
+    try:
+        arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        return None
+    if arr.size != count or not np.isfinite(arr).all():
+        return None
+    return arr

@@ -15,16 +15,20 @@ all joints MISSING, so batches still stack.
 
 from __future__ import annotations
 
+import csv
+import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ...schemas import LabelSchema, get_joint_schema
 from ..image_io import DataError
-from ..pose_files import LIP_NUM_JOINTS, scan_lip_pose_csv
-from ..sample import missing_keypoints
+from ..sample import MISSING, OCCLUDED, VISIBLE, missing_keypoints
 from .base import FolderLayoutReader, SplitLayout, Entry, find_dir, find_file, id_from_token
+
+LIP_NUM_JOINTS = 16
 
 
 class LIPReader(FolderLayoutReader):
@@ -126,3 +130,128 @@ def _test_dir(root: Path) -> Path | None:
     return find_dir(root, "Testing_images/testing_images", "Testing_images", "test_images")
 
 
+# --------------------------------------------------------------------------- the pose CSV
+
+
+def csv_number(text: str, path: Path, line: int, column: int) -> float:
+    """One CSV field as a float (``nan`` allowed, infinities not), or a DataError naming the cell."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(path, f"line {line}, column {column + 1}: keypoint value {text!r} is not a number") from None
+    if math.isinf(value):
+        raise DataError(path, f"line {line}, column {column + 1}: keypoint value {text!r} is infinite")
+    return value
+
+
+def parse_lip_pose_row(
+    row: list[str], path: Path, line: int, num_joints: int = LIP_NUM_JOINTS
+) -> tuple[str, np.ndarray]:
+    """One CSV row ``name, x1, y1, v1, ..., xK, yK, vK`` -> (name, (K, 3) keypoints).
+
+    LIP's flag is 0/1 and unreliable; we read 1 as occluded, 0 as visible, and a joint
+    whose three fields are ``nan`` as missing.
+    """
+    row = [c.strip() for c in row]
+    if len(row) != 1 + 3 * num_joints:
+        raise DataError(
+            path,
+            f"line {line}: expected {1 + 3 * num_joints} columns (name + {num_joints} x (x, y, v)), found {len(row)}",
+        )
+    name = row[0]
+    if not name:
+        raise DataError(path, f"line {line}: empty image name")
+    values = np.array([csv_number(t, path, line, i + 1) for i, t in enumerate(row[1:])], dtype=np.float64)
+    values = values.reshape(num_joints, 3)
+    kp = np.full((num_joints, 3), np.nan, dtype=np.float32)
+    for j, (x, y, v) in enumerate(values):
+        if np.isnan(x) or np.isnan(y):
+            kp[j, 2] = MISSING
+            continue
+        kp[j, 0], kp[j, 1] = x, y
+        kp[j, 2] = OCCLUDED if v == 1 else VISIBLE
+    return name, kp
+
+
+def read_named_rows(
+    path: str | Path, what: str, parse_row: Callable[[list[str], Path, int], tuple[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """{image name: value} from a CSV of one row per image, ``parse_row(row, path, line)``
+    giving (name, value); blank rows are skipped. A missing file (``what`` names it), a bad
+    row or a repeated name raises a DataError."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, f"{what} does not exist")
+    out: dict[str, np.ndarray] = {}
+    with path.open(newline="", encoding="utf-8") as f:
+        for line, row in enumerate(csv.reader(f), start=1):
+            if not row or all(not c.strip() for c in row):
+                continue
+            name, value = parse_row(row, path, line)
+            if name in out:
+                raise DataError(path, f"line {line}: image {name!r} appears twice")
+            out[name] = value
+    return out
+
+
+def read_lip_pose_csv(path: str | Path, num_joints: int = LIP_NUM_JOINTS) -> dict[str, np.ndarray]:
+    """Image name (as written, e.g. ``100034_483681.jpg``) -> (K, 3) keypoints."""
+    return read_named_rows(path, "pose CSV", lambda row, p, line: parse_lip_pose_row(row, p, line, num_joints))
+
+
+def write_lip_pose_csv(path: str | Path, rows: dict[str, np.ndarray]) -> None:
+    """Write ``name, x, y, v, ...`` rows in LIP's layout (v = 1 for occluded, ``nan`` if missing)."""
+    with Path(path).open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        for name, kp in rows.items():
+            row: list[str] = [name]
+            for x, y, v in np.asarray(kp, dtype=np.float64):
+                if v == MISSING or np.isnan(x) or np.isnan(y):
+                    row += ["nan", "nan", "nan"]
+                else:
+                    row += [f"{x:.6g}", f"{y:.6g}", "1" if v == OCCLUDED else "0"]
+            writer.writerow(row)
+
+
+@dataclass
+class PoseCsvScan:
+    """Every row of a LIP pose CSV, read without stopping at the first bad one.
+
+    rows: image name -> (K, 3) keypoints; lines: image name -> its line number;
+    errors: one :class:`DataError` per malformed or repeated row.
+    """
+
+    rows: dict[str, np.ndarray]
+    lines: dict[str, int]
+    errors: list[DataError]
+
+
+def scan_lip_pose_csv(path: str | Path, num_joints: int = LIP_NUM_JOINTS) -> PoseCsvScan:
+    """Read a LIP pose CSV, collecting a :class:`DataError` for each bad row instead of raising.
+
+    A missing or undecodable file is still raised: there is nothing to scan.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "pose CSV does not exist")
+    scan = PoseCsvScan(rows={}, lines={}, errors=[])
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            for line, row in enumerate(csv.reader(f), start=1):
+                if not row or all(not c.strip() for c in row):
+                    continue
+                try:
+                    name, kp = parse_lip_pose_row(row, path, line, num_joints)
+                except DataError as e:
+                    scan.errors.append(e)
+                    continue
+                if name in scan.rows:
+                    scan.errors.append(
+                        DataError(path, f"line {line}: image {name!r} appears twice (first on line {scan.lines[name]})")
+                    )
+                    continue
+                scan.rows[name] = kp
+                scan.lines[name] = line
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(path, f"unreadable pose CSV: {e}") from None
+    return scan

@@ -16,8 +16,11 @@ from typing import Any
 import numpy as np
 
 from ..image_io import DataError
-from ..pose_files import ImagePoses, read_mpii_gt_mat, scan_mpii_json
-from .keypoint_json import JsonSplit, KeypointJsonReader, image_dir_for
+from ..sample import MISSING, VISIBLE
+from .base import load_mat
+from .keypoint_json import ImagePoses, JsonSplit, KeypointJsonReader, finite_numbers, image_dir_for, load_json
+
+MPII_NUM_JOINTS = 16
 
 
 class MPIIReader(KeypointJsonReader):
@@ -85,3 +88,122 @@ class MPIIAnnotationReader:
                 "schema": "mpii",
             },
         )
+
+
+# --------------------------------------------------------------------------- annotation files
+
+
+@dataclass
+class MPIIAnnotations:
+    """MPII validation ground truth as in ``detections_our_format.mat``.
+
+    gt: (N, 16, 2) x, y; missing: (N, 16) bool; headboxes: (N, 2, 2) two corners;
+    predictions: (N, 16, 2) when the file carries ``pos_pred_src``.
+    """
+
+    gt: np.ndarray
+    missing: np.ndarray
+    headboxes: np.ndarray
+    predictions: np.ndarray | None = None
+
+    def keypoints(self) -> np.ndarray:
+        """(N, 16, 3) keypoints with MISSING / VISIBLE flags."""
+        kp = np.concatenate([self.gt, np.full(self.gt.shape[:2] + (1,), VISIBLE)], axis=2).astype(np.float32)
+        kp[self.missing] = (np.nan, np.nan, MISSING)
+        return kp
+
+
+def read_mpii_gt_mat(path: str | Path) -> MPIIAnnotations:
+    """The ground truth (and predictions, if any) of an MPII evaluation .mat."""
+    path = Path(path)
+    mat = load_mat(path)
+    for key in ("pos_gt_src", "jnt_missing", "headboxes_src"):
+        if key not in mat:
+            found = sorted(k for k in mat if not k.startswith("__"))
+            raise DataError(path, f"MPII ground truth lacks {key!r} (found {found})")
+    gt = np.asarray(mat["pos_gt_src"], dtype=np.float64)
+    missing = np.asarray(mat["jnt_missing"])
+    boxes = np.asarray(mat["headboxes_src"], dtype=np.float64)
+    if gt.ndim != 3 or gt.shape[1] != 2:
+        raise DataError(path, f"pos_gt_src has shape {gt.shape}, expected (16, 2, N)")
+    n = gt.shape[2]
+    if missing.shape != (gt.shape[0], n) or boxes.shape != (2, 2, n):
+        raise DataError(
+            path, f"jnt_missing {missing.shape} / headboxes_src {boxes.shape} do not match pos_gt_src {gt.shape}"
+        )
+    pred = None
+    if "pos_pred_src" in mat:
+        p = np.asarray(mat["pos_pred_src"], dtype=np.float64)
+        if p.shape != gt.shape:
+            raise DataError(path, f"pos_pred_src has shape {p.shape}, expected {gt.shape}")
+        pred = p.transpose(2, 0, 1)
+    return MPIIAnnotations(
+        gt=gt.transpose(2, 0, 1),
+        missing=missing.T.astype(bool),
+        headboxes=boxes.transpose(2, 0, 1),
+        predictions=pred,
+    )
+
+
+def scan_mpii_json(path: str | Path, num_joints: int = MPII_NUM_JOINTS) -> tuple[list[ImagePoses], list[DataError]]:
+    """The mmpose-style MPII json ``[{"image", "joints", "joints_vis", "center", "scale"}, ...]``.
+
+    One entry per person; people of the same image are grouped into one :class:`ImagePoses`
+    (in order of first appearance). MPII's coordinates are MATLAB's 1-based ones, so one is
+    subtracted to get 0-based pixels (the same shift mmpose applies). ``joints_vis`` = 0 marks
+    a joint that is not annotated (MISSING); 1 an annotated one, taken as VISIBLE because the
+    file does not tell visible from occluded. Malformed entries are collected as errors.
+    """
+    path = Path(path)
+    data = load_json(path)
+    if not isinstance(data, list):
+        raise DataError(path, f"expected a list of person entries, found a json {type(data).__name__}")
+    errors: list[DataError] = []
+    grouped: dict[str, dict[str, list]] = {}
+    for index, entry in enumerate(data):
+        where = f"entry {index}"
+        if not isinstance(entry, dict):
+            errors.append(DataError(path, f"{where}: not an object"))
+            continue
+        missing_keys = [k for k in ("image", "joints", "joints_vis") if k not in entry]
+        if missing_keys:
+            errors.append(DataError(path, f"{where}: lacks {missing_keys}"))
+            continue
+        image = entry["image"]
+        if not isinstance(image, str) or not image:
+            errors.append(DataError(path, f"{where}: image name {image!r} is not a non-empty string"))
+            continue
+        joints = finite_numbers(entry["joints"], 2 * num_joints)
+        if joints is None:
+            errors.append(DataError(path, f"{where} ({image}): joints must be {num_joints} finite (x, y) pairs"))
+            continue
+        vis = finite_numbers(entry["joints_vis"], num_joints)
+        if vis is None or not np.isin(vis, (0, 1)).all():
+            errors.append(DataError(path, f"{where} ({image}): joints_vis must be {num_joints} flags of 0 or 1"))
+            continue
+        center = finite_numbers(entry.get("center", [np.nan, np.nan]), 2)
+        scale = finite_numbers([entry.get("scale", np.nan)], 1)
+        if ("center" in entry and center is None) or ("scale" in entry and scale is None):
+            errors.append(DataError(path, f"{where} ({image}): center must be two numbers and scale one number"))
+            continue
+        kp = np.full((num_joints, 3), np.nan, dtype=np.float32)
+        xy = joints.reshape(num_joints, 2) - 1.0  # 1-based MATLAB pixels -> 0-based
+        annotated = vis == 1
+        kp[annotated, :2] = xy[annotated]
+        kp[:, 2] = np.where(annotated, VISIBLE, MISSING)
+        person = grouped.setdefault(image, {"keypoints": [], "center": [], "scale": []})
+        person["keypoints"].append(kp)
+        person["center"].append(center - 1.0 if center is not None else np.array([np.nan, np.nan]))
+        person["scale"].append(scale[0] if scale is not None else np.nan)
+    images = [
+        ImagePoses(
+            file_name=name,
+            keypoints=np.stack(p["keypoints"]),
+            people={
+                "center": np.asarray(p["center"], dtype=np.float32),
+                "scale": np.asarray(p["scale"], dtype=np.float32),
+            },
+        )
+        for name, p in grouped.items()
+    ]
+    return images, errors

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from ...schemas.lip import LIP
 from ..image_io import DataError, write_label_png
-from ..pose_files import write_lip_pose_csv
+from ..readers.lip import write_lip_pose_csv
 from .generator import SyntheticHumans, check_clutter, check_seed, check_size
 
 JPEG_QUALITY = 95
