@@ -7,9 +7,11 @@ from pathlib import Path
 from .atr import ATR
 from .base import IGNORE_INDEX, JointSchema, LabelSchema, PCKReference, SchemaError, flip_permutation
 from .ccp import CCP
+from .cihp import CIHP
 from .coco import COCO_JOINTS
 from .custom import joint_schema_from_dict, label_schema_from_dict, load_joint_schema, load_label_schema
-from .lip import CIHP, LIP, LIP_JOINTS, MPII_JOINTS
+from .lip import LIP, LIP_JOINTS
+from .mpii import MPII_JOINTS
 from .pascal import PASCAL_PERSON_PART
 
 LABEL_SCHEMAS: dict[str, LabelSchema] = {
