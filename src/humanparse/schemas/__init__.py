@@ -10,6 +10,7 @@ from .ccp import CCP
 from .cihp import CIHP
 from .coco import COCO_JOINTS
 from .custom import joint_schema_from_dict, label_schema_from_dict, load_joint_schema, load_label_schema
+from .hierarchy import HierarchyLevel, print_hierarchy
 from .lip import LIP, LIP_JOINTS
 from .mpii import MPII_JOINTS
 from .pascal import PASCAL_PERSON_PART

@@ -8,6 +8,13 @@ Label schema::
     flip_pairs: [[left_arm, right_arm]]       # optional, names or ids
     groups:                                   # optional pseudo-joint groups
       head: [hair, face]
+    hierarchy:                                # optional coarse levels, coarsest first; coarse ids
+                                              # follow the order written (keep it when dumping YAML)
+      full_body: {background: [background], person: [hair, face, upper, lower, left_arm, right_arm]}
+      half_body:
+        background: [background]
+        upper_body: [hair, face, upper, left_arm, right_arm]
+        lower_body: [lower]
 
 Joint schema::
 
@@ -29,7 +36,7 @@ import yaml
 
 from .base import JointSchema, LabelSchema, PCKReference, SchemaError
 
-_LABEL_KEYS = {"name", "classes", "palette", "flip_pairs", "groups", "description"}
+_LABEL_KEYS = {"name", "classes", "palette", "flip_pairs", "groups", "description", "hierarchy"}
 _JOINT_KEYS = {"name", "joints", "flip_pairs", "skeleton", "pck", "mean_excluded", "table", "description"}
 
 
@@ -85,6 +92,10 @@ def label_schema_from_dict(data: dict[str, Any], source: str | Path = "schema") 
     if "classes" not in data:
         raise SchemaError(f"{path}: a label schema needs 'classes'")
     groups = _mapping(data.get("groups"), "groups", path)
+    hierarchy = {
+        str(level): _mapping(spec, f"hierarchy.{level}", path)
+        for level, spec in _mapping(data.get("hierarchy"), "hierarchy", path).items()
+    }
     return _wrap(
         path,
         lambda: LabelSchema(
@@ -94,6 +105,7 @@ def label_schema_from_dict(data: dict[str, Any], source: str | Path = "schema") 
             flip_pairs=tuple(tuple(p) for p in _sequence(data.get("flip_pairs"), "flip_pairs", path)),
             groups=tuple((str(g), tuple(_sequence(m, f"groups.{g}", path))) for g, m in groups.items()),
             description=str(data.get("description", "")),
+            hierarchy=hierarchy,
         ),
     )
 

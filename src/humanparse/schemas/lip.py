@@ -7,6 +7,7 @@ and the 16-joint tables are still importable from here.
 from __future__ import annotations
 
 from .base import JointSchema, LabelSchema, PCKReference
+from .hierarchy import body_hierarchy
 from .mpii import JOINTS16, JOINTS16_FLIP_PAIRS, JOINTS16_SKELETON, MPII_JOINTS, joints16_table
 
 LIP_CLASSES = (
@@ -38,6 +39,16 @@ LIP_GROUPS = (
     ("right_shoe", ("Right-shoe",)),
 )
 
+# HIPN's levels above the parts; its paper shows them only in a figure, so the halves follow the
+# split published with HHP's LIP code: dress and coat with the upper body, jumpsuits, socks and
+# shoes with the lower.
+LIP_UPPER_BODY = (
+    "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat", "Scarf", "Face", "Left-arm",
+    "Right-arm",
+)
+LIP_LOWER_BODY = ("Socks", "Pants", "Jumpsuits", "Skirt", "Left-leg", "Right-leg", "Left-shoe", "Right-shoe")
+
+
 LIP = LabelSchema(
     name="lip",
     classes=LIP_CLASSES,
@@ -45,6 +56,7 @@ LIP = LabelSchema(
     flip_pairs=LIP_FLIP_PAIRS,
     groups=LIP_GROUPS,
     description="Look Into Person: 19 parts and clothes plus background, single person.",
+    hierarchy=body_hierarchy("Background", LIP_UPPER_BODY, LIP_LOWER_BODY),
 )
 
 LIP_JOINTS = JointSchema(
@@ -70,5 +82,5 @@ def __getattr__(name: str):
 
 __all__ = [
     "CIHP", "JOINTS16", "JOINTS16_FLIP_PAIRS", "JOINTS16_SKELETON", "LIP", "LIP_CLASSES", "LIP_FLIP_PAIRS",
-    "LIP_GROUPS", "LIP_JOINTS", "LIP_PALETTE", "MPII_JOINTS",
+    "LIP_GROUPS", "LIP_JOINTS", "LIP_LOWER_BODY", "LIP_PALETTE", "LIP_UPPER_BODY", "MPII_JOINTS",
 ]
