@@ -182,7 +182,8 @@ class JointSchema:
     ``flip_pairs`` are (left, right) joint indices; ``skeleton`` the edges to draw;
     ``pck`` the reference-length rule; ``mean_excluded`` the joints left out of the mean
     PCK; ``table`` the columns of the per-joint table as the papers print them (column
-    name -> joints averaged in it).
+    name -> joints averaged in it); ``table_pooled`` the columns that pool their joints'
+    counts instead, as the mean does (PIL's "U.Body").
     """
 
     name: str
@@ -193,6 +194,7 @@ class JointSchema:
     mean_excluded: tuple[int, ...] = ()
     table: tuple[tuple[str, tuple[int, ...]], ...] = ()
     description: str = ""
+    table_pooled: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         name = self.name
@@ -213,16 +215,28 @@ class JointSchema:
         table = []
         for column, members in self.table or tuple((j, (i,)) for i, j in enumerate(joints)):
             table.append((column, tuple(resolve(j, joints, "joint", name) for j in members)))
+        unknown = [c for c in self.table_pooled if c not in {column for column, _ in table}]
+        if unknown:
+            raise SchemaError(f"schema {name!r}: pooled table columns {unknown} are not table columns")
         object.__setattr__(self, "joints", joints)
         object.__setattr__(self, "flip_pairs", pairs)
         object.__setattr__(self, "skeleton", tuple(skeleton))
         object.__setattr__(self, "pck", pck)
         object.__setattr__(self, "mean_excluded", excluded)
         object.__setattr__(self, "table", tuple(table))
+        object.__setattr__(self, "table_pooled", tuple(self.table_pooled))
 
     @property
     def num_joints(self) -> int:
         return len(self.joints)
+
+    def mapping_to(self, other: JointSchema | str) -> JointMapping:
+        """How to carry keypoints of this schema onto ``other`` by joint name, deriving what
+        ``other`` has and this lacks where a rule exists (see ``mappings.py``)."""
+        from . import get_joint_schema
+        from .mappings import joint_mapping
+
+        return joint_mapping(self, get_joint_schema(other))
 
     @property
     def flip_permutation(self) -> np.ndarray:
@@ -240,6 +254,7 @@ class JointSchema:
             "pck": pck,
             "mean_excluded": list(self.mean_excluded),
             "table": {c: list(m) for c, m in self.table},
+            "table_pooled": list(self.table_pooled),
             "description": self.description,
         }
 

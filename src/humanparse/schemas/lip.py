@@ -66,7 +66,9 @@ LIP_JOINTS = JointSchema(
     skeleton=JOINTS16_SKELETON,
     pck=PCKReference("joints", 1.0, (8, 9)),
     mean_excluded=(6, 7),
-    table=joints16_table((8, 9)),
+    # PIL's tables add "U.Body": joints 8-15 (neck, head, arms) pooled, as the mean pools.
+    table=joints16_table((8, 9)) + (("U.Body", tuple(range(8, 16))),),
+    table_pooled=("U.Body",),
     description="LIP's 16 joints (MPII order), PCK against the upper-neck to head-top distance.",
 )
 
