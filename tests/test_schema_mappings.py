@@ -78,17 +78,11 @@ def test_builtin_mapping_lookup():
         get_label_mapping("lip", "atr").apply(np.array([30]))
 
 
-def _write(tmp_path, text, name="mapping.yaml"):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
-
-
 def test_label_mapping_from_yaml(tmp_path):
-    p = _write(
-        tmp_path,
+    p = tmp_path / "mapping.yaml"
+    p.write_text(
         "source: lip\ntarget: pascal_person_part\nunmapped: background\n"
-        "map: {Face: head, Hair: head, Upper-clothes: torso, Pants: 255}\n",
+        "map: {Face: head, Hair: head, Upper-clothes: torso, Pants: 255}\n"
     )
     m = load_label_mapping(p)
     label = np.array([0, 13, 2, 5, 9, 16, 255])
@@ -112,7 +106,8 @@ def test_label_mapping_from_yaml(tmp_path):
     ],
 )
 def test_invalid_label_mappings(tmp_path, body, message):
-    p = _write(tmp_path, body)
+    p = tmp_path / "mapping.yaml"
+    p.write_text(body)
     with pytest.raises(SchemaError) as err:
         load_label_mapping(p)
     assert message in str(err.value) and str(p) in str(err.value)
