@@ -204,3 +204,25 @@ def test_all_reduce_sums_over_processes(tmp_path):
     mp.spawn(_distributed_worker, args=(2, str(tmp_path / "init"), str(result)), nprocs=2, join=True)
     values = np.load(result)
     assert values[:16].tolist() == [3] * 16 and values[16:32].tolist() == [3] * 16 and values[32] == 3
+
+
+def test_lip_upper_body_column_pools_joints_8_to_15():
+    # U.Body is PIL's pooled PCK over joints 8..15, not the average of their per-joint PCKs.
+    schema = get_joint_schema("lip")
+    assert dict(schema.table)["U.Body"] == tuple(range(8, 16)) and schema.table_pooled == ("U.Body",)
+    gt_xy = np.zeros((4, 16, 2))
+    gt_xy[:, 9, 1] = 10.0  # neck (0, 0), head top (0, 10): reference 10 px
+    flags = np.full((4, 16), VISIBLE)
+    flags[1:, 10] = MISSING  # r_wrist annotated once only
+    pred = gt_xy.copy()
+    pred[0, 10, 0] += 6.0  # that one r_wrist wrong
+    pred[:2, 15, 0] += 6.0  # l_wrist wrong in two of four
+    acc = PCKAccumulator(schema, 0.5)
+    acc.update(pred, _keypoints(gt_xy, flags))
+    s = acc.summary()
+    assert s.per_joint["r_wrist"] == 0 and s.per_joint["l_wrist"] == 50
+    # 8 joints x 4 rows - 3 unannotated = 29 annotated; 3 wrong.
+    assert s.table["U.Body"] == pytest.approx(100 * 26 / 29)
+    per_joint_average = np.mean([s.per_joint[n] for n in schema.joints[8:]])
+    assert s.table["U.Body"] != pytest.approx(per_joint_average)
+    assert s.table["Wrist"] == pytest.approx(25.0)  # other columns still average

@@ -10,6 +10,7 @@ from humanparse.schemas import (
     SchemaError,
     get_joint_schema,
     get_label_schema,
+    label_schema_from_dict,
 )
 
 
@@ -143,3 +144,165 @@ def test_unknown_builtin_names():
         get_label_schema("nope")
     with pytest.raises(SchemaError, match="unknown joint schema 'nope'"):
         get_joint_schema("nope")
+
+
+# -- hierarchy ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["lip", "cihp", "atr", "pascal_person_part", "ccp"])
+def test_builtin_hierarchies_map_every_class_once(name):
+    schema = get_label_schema(name)
+    assert schema.level_names == ("full_body", "half_body")
+    full, half = schema.level("full_body"), schema.level("half_body")
+    assert full.classes == ("background", "person")
+    assert half.classes == ("background", "upper_body", "lower_body")
+    for level in (full, half):
+        ids = sorted(i for m in level.members for i in m)
+        assert ids == list(range(schema.num_classes))
+        assert level.parent_of[0] == 0 and (level.parent_of[1:] > 0).all()
+    # Nested: every upper- or lower-body class is a person class.
+    assert (full.parent_of[half.parent_of > 0] == 1).all()
+
+
+def test_lip_half_body_by_hand():
+    # Background, Hat, Jumpsuits, Face, Left-arm, Right-shoe, ignore.
+    label = np.array([[0, 1, 10], [13, 14, 19], [255, 9, 6]], dtype=np.uint8)
+    half = LIP.level_labels(label, "half_body")
+    assert half.dtype == np.uint8
+    assert half.tolist() == [[0, 1, 2], [1, 1, 2], [255, 2, 1]]
+    assert LIP.level_labels(label, "full_body").tolist() == [[0, 1, 1], [1, 1, 1], [255, 1, 1]]
+    cihp = get_label_schema("cihp")
+    assert cihp.level_labels(np.array([10]), "half_body").tolist() == [1]  # torso skin: upper body
+
+
+def test_pascal_half_body_is_hipn_split():
+    # HIPN: upper body = head, torso, upper and lower arms (1-4); lower body = the legs (5-6).
+    schema = get_label_schema("pascal_person_part")
+    assert schema.level("half_body").parent_of.tolist() == [0, 1, 1, 1, 1, 2, 2]
+
+
+def test_ccp_half_body_places_skin_bags_and_shoes():
+    ccp = get_label_schema("ccp")
+    half = ccp.level("half_body")
+    side = {c: half.classes[half.parent_of[i]] for i, c in enumerate(ccp.classes)}
+    assert side["null"] == "background"
+    for c in ("skin", "hair", "bag", "purse", "accessories", "necklace", "dress", "blouse"):
+        assert side[c] == "upper_body", c
+    for c in ("belt", "jeans", "romper", "socks", "shoes", "sneakers", "boots", "tights"):
+        assert side[c] == "lower_body", c
+
+
+def test_level_labels_torch_keeps_dtype_device_and_ignore():
+    torch = pytest.importorskip("torch")
+    label = torch.tensor([[0, 5, 255], [16, 17, 3]], dtype=torch.uint8)
+    out = LIP.level_labels(label, "half_body")
+    assert out.dtype == torch.uint8 and out.tolist() == [[0, 1, 255], [2, 2, 1]]
+    wide = LIP.level_labels(label.long(), "half_body")
+    assert wide.dtype == torch.int64 and wide.tolist() == out.tolist()
+    with pytest.raises(ValueError, match="label ids 20 are not classes of schema 'lip'"):
+        LIP.level_labels(torch.tensor([0, 20]), "half_body")
+    with pytest.raises(ValueError, match="label ids 20 are not classes"):
+        LIP.level_labels(np.array([0, 20]), "half_body")
+
+
+def test_level_probabilities_sum_the_children():
+    torch = pytest.importorskip("torch")
+    schema = get_label_schema("pascal_person_part")
+    probs = np.zeros((1, 7, 1, 2), dtype=np.float32)
+    probs[0, :, 0, 0] = [0.1, 0.2, 0.1, 0.1, 0.1, 0.3, 0.1]
+    probs[0, :, 0, 1] = [0.7, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3]
+    half = schema.level_probabilities(probs, "half_body")
+    assert half.shape == (1, 3, 1, 2)
+    np.testing.assert_allclose(half[0, :, 0, 0], [0.1, 0.5, 0.4], rtol=1e-6)
+    np.testing.assert_allclose(half[0, :, 0, 1], [0.7, 0.0, 0.3], rtol=1e-6)
+    last = schema.level_probabilities(torch.from_numpy(probs).movedim(1, -1), "full_body", dim=-1)
+    np.testing.assert_allclose(last[0, 0, :, :].numpy(), [[0.1, 0.9], [0.7, 0.3]], rtol=1e-6)
+    with pytest.raises(ValueError, match="5 classes along dim 1; schema .pascal_person_part. has 7"):
+        schema.level_probabilities(probs[:, :5], "half_body")
+
+
+def test_level_flip_pairs_follow_the_classes():
+    from humanparse.schemas import LabelSchema
+
+    s = LabelSchema(
+        name="limbs",
+        classes=("bg", "l_arm", "r_arm", "l_hand", "r_hand", "torso"),
+        flip_pairs=(("l_arm", "r_arm"), ("l_hand", "r_hand")),
+        hierarchy={
+            "sides": {"bg": ["bg"], "left": ["l_arm", "l_hand"], "right": ["r_arm", "r_hand"], "mid": ["torso"]}
+        },
+    )
+    assert s.level("sides").flip_pairs == ((1, 2),)
+    assert s.level("sides").flip_permutation.tolist() == [0, 2, 1, 3]
+
+
+def test_hierarchy_yaml_round_trip(tmp_path):
+    import yaml
+
+    p = _write(
+        tmp_path,
+        """
+name: tryon
+classes: [background, hair, face, upper, lower, left_arm, right_arm]
+flip_pairs: [[left_arm, right_arm]]
+hierarchy:
+  full_body: {background: [background], person: [hair, face, upper, lower, left_arm, right_arm]}
+  half_body:
+    background: [0]
+    upper_body: [hair, face, upper, left_arm, right_arm]
+    lower_body: [lower]
+""",
+    )
+    s = get_label_schema(str(p))
+    assert s.level_names == ("full_body", "half_body")
+    assert s.level("half_body").parent_of.tolist() == [0, 1, 1, 1, 2, 1, 1]
+    again = _write(tmp_path, yaml.safe_dump(s.to_dict(), sort_keys=False), "again.yaml")
+    assert get_label_schema(str(again)) == s
+    for schema in LABEL_SCHEMAS.values():
+        assert label_schema_from_dict(schema.to_dict()) == schema
+
+
+def test_cli_prints_the_hierarchy(capsys):
+    from humanparse.cli import main
+
+    assert main(["schemas", "pascal_person_part"]) == 0
+    out = capsys.readouterr().out
+    assert "level half_body: 3 classes" in out
+    assert "upper_body: head, torso, upper_arms, lower_arms" in out
+
+
+_H = "classes: [bg, a, b, c]\nflip_pairs: [[a, b]]\nhierarchy:\n"
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (_H + "  one: {bg: [bg], x: [a, b]}", "classes not mapped to a coarse class: c"),
+        (_H + "  one: {bg: [bg], x: [a, b, c], y: [c]}", "class 'c' is in both 'x' and 'y'"),
+        (_H + "  one: {bg: [bg], x: [a, b, zz]}", "unknown class 'zz'"),
+        (_H + "  one: {bg: [bg], x: [], y: [a, b, c]}", "coarse class 'x' needs a non-empty list"),
+        (_H + "  one: {bg: [bg], x: a, y: [b, c]}", "coarse class 'x' needs a non-empty list"),
+        (_H + "  one: {bg: [bg], x: [a, c], y: [b]}", "the mirror of coarse class 'x' is not one coarse class"),
+        (_H + "  one: [bg, a]", "'hierarchy.one' must be a mapping"),
+        (
+            _H + "  one: {bg: [bg], x: [a, b], y: [c]}\n  two: {bg: [bg, c], x: [a, b]}",
+            "class 'bg' spans bg, y of level 'one'",
+        ),
+    ],
+)
+def test_invalid_hierarchies(tmp_path, body, message):
+    p = _write(tmp_path, body)
+    with pytest.raises(SchemaError) as err:
+        get_label_schema(str(p))
+    assert message in str(err.value) and str(p) in str(err.value)
+
+
+def test_invalid_hierarchies_in_python():
+    from humanparse.schemas import LabelSchema
+
+    with pytest.raises(SchemaError, match="duplicate hierarchy level 'one' class name 'x'"):
+        LabelSchema("s", ("bg", "a"), hierarchy=(("one", (("x", ("bg",)), ("x", ("a",)))),))
+    with pytest.raises(SchemaError, match="duplicate hierarchy level 'one'"):
+        LabelSchema("s", ("bg", "a"), hierarchy=(("one", {"x": ("bg", "a")}), ("one", {"x": ("bg", "a")})))
+    with pytest.raises(SchemaError, match="no hierarchy level 'parts' \\(levels: full_body, half_body\\)"):
+        LIP.level("parts")

@@ -52,7 +52,7 @@ def _cmd_score_pose(args: argparse.Namespace) -> int:
 
 
 def _cmd_schemas(args: argparse.Namespace) -> int:
-    from .schemas import JOINT_SCHEMAS, LABEL_SCHEMAS, get_joint_schema, get_label_schema
+    from .schemas import JOINT_SCHEMAS, LABEL_SCHEMAS, get_joint_schema, get_label_schema, print_hierarchy
 
     if args.name is None:
         print("label schemas:")
@@ -77,6 +77,7 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
         print(f"  {i:>3} {n:<20} {colour}" + (f"  <-> {ls.classes[partner]}" if partner != i else ""))
     for g, ids in ls.groups:
         print(f"  group {g}: {', '.join(ls.classes[i] for i in ids)}")
+    print_hierarchy(ls)
     return 0
 
 

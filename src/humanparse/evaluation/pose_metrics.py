@@ -15,7 +15,8 @@ it; it is correct when distance / reference ≤ threshold; a prediction that is 
 (not given) is wrong. Per-joint PCK = 100 × correct / annotated; the mean pools every
 joint not in ``JointSchema.mean_excluded`` (the mean over joints weighted by their
 annotated counts); a table column is the plain average of its joints' PCK, as the
-MPII and LIP evaluation scripts print "Shoulder" = (left + right) / 2.
+MPII and LIP evaluation scripts print "Shoulder" = (left + right) / 2, except the columns in
+``JointSchema.table_pooled``, which pool like the mean (LIP's "U.Body", joints 8-15).
 """
 
 from __future__ import annotations
@@ -221,9 +222,17 @@ class PCKAccumulator:
         return _percent(self.correct[:, keep].sum(axis=1), self.annotated[keep].sum())
 
     def table(self) -> dict[str, np.ndarray]:
-        """Column name -> (T,) PCK: each column the plain average of its joints' PCK."""
+        """Column name -> (T,) PCK: each column the plain average of its joints' PCK, or their
+        pooled PCK for the schema's ``table_pooled`` columns."""
         pck = self.pck()
-        return {column: pck[:, list(members)].mean(axis=1) for column, members in self.schema.table}
+        out = {}
+        for column, members in self.schema.table:
+            m = list(members)
+            if column in self.schema.table_pooled:
+                out[column] = _percent(self.correct[:, m].sum(axis=1), self.annotated[m].sum())
+            else:
+                out[column] = pck[:, m].mean(axis=1)
+        return out
 
     def auc(self) -> float:
         """Area under the mean-PCK curve over this accumulator's thresholds, normalised

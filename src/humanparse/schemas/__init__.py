@@ -7,15 +7,30 @@ from pathlib import Path
 from .atr import ATR
 from .base import IGNORE_INDEX, JointSchema, LabelSchema, PCKReference, SchemaError, flip_permutation
 from .ccp import CCP
+from .cihp import CIHP
 from .coco import COCO_JOINTS
 from .custom import joint_schema_from_dict, label_schema_from_dict, load_joint_schema, load_label_schema
-from .lip import CIHP, LIP, LIP_JOINTS, MPII_JOINTS
+from .hierarchy import HierarchyLevel, print_hierarchy
+from .lip import LIP, LIP_JOINTS
+from .mappings import (
+    DERIVED_JOINTS,
+    LABEL_MAPPINGS,
+    JointMapping,
+    LabelMapping,
+    get_label_mapping,
+    joint_mapping,
+    label_mapping,
+    label_mapping_from_dict,
+    load_label_mapping,
+)
+from .mediapipe import MEDIAPIPE_POSE
+from .mpii import MPII_JOINTS
 from .pascal import PASCAL_PERSON_PART
 
 LABEL_SCHEMAS: dict[str, LabelSchema] = {
     s.name: s for s in (LIP, CIHP, ATR, PASCAL_PERSON_PART, CCP)
 }
-JOINT_SCHEMAS: dict[str, JointSchema] = {s.name: s for s in (LIP_JOINTS, MPII_JOINTS, COCO_JOINTS)}
+JOINT_SCHEMAS: dict[str, JointSchema] = {s.name: s for s in (LIP_JOINTS, MPII_JOINTS, COCO_JOINTS, MEDIAPIPE_POSE)}
 
 
 def _is_yaml_path(name: str) -> bool:
@@ -51,8 +66,10 @@ def get_joint_schema(name: str | JointSchema) -> JointSchema:
 
 
 __all__ = [
-    "IGNORE_INDEX", "JOINT_SCHEMAS", "LABEL_SCHEMAS", "JointSchema", "LabelSchema", "PCKReference",
-    "SchemaError", "flip_permutation", "get_joint_schema", "get_label_schema", "joint_schema_from_dict", "label_schema_from_dict", "load_joint_schema",
-    "load_label_schema", "ATR", "CCP", "CIHP", "COCO_JOINTS", "LIP", "LIP_JOINTS", "MPII_JOINTS",
-    "PASCAL_PERSON_PART",
+    "ATR", "CCP", "CIHP", "COCO_JOINTS", "DERIVED_JOINTS", "IGNORE_INDEX", "JOINT_SCHEMAS", "LABEL_MAPPINGS",
+    "LABEL_SCHEMAS", "LIP", "LIP_JOINTS", "MEDIAPIPE_POSE", "MPII_JOINTS", "PASCAL_PERSON_PART", "HierarchyLevel",
+    "JointMapping", "JointSchema", "LabelMapping", "LabelSchema", "PCKReference", "SchemaError", "flip_permutation",
+    "get_joint_schema", "get_label_mapping", "get_label_schema", "joint_mapping", "joint_schema_from_dict",
+    "label_mapping", "label_mapping_from_dict", "label_schema_from_dict", "load_joint_schema", "load_label_mapping",
+    "load_label_schema", "print_hierarchy",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import LabelSchema
+from .hierarchy import body_hierarchy
 
 ATR = LabelSchema(
     name="atr",
@@ -24,4 +25,11 @@ ATR = LabelSchema(
         ("right_shoe", ("Right-shoe",)),
     ),
     description="ATR: 17 fashion classes plus background, single person.",
+    # LIP's halves for the shared classes; the belt holds up the lower garments, the bag is
+    # carried at the arm or shoulder.
+    hierarchy=body_hierarchy(
+        "Background",
+        ("Hat", "Hair", "Sunglasses", "Upper-clothes", "Dress", "Face", "Left-arm", "Right-arm", "Bag", "Scarf"),
+        ("Skirt", "Pants", "Belt", "Left-shoe", "Right-shoe", "Left-leg", "Right-leg"),
+    ),
 )

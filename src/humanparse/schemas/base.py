@@ -7,68 +7,18 @@ PCK reference lengths) reads it from a schema; nothing else hard-codes an index.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-from ..errors import SchemaError  # re-exported: its historic home
 
-IGNORE_INDEX = 255
+from ._refs import IGNORE_INDEX, SchemaError, check_names, check_pairs, flip_permutation, resolve
+from .hierarchy import HierarchyLevel, build_hierarchy, level_labels, level_probabilities
 
+if TYPE_CHECKING:
+    from .mappings import JointMapping, LabelMapping
 
-def _resolve(ref: int | str, names: Sequence[str], what: str, schema: str) -> int:
-    """Turn a class/joint reference given by name or index into an index."""
-    if isinstance(ref, (bool, np.bool_)):
-        raise SchemaError(f"schema {schema!r}: {what} reference {ref!r} is not a name or index")
-    if isinstance(ref, (int, np.integer)):
-        if not 0 <= int(ref) < len(names):
-            raise SchemaError(
-                f"schema {schema!r}: {what} index {ref} is out of range 0..{len(names) - 1}"
-            )
-        return int(ref)
-    if isinstance(ref, str):
-        if ref not in names:
-            raise SchemaError(f"schema {schema!r}: unknown {what} {ref!r}")
-        return names.index(ref)
-    raise SchemaError(f"schema {schema!r}: {what} reference {ref!r} is not a name or index")
-
-
-def _check_names(names: Sequence[str], what: str, schema: str) -> tuple[str, ...]:
-    if not names:
-        raise SchemaError(f"schema {schema!r}: no {what}s given")
-    seen: set[str] = set()
-    for n in names:
-        if not isinstance(n, str) or not n:
-            raise SchemaError(f"schema {schema!r}: {what} name {n!r} is not a non-empty string")
-        if n in seen:
-            raise SchemaError(f"schema {schema!r}: duplicate {what} name {n!r}")
-        seen.add(n)
-    return tuple(names)
-
-
-def _check_pairs(
-    pairs: Sequence[Sequence[int | str]], names: Sequence[str], what: str, schema: str
-) -> tuple[tuple[int, int], ...]:
-    out: list[tuple[int, int]] = []
-    used: set[int] = set()
-    for pair in pairs:
-        if len(pair) != 2:
-            raise SchemaError(f"schema {schema!r}: {what} pair {list(pair)!r} must have two entries")
-        a, b = (_resolve(p, names, what, schema) for p in pair)
-        if a == b:
-            raise SchemaError(f"schema {schema!r}: {what} pair ({a}, {b}) pairs an entry with itself")
-        if a in used or b in used:
-            raise SchemaError(f"schema {schema!r}: {what} {names[a]!r} or {names[b]!r} is in two pairs")
-        used.update((a, b))
-        out.append((a, b))
-    return tuple(out)
-
-
-def flip_permutation(n: int, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
-    """Index array p with p[i] = the mirror partner of i (i itself if it has none)."""
-    perm = np.arange(n, dtype=np.int64)
-    for a, b in pairs:
-        perm[a], perm[b] = b, a
-    return perm
+# IGNORE_INDEX, SchemaError and flip_permutation are imported from here across the package.
+__all__ = ["IGNORE_INDEX", "JointSchema", "LabelSchema", "PCKReference", "SchemaError", "flip_permutation"]
 
 
 def default_palette(n: int) -> tuple[tuple[int, int, int], ...]:
@@ -92,7 +42,9 @@ class LabelSchema:
 
     ``flip_pairs`` are (left, right) class ids, where "left" is the person's left.
     ``groups`` are the pseudo-joint groups of the structure-sensitive loss: each group's
-    centre is one pseudo-joint.
+    centre is one pseudo-joint. ``hierarchy`` holds named coarse levels, coarsest first, each
+    mapping every class to one coarse class (see ``hierarchy.py``); given as
+    ``{level: {coarse: [classes]}}``, held as ``HierarchyLevel``s.
     """
 
     name: str
@@ -101,10 +53,11 @@ class LabelSchema:
     flip_pairs: tuple[tuple[int, int], ...] = ()
     groups: tuple[tuple[str, tuple[int, ...]], ...] = ()
     description: str = ""
+    hierarchy: tuple[HierarchyLevel, ...] = ()
 
     def __post_init__(self) -> None:
         name = self.name
-        classes = _check_names(self.classes, "class", name)
+        classes = check_names(self.classes, "class", name)
         if len(classes) > IGNORE_INDEX:
             raise SchemaError(f"schema {name!r}: at most {IGNORE_INDEX} classes (255 means ignore)")
         palette = self.palette or default_palette(len(classes))
@@ -121,21 +74,23 @@ class LabelSchema:
                     f"schema {name!r}: palette entry {i} {list(colour)!r} is not three integers 0..255"
                 )
             checked_palette.append(tuple(int(c) for c in colour))
-        pairs = _check_pairs(self.flip_pairs, classes, "class", name)
+        pairs = check_pairs(self.flip_pairs, classes, "class", name)
         groups = []
         group_names: set[str] = set()
         for group_name, members in self.groups:
             if group_name in group_names:
                 raise SchemaError(f"schema {name!r}: duplicate group {group_name!r}")
             group_names.add(group_name)
-            ids = tuple(_resolve(m, classes, "class", name) for m in members)
+            ids = tuple(resolve(m, classes, "class", name) for m in members)
             if not ids:
                 raise SchemaError(f"schema {name!r}: group {group_name!r} is empty")
             groups.append((group_name, ids))
+        hierarchy = build_hierarchy(self.hierarchy, classes, pairs, name)
         object.__setattr__(self, "classes", classes)
         object.__setattr__(self, "palette", tuple(checked_palette))
         object.__setattr__(self, "flip_pairs", pairs)
         object.__setattr__(self, "groups", tuple(groups))
+        object.__setattr__(self, "hierarchy", hierarchy)
 
     @property
     def num_classes(self) -> int:
@@ -148,6 +103,32 @@ class LabelSchema:
     @property
     def group_names(self) -> tuple[str, ...]:
         return tuple(g for g, _ in self.groups)
+
+    @property
+    def level_names(self) -> tuple[str, ...]:
+        return tuple(lv.name for lv in self.hierarchy)
+
+    def level(self, name: str) -> HierarchyLevel:
+        """The hierarchy level called ``name``."""
+        for lv in self.hierarchy:
+            if lv.name == name:
+                return lv
+        have = ", ".join(self.level_names) or "none"
+        raise SchemaError(f"schema {self.name!r}: no hierarchy level {name!r} (levels: {have})")
+
+    def level_labels(self, label: Any, level: str) -> Any:
+        """A label map (NumPy or torch) in ``level``'s coarse ids; 255 stays 255."""
+        return level_labels(self, label, level)
+
+    def level_probabilities(self, probs: Any, level: str, dim: int = 1) -> Any:
+        """Class probabilities summed into ``level``'s coarse classes (classes along ``dim``)."""
+        return level_probabilities(self, probs, level, dim)
+
+    def mapping_to(self, other: LabelSchema | str) -> LabelMapping:
+        """The built-in class mapping from this schema to ``other`` (see ``mappings.py``)."""
+        from .mappings import get_label_mapping
+
+        return get_label_mapping(self, other)
 
     def palette_array(self) -> np.ndarray:
         """(num_classes, 3) uint8 colours."""
@@ -168,6 +149,7 @@ class LabelSchema:
             "flip_pairs": [list(p) for p in self.flip_pairs],
             "groups": {g: list(ids) for g, ids in self.groups},
             "description": self.description,
+            "hierarchy": {lv.name: lv.to_dict(self.classes) for lv in self.hierarchy},
         }
 
 
@@ -200,7 +182,8 @@ class JointSchema:
     ``flip_pairs`` are (left, right) joint indices; ``skeleton`` the edges to draw;
     ``pck`` the reference-length rule; ``mean_excluded`` the joints left out of the mean
     PCK; ``table`` the columns of the per-joint table as the papers print them (column
-    name -> joints averaged in it).
+    name -> joints averaged in it); ``table_pooled`` the columns that pool their joints'
+    counts instead, as the mean does (PIL's "U.Body").
     """
 
     name: str
@@ -211,36 +194,49 @@ class JointSchema:
     mean_excluded: tuple[int, ...] = ()
     table: tuple[tuple[str, tuple[int, ...]], ...] = ()
     description: str = ""
+    table_pooled: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         name = self.name
-        joints = _check_names(self.joints, "joint", name)
-        pairs = _check_pairs(self.flip_pairs, joints, "joint", name)
+        joints = check_names(self.joints, "joint", name)
+        pairs = check_pairs(self.flip_pairs, joints, "joint", name)
         skeleton = []
         for edge in self.skeleton:
             if len(edge) != 2:
                 raise SchemaError(f"schema {name!r}: skeleton edge {list(edge)!r} must have two joints")
-            skeleton.append(tuple(_resolve(j, joints, "joint", name) for j in edge))
+            skeleton.append(tuple(resolve(j, joints, "joint", name) for j in edge))
         pck = self.pck
         if pck.kind == "joints":
             assert pck.joints is not None
             pck = PCKReference(
-                "joints", pck.factor, tuple(_resolve(j, joints, "joint", name) for j in pck.joints)
+                "joints", pck.factor, tuple(resolve(j, joints, "joint", name) for j in pck.joints)
             )
-        excluded = tuple(_resolve(j, joints, "joint", name) for j in self.mean_excluded)
+        excluded = tuple(resolve(j, joints, "joint", name) for j in self.mean_excluded)
         table = []
         for column, members in self.table or tuple((j, (i,)) for i, j in enumerate(joints)):
-            table.append((column, tuple(_resolve(j, joints, "joint", name) for j in members)))
+            table.append((column, tuple(resolve(j, joints, "joint", name) for j in members)))
+        unknown = [c for c in self.table_pooled if c not in {column for column, _ in table}]
+        if unknown:
+            raise SchemaError(f"schema {name!r}: pooled table columns {unknown} are not table columns")
         object.__setattr__(self, "joints", joints)
         object.__setattr__(self, "flip_pairs", pairs)
         object.__setattr__(self, "skeleton", tuple(skeleton))
         object.__setattr__(self, "pck", pck)
         object.__setattr__(self, "mean_excluded", excluded)
         object.__setattr__(self, "table", tuple(table))
+        object.__setattr__(self, "table_pooled", tuple(self.table_pooled))
 
     @property
     def num_joints(self) -> int:
         return len(self.joints)
+
+    def mapping_to(self, other: JointSchema | str) -> JointMapping:
+        """How to carry keypoints of this schema onto ``other`` by joint name, deriving what
+        ``other`` has and this lacks where a rule exists (see ``mappings.py``)."""
+        from . import get_joint_schema
+        from .mappings import joint_mapping
+
+        return joint_mapping(self, get_joint_schema(other))
 
     @property
     def flip_permutation(self) -> np.ndarray:
@@ -258,6 +254,7 @@ class JointSchema:
             "pck": pck,
             "mean_excluded": list(self.mean_excluded),
             "table": {c: list(m) for c, m in self.table},
+            "table_pooled": list(self.table_pooled),
             "description": self.description,
         }
 

@@ -8,6 +8,13 @@ Label schema::
     flip_pairs: [[left_arm, right_arm]]       # optional, names or ids
     groups:                                   # optional pseudo-joint groups
       head: [hair, face]
+    hierarchy:                                # optional coarse levels, coarsest first; coarse ids
+                                              # follow the order written (keep it when dumping YAML)
+      full_body: {background: [background], person: [hair, face, upper, lower, left_arm, right_arm]}
+      half_body:
+        background: [background]
+        upper_body: [hair, face, upper, left_arm, right_arm]
+        lower_body: [lower]
 
 Joint schema::
 
@@ -18,6 +25,7 @@ Joint schema::
     pck: {kind: joints, joints: [head, neck], factor: 1.0}   # or {kind: headbox, factor: 0.6}
     mean_excluded: []
     table: {Head: [head], Hands: [l_hand, r_hand]}
+    table_pooled: [Hands]                     # columns pooling counts, not averaging joints
 """
 
 from __future__ import annotations
@@ -29,11 +37,13 @@ import yaml
 
 from .base import JointSchema, LabelSchema, PCKReference, SchemaError
 
-_LABEL_KEYS = {"name", "classes", "palette", "flip_pairs", "groups", "description"}
-_JOINT_KEYS = {"name", "joints", "flip_pairs", "skeleton", "pck", "mean_excluded", "table", "description"}
+_LABEL_KEYS = {"name", "classes", "palette", "flip_pairs", "groups", "description", "hierarchy"}
+_JOINT_KEYS = {
+    "name", "joints", "flip_pairs", "skeleton", "pck", "mean_excluded", "table", "table_pooled", "description",
+}
 
 
-def _read_yaml(path: str | Path) -> dict[str, Any]:
+def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -85,6 +95,10 @@ def label_schema_from_dict(data: dict[str, Any], source: str | Path = "schema") 
     if "classes" not in data:
         raise SchemaError(f"{path}: a label schema needs 'classes'")
     groups = _mapping(data.get("groups"), "groups", path)
+    hierarchy = {
+        str(level): _mapping(spec, f"hierarchy.{level}", path)
+        for level, spec in _mapping(data.get("hierarchy"), "hierarchy", path).items()
+    }
     return _wrap(
         path,
         lambda: LabelSchema(
@@ -94,12 +108,13 @@ def label_schema_from_dict(data: dict[str, Any], source: str | Path = "schema") 
             flip_pairs=tuple(tuple(p) for p in _sequence(data.get("flip_pairs"), "flip_pairs", path)),
             groups=tuple((str(g), tuple(_sequence(m, f"groups.{g}", path))) for g, m in groups.items()),
             description=str(data.get("description", "")),
+            hierarchy=hierarchy,
         ),
     )
 
 
 def load_label_schema(path: str | Path) -> LabelSchema:
-    return label_schema_from_dict(_read_yaml(path), path)
+    return label_schema_from_dict(read_yaml(path), path)
 
 
 def joint_schema_from_dict(data: dict[str, Any], source: str | Path = "schema") -> JointSchema:
@@ -131,10 +146,11 @@ def joint_schema_from_dict(data: dict[str, Any], source: str | Path = "schema") 
             mean_excluded=tuple(_sequence(data.get("mean_excluded"), "mean_excluded", path)),
             table=tuple((str(c), tuple(_sequence(m, f"table.{c}", path))) for c, m in table.items()),
             description=str(data.get("description", "")),
+            table_pooled=tuple(str(c) for c in _sequence(data.get("table_pooled"), "table_pooled", path)),
         )
 
     return _wrap(path, build)
 
 
 def load_joint_schema(path: str | Path) -> JointSchema:
-    return joint_schema_from_dict(_read_yaml(path), path)
+    return joint_schema_from_dict(read_yaml(path), path)

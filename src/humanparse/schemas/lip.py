@@ -1,8 +1,14 @@
-"""LIP and CIHP label schemas and the 16-joint LIP/MPII joint schemas."""
+"""LIP: its label schema and its 16-joint schema (MPII's joints, its own PCK rule).
+
+CIHP (``cihp.py``) and MPII (``mpii.py``) live in their own modules; ``CIHP``, ``MPII_JOINTS``
+and the 16-joint tables are still importable from here.
+"""
 
 from __future__ import annotations
 
 from .base import JointSchema, LabelSchema, PCKReference
+from .hierarchy import body_hierarchy
+from .mpii import JOINTS16, JOINTS16_FLIP_PAIRS, JOINTS16_SKELETON, MPII_JOINTS, joints16_table
 
 LIP_CLASSES = (
     "Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat",
@@ -33,6 +39,16 @@ LIP_GROUPS = (
     ("right_shoe", ("Right-shoe",)),
 )
 
+# HIPN's levels above the parts; its paper shows them only in a figure, so the halves follow the
+# split published with HHP's LIP code: dress and coat with the upper body, jumpsuits, socks and
+# shoes with the lower.
+LIP_UPPER_BODY = (
+    "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat", "Scarf", "Face", "Left-arm",
+    "Right-arm",
+)
+LIP_LOWER_BODY = ("Socks", "Pants", "Jumpsuits", "Skirt", "Left-leg", "Right-leg", "Left-shoe", "Right-shoe")
+
+
 LIP = LabelSchema(
     name="lip",
     classes=LIP_CLASSES,
@@ -40,48 +56,7 @@ LIP = LabelSchema(
     flip_pairs=LIP_FLIP_PAIRS,
     groups=LIP_GROUPS,
     description="Look Into Person: 19 parts and clothes plus background, single person.",
-)
-
-CIHP_CLASSES = LIP_CLASSES[:10] + ("Torso-skin",) + LIP_CLASSES[11:]
-
-CIHP = LabelSchema(
-    name="cihp",
-    classes=CIHP_CLASSES,
-    palette=LIP_PALETTE,
-    flip_pairs=LIP_FLIP_PAIRS,
-    groups=(("head", LIP_GROUPS[0][1]), ("upper_body", ("Upper-clothes", "Coat", "Scarf", "Torso-skin")))
-    + LIP_GROUPS[2:],
-    description="Crowd Instance-level Human Parsing: LIP's classes with 10 = Torso-skin, multi-person.",
-)
-
-JOINTS16 = (
-    "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax",
-    "upper_neck", "head_top", "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow",
-    "l_wrist",
-)
-JOINTS16_FLIP_PAIRS = ((5, 0), (4, 1), (3, 2), (15, 10), (14, 11), (13, 12))
-JOINTS16_SKELETON = (
-    (0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9),
-    (7, 12), (12, 11), (11, 10), (7, 13), (13, 14), (14, 15),
-)
-
-
-def _joints16_table(head: tuple[int, ...]) -> tuple:
-    return (
-        ("Head", head), ("Shoulder", (12, 13)), ("Elbow", (11, 14)), ("Wrist", (10, 15)),
-        ("Hip", (2, 3)), ("Knee", (1, 4)), ("Ankle", (0, 5)),
-    )
-
-
-MPII_JOINTS = JointSchema(
-    name="mpii",
-    joints=JOINTS16,
-    flip_pairs=JOINTS16_FLIP_PAIRS,
-    skeleton=JOINTS16_SKELETON,
-    pck=PCKReference("headbox", 0.6),
-    mean_excluded=(6, 7),
-    table=_joints16_table((9,)),
-    description="MPII's 16 joints, PCKh: 0.6 x head-box diagonal; pelvis and thorax left out of the mean.",
+    hierarchy=body_hierarchy("Background", LIP_UPPER_BODY, LIP_LOWER_BODY),
 )
 
 LIP_JOINTS = JointSchema(
@@ -91,6 +66,23 @@ LIP_JOINTS = JointSchema(
     skeleton=JOINTS16_SKELETON,
     pck=PCKReference("joints", 1.0, (8, 9)),
     mean_excluded=(6, 7),
-    table=_joints16_table((8, 9)),
+    # PIL's tables add "U.Body": joints 8-15 (neck, head, arms) pooled, as the mean pools.
+    table=joints16_table((8, 9)) + (("U.Body", tuple(range(8, 16))),),
+    table_pooled=("U.Body",),
     description="LIP's 16 joints (MPII order), PCK against the upper-neck to head-top distance.",
 )
+
+
+def __getattr__(name: str):
+    # CIHP builds on LIP's tables, so importing it eagerly here would be circular.
+    if name == "CIHP":
+        from .cihp import CIHP
+
+        return CIHP
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "CIHP", "JOINTS16", "JOINTS16_FLIP_PAIRS", "JOINTS16_SKELETON", "LIP", "LIP_CLASSES", "LIP_FLIP_PAIRS",
+    "LIP_GROUPS", "LIP_JOINTS", "LIP_LOWER_BODY", "LIP_PALETTE", "LIP_UPPER_BODY", "MPII_JOINTS",
+]
