@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ..evaluation.parsing_metrics import ABSENT_CONVENTIONS, ConfusionMatrix, ParsingScores, SizeBreakdown
 from ..evaluation.pose_metrics import PCKAccumulator
 from ..evaluation.score import format_parsing_table, format_pose_table, rule_text, write_json, write_parsing_json
-from ..evaluation.tta import ParsingPredictor
+from ..inference.predictor import Predictor
 from ..models import predicts_parsing
 from ..models.saved import load_model
 from ..schemas import IGNORE_INDEX, LabelSchema
@@ -64,7 +64,7 @@ def evaluate_model(
             f"the model predicts {schema.num_classes} classes ({schema.name}) but the data has "
             f"{reader.schema.num_classes} ({reader.schema.name})"
         )
-    predictor = ParsingPredictor.from_saved(
+    predictor = Predictor.from_saved(
         saved,
         scales=tuple(scales) if scales else tuple(saved.test_time.get("scales", [1.0])),
         flip=saved.test_time.get("flip", False) if flip is None else flip,

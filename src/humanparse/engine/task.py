@@ -7,15 +7,13 @@ from typing import Any
 import lightning as L
 import torch
 
-from ..data.heatmaps import decode_heatmaps
-from ..data.transforms import warp_back, warp_back_points
+from ..errors import ConfigError
 from ..evaluation.parsing_metrics import ConfusionMatrix
 from ..evaluation.pose_metrics import PCKAccumulator
-from ..evaluation.tta import class_ids, normalize
-from ..errors import ConfigError
-from ..losses import LossContext, LossTerm, build_losses, upsample_to
+from ..inference.predictor import decode_maps, original_views, output_maps
+from ..losses import LossContext, LossTerm, build_losses
 from ..models import ModelOutput, build_model, predicts_joints, predicts_parsing
-from ..models.saved import IMAGENET_MEAN, IMAGENET_STD
+from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema, joint_schema_from_dict, label_schema_from_dict
 
 
@@ -42,9 +40,10 @@ class HumanTask(L.LightningModule):
     joints by PCK under the joint schema's rule.
 
     Batches hold uint8 images and labels; images are normalised and labels widened to int64
-    on the model's device (so loaders move bytes, not floats). Validation predictions are
-    warped back to each image's original resolution and scored there against the original
-    label and keypoints, as the official protocols do.
+    on the model's device (so loaders move bytes, not floats). Validation turns the network's
+    maps into predictions at each image's original resolution by the predictor's own steps
+    (:mod:`humanparse.inference.predictor`) and scores them there against the original label
+    and keypoints, as the official protocols do and as ``humanparse evaluate`` does.
     """
 
     def __init__(
@@ -81,7 +80,8 @@ class HumanTask(L.LightningModule):
         self.train_options = train
         self.input_size = tuple(input_size)
         self.absent = absent
-        self.mean, self.std = tuple(mean), tuple(std)
+        self.preprocessing = Preprocessing(tuple(mean), tuple(std))  # type: ignore[arg-type]
+        self.mean, self.std = self.preprocessing.mean, self.preprocessing.std
         self.channels_last = False
         self.val_matrix = ConfusionMatrix(self.schema.num_classes if self.schema else 1, IGNORE_INDEX)
         self.val_pck = PCKAccumulator(self.joint_schema) if self.joint_schema is not None else None
@@ -106,7 +106,7 @@ class HumanTask(L.LightningModule):
 
     # -- forward ----------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> ModelOutput:
-        x = normalize(images, self.mean, self.std)
+        x = self.preprocessing.normalize(images)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.model(x)
@@ -157,24 +157,20 @@ class HumanTask(L.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         output = self(batch["image"])
-        if self.parses and output.logits is not None:
-            logits = upsample_to(output.logits.float(), self.input_size)
-            for i, meta in enumerate(batch["meta"]):
-                original = meta.get("orig_label")
-                if original is None:
-                    continue
-                scores = warp_back(logits[i], meta["affine"], meta["orig_size"], self.schema)
-                gt = torch.tensor(original, device=scores.device, dtype=torch.long)  # copies: readers' arrays are read-only
-                self.val_matrix.update(class_ids(scores), gt)
-        if self.poses and output.heatmaps is not None and self.val_pck is not None:
-            joints = decode_heatmaps(output.heatmaps, self.model_stride).cpu().numpy()
-            for i, meta in enumerate(batch["meta"]):
-                original = meta.get("orig_keypoints")
-                if original is None:
-                    continue
-                points = warp_back_points(joints[i, :, :2], meta["affine"])
+        maps, layout = output_maps(output, self.input_size, self.schema, self.joint_schema, self.model_stride)
+        metas = batch["meta"]
+        views = original_views(maps, [m["affine"] for m in metas], [m["orig_size"] for m in metas])
+        for meta, (view, coverage) in zip(metas, views):
+            decoded = decode_maps(view / coverage.clamp_min(1e-6), layout, self.input_size)
+            original = meta.get("orig_label")
+            if decoded.labels is not None and original is not None:
+                gt = torch.tensor(original, device=view.device, dtype=torch.long)  # copies: readers' arrays are read-only
+                self.val_matrix.update(decoded.labels, gt)
+            original = meta.get("orig_keypoints")
+            if decoded.joints is not None and original is not None and self.val_pck is not None:
                 headbox = meta.get("headbox")
-                self.val_pck.update(points[None], original[:1], None if headbox is None else headbox[:1])
+                points = decoded.joints[None, :, :2].cpu().numpy()
+                self.val_pck.update(points, original[:1], None if headbox is None else headbox[:1])
 
     def on_validation_epoch_end(self) -> None:
         distributed = self.trainer.world_size > 1

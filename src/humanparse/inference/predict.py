@@ -31,7 +31,7 @@ from tqdm import tqdm
 from ..data.image_io import IMAGE_EXTENSIONS, DataError, read_image, write_label_png
 from ..data.readers.lip import write_lip_pose_csv
 from ..data.sample import VISIBLE
-from ..evaluation.tta import ParsingPrediction, ParsingPredictor
+from .predictor import Prediction, Predictor
 from ..models import predicts_scale_weights
 from ..models.saved import SavedModel, load_model, resolve_device
 from ..schemas import JointSchema, LabelSchema
@@ -222,7 +222,7 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def _write_image_outputs(
-    item: PredictInput, image: np.ndarray, pred: ParsingPrediction, out_dir: Path,
+    item: PredictInput, image: np.ndarray, pred: Prediction, out_dir: Path,
     schema: LabelSchema, joint_schema: JointSchema | None, context: dict[str, Any],
     scales: Sequence[float] = (),
 ) -> None:
@@ -270,7 +270,7 @@ def _read_batches(items: Sequence[PredictInput], batch_size: int) -> Iterator[li
 
 
 def _predict_images(
-    items: Sequence[PredictInput], predictor: ParsingPredictor, out_dir: Path, batch_size: int,
+    items: Sequence[PredictInput], predictor: Predictor, out_dir: Path, batch_size: int,
     probabilities: bool, context: dict[str, Any], progress: bool, scale_weights: bool = False,
 ) -> int:
     """Predict and write every image (and, for a model that predicts joints, ``joints.csv`` in
@@ -327,7 +327,7 @@ def _frame_batches(frames: Iterator[np.ndarray], batch_size: int) -> Iterator[li
 
 
 def _predict_video(
-    item: PredictInput, predictor: ParsingPredictor, out_dir: Path, batch_size: int,
+    item: PredictInput, predictor: Predictor, out_dir: Path, batch_size: int,
     context: dict[str, Any], progress: bool,
 ) -> bool:
     """Predict every frame, writing the overlay video and a summary; False if it cannot be read."""
@@ -442,7 +442,7 @@ def run_predict(
         )
         return 2
     try:
-        predictor = ParsingPredictor.from_saved(saved, scales=scales, flip=flip, device=device, amp=amp)
+        predictor = Predictor.from_saved(saved, scales=scales, flip=flip, device=device, amp=amp)
     except ValueError as e:  # bad --scales
         print(f"humanparse predict: error: {e}", file=sys.stderr)
         return 2

@@ -30,16 +30,13 @@ import torch
 from torch import nn
 
 from ..data.image_io import DataError
+from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..schemas import JointSchema, LabelSchema, SchemaError, joint_schema_from_dict, label_schema_from_dict
 
 MODEL_FORMAT = "humanparse-model"
 MODEL_FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "model.json"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# Images are uint8; normalisation divides by this before subtracting the mean.
-PIXEL_SCALE = 255
 
 # Top-level keys of model.json that describe the model itself; ``extra`` may not replace them.
 _RESERVED_KEYS = ("format", "version", "model", "label_schema", "joint_schema", "input_size", "normalization")
@@ -63,6 +60,11 @@ class SavedModel:
     info: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     joint_schema: JointSchema | None = None
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """How the model's input is normalised (and letterboxed), as its file records it."""
+        return Preprocessing(self.mean, self.std)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -89,17 +91,11 @@ def _check_input_size(size: Sequence[int], where: str) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-def _check_triple(values: Sequence[float], name: str, where: str, positive: bool = False) -> tuple[float, float, float]:
-    if not isinstance(values, (list, tuple)) or len(values) != 3:
-        raise ValueError(f"{where}: {name} must be three numbers (R, G, B), not {values!r}")
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
-            raise ValueError(f"{where}: {name} must be three finite numbers, not {values!r}")
-        if positive and v <= 0:
-            raise ValueError(f"{where}: {name} must be positive, not {values!r}")
-        out.append(float(v))
-    return out[0], out[1], out[2]
+def _preprocessing(mean: Sequence[float], std: Sequence[float], where: str) -> Preprocessing:
+    try:
+        return Preprocessing(tuple(mean), tuple(std))  # type: ignore[arg-type]
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
 
 
 def check_test_time(test_time: Any, where: str) -> dict[str, Any]:
@@ -227,11 +223,7 @@ def save_model(
         "model": spec,
         "label_schema": label_schema.to_dict(),
         "input_size": list(_check_input_size(tuple(input_size), where)),
-        "normalization": {
-            "mean": list(_check_triple(tuple(mean), "mean", where)),
-            "std": list(_check_triple(tuple(std), "std", where, positive=True)),
-            "scale": PIXEL_SCALE,
-        },
+        "normalization": _preprocessing(mean, std, where).to_dict(),
         "test_time": test_time,
         **({"joint_schema": joint_schema.to_dict()} if joint_schema is not None else {}),
         **extra,
@@ -320,15 +312,10 @@ def _parse_info(info: dict[str, Any], json_path: Path) -> tuple[dict, LabelSchem
         raise DataError(
             json_path, f"the model has {spec['num_classes']} classes but its label schema has {schema.num_classes}"
         )
-    norm = info["normalization"]
     try:
         input_size = _check_input_size(info["input_size"], "input_size")
-        if not isinstance(norm, dict):
-            raise ValueError(f"normalization must be a mapping with mean, std and scale, not {norm!r}")
-        mean = _check_triple(norm.get("mean"), "normalization.mean", "normalization")
-        std = _check_triple(norm.get("std"), "normalization.std", "normalization", positive=True)
-        if norm.get("scale", PIXEL_SCALE) != PIXEL_SCALE:
-            raise ValueError(f"normalization.scale {norm.get('scale')!r} is not supported (only {PIXEL_SCALE})")
+        preprocessing = Preprocessing.from_dict(info["normalization"])
+        mean, std = preprocessing.mean, preprocessing.std
         test_time = check_test_time(info.get("test_time", {}), "test_time")
     except ValueError as e:
         raise DataError(json_path, str(e)) from None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Union
 import cv2
 import numpy as np
 
+from ...preprocessing import IMAGENET_FILL as IMAGENET_MEAN_RGB  # ImageNet-normalised models' letterbox
 from ...schemas.base import IGNORE_INDEX, JointSchema, LabelSchema
 from ..sample import MISSING, MapSpec, Sample
 from .geometry import Size, _check_matrix, _check_size, compose_affine, invert_affine, is_mirroring, transform_points
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 Schema = Union[LabelSchema, JointSchema]
 
 # ImageNet's mean colour on 0..255: padding with it becomes zero after normalisation.
-IMAGENET_MEAN_RGB = (124, 116, 104)
 
 # cv2 handles at most this many channels in one call (CV_CN_MAX).
 _CV2_MAX_CHANNELS = 512

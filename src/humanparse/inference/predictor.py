@@ -1,0 +1,394 @@
+"""The predictor: parsing and joints at each image's original resolution, with test-time augmentation.
+
+For every test scale the images are letterboxed to the network's input size (the scale
+zooms on top of the fit), run through the model as one batch, the logits and joint heatmaps
+upsampled to the input size, optionally averaged with the prediction for the mirrored input
+(its left/right classes and joints swapped back by the schemas, never by hard-coded
+indices), and warped back onto the original pixels. The scales are then averaged per
+original pixel over the views that see that pixel (a zoom above 1 crops the image's edges
+away). Parsing is the argmax of the averaged logits; each joint is the refined peak of its
+averaged heatmap (see :func:`humanparse.data.heatmaps.decode_heatmaps`).
+
+Validation during training goes through the same three steps for its letterboxed batches
+(:func:`output_maps`, :func:`original_views`, :func:`decode_maps`), so the scores it picks the
+best checkpoint by are the ones ``humanparse evaluate`` reproduces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.heatmaps import decode_heatmaps
+from ..data.sample import Sample
+from ..data.transforms import EvalTransform, flip_heatmaps, flip_logits, warp_back
+from ..models.multiscale import check_scales
+from ..models.output import ModelOutput
+from ..models.saved import resolve_device
+from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, normalize
+from ..schemas import JointSchema, LabelSchema
+
+if TYPE_CHECKING:
+    from ..models.saved import SavedModel
+
+
+def class_ids(scores: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) scores -> (H, W) int64 ids of the highest score (the first on ties), as
+    ``argmax(0)``; ``max(0)`` reduces over the leading axis about 4x faster on a CPU."""
+    return scores.max(0).indices
+
+
+@dataclass
+class Prediction:
+    """One image's prediction at its original resolution: (H, W) uint8 class ids and, when
+    asked for, (C, H, W) float32 probabilities (None for a pose-only model); for a model that
+    predicts joints, (K, 3) float32 joints (x, y, peak score) in the schema's order; when asked
+    for, a multi-scale model's (S, H, W) float32 per-pixel weights over its input scales."""
+
+    labels: np.ndarray | None
+    probabilities: np.ndarray | None = None
+    joints: np.ndarray | None = None
+    scale_weights: np.ndarray | None = None
+
+
+class MapLayout(NamedTuple):
+    """How a stack of maps is laid out: parsing logits first (``classes`` of them), joint
+    heatmaps between, weights over input scales last (``scales``); the heatmaps were made at
+    ``heatmap_stride`` input pixels per cell."""
+
+    classes: int
+    scales: int = 0
+    heatmap_stride: int = 1
+
+
+def _upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    maps = maps.float()
+    if tuple(maps.shape[-2:]) != size:
+        maps = F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+    return maps
+
+
+def _upsample_heatmaps(heatmaps: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Tensor:
+    """Heatmaps at the input size, cell j on input pixel s * j + (s - 1) / 2 as in training
+    (upsampling to exactly s times the map, then cropping, keeps that where the input size is
+    not a multiple of the stride)."""
+    h, w = heatmaps.shape[-2:]
+    if stride * h < size[0] or stride * w < size[1]:
+        return _upsample(heatmaps, size)
+    full = F.interpolate(heatmaps.float(), size=(stride * h, stride * w), mode="bilinear", align_corners=False)
+    return full[..., : size[0], : size[1]]
+
+
+def check_output(output: ModelOutput, label_schema: LabelSchema | None, joint_schema: JointSchema | None) -> None:
+    """An error unless the model's output fits the schemas it is read with."""
+    if output.logits is not None:
+        if label_schema is None:
+            raise ValueError("the model predicts parsing logits but no label schema was given")
+        if output.logits.shape[1] != label_schema.num_classes:
+            raise ValueError(
+                f"the model predicts {output.logits.shape[1]} classes but schema {label_schema.name!r} "
+                f"has {label_schema.num_classes}"
+            )
+    if output.heatmaps is not None:
+        if joint_schema is None:
+            raise ValueError("the model predicts joint heatmaps but no joint schema was given")
+        if output.heatmaps.shape[1] != joint_schema.num_joints:
+            raise ValueError(
+                f"the model predicts {output.heatmaps.shape[1]} joints but schema {joint_schema.name!r} "
+                f"has {joint_schema.num_joints}"
+            )
+    if output.logits is None and output.heatmaps is None:
+        raise ValueError("the model predicts neither parsing logits nor joint heatmaps")
+
+
+def output_maps(
+    output: ModelOutput,
+    input_size: tuple[int, int],
+    label_schema: LabelSchema | None,
+    joint_schema: JointSchema | None,
+    heatmap_stride: int,
+    *,
+    flip: bool = False,
+    scale_weights: bool = False,
+) -> tuple[torch.Tensor, MapLayout]:
+    """A model's output for a letterboxed batch as one (B, C + K (+ S), H, W) float32 stack at the
+    input size: parsing logits, joint heatmaps (cell j on input pixel s * j + (s - 1) / 2) and,
+    if asked for, the weights over the model's input scales. With ``flip`` the batch's second
+    half holds the mirrored inputs: it is mirrored back (left/right channels swapped by the
+    schemas) and averaged with the first half."""
+    check_output(output, label_schema, joint_schema)
+    if scale_weights and "scale_weights" not in output.extras:
+        raise ValueError("this model computes no per-pixel weights over input scales (SS-NAN and Attention-to-scale do)")
+
+    def average_mirror(maps: torch.Tensor, unmirror: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        if not flip:
+            return maps
+        plain, mirrored = maps.chunk(2)
+        return (plain + unmirror(mirrored)) / 2
+
+    parts = []
+    if output.logits is not None:
+        assert label_schema is not None
+        parts.append(average_mirror(_upsample(output.logits, input_size), lambda m: flip_logits(m, label_schema)))
+    if output.heatmaps is not None:
+        assert joint_schema is not None
+        heatmaps = _upsample_heatmaps(output.heatmaps, input_size, heatmap_stride)
+        parts.append(average_mirror(heatmaps, lambda m: flip_heatmaps(m, joint_schema)))
+    if scale_weights:
+        # Weights over input scales have no left/right channels: the mirror is only undone.
+        parts.append(average_mirror(_upsample(output.extras["scale_weights"], input_size), lambda m: m.flip(-1)))
+    layout = MapLayout(
+        output.logits.shape[1] if output.logits is not None else 0,
+        parts[-1].shape[1] if scale_weights else 0,
+        heatmap_stride,
+    )
+    return torch.cat(parts, dim=1), layout
+
+
+def original_views(
+    maps: torch.Tensor, affines: Sequence[np.ndarray], original_sizes: Sequence[tuple[int, int]]
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Per image of a (B, M, H, W) stack at the input size: its maps (M, h, w) warped back onto
+    its original (h, w) pixels by the letterbox's affine, and the (1, h, w) coverage (how much
+    of each original pixel the view sees; bilinear sampling mixes in zeros from outside it)."""
+    ones = torch.ones_like(maps[:, :1])
+    for i, (affine, size) in enumerate(zip(affines, original_sizes)):
+        # The letterbox never mirrors, so no channel swap is involved here.
+        both = warp_back(torch.cat([maps[i], ones[i]]), affine, size)
+        yield both[:-1], both[-1:]
+
+
+@dataclass
+class DecodedMaps:
+    """One image's averaged maps read out, as tensors on the maps' device (see :class:`Prediction`)."""
+
+    labels: torch.Tensor | None
+    logits: torch.Tensor | None
+    joints: torch.Tensor | None
+    scale_weights: torch.Tensor | None
+
+
+def decode_maps(maps: torch.Tensor, layout: MapLayout, input_size: tuple[int, int]) -> DecodedMaps:
+    """One image's (M, h, w) averaged maps at its original resolution -> class ids (argmax of the
+    logits), the logits, joints (the refined peaks of the heatmaps, (K, 3): x, y, score) and
+    weights over input scales, each None where the layout has none."""
+    weights = maps[maps.shape[0] - layout.scales :] if layout.scales else None
+    maps = maps[: maps.shape[0] - layout.scales]
+    logits = maps[: layout.classes] if layout.classes else None
+    labels = class_ids(logits) if logits is not None else None
+    joints = None
+    if maps.shape[0] > layout.classes:
+        # The maps were upsampled from cells of stride / zoom original pixels (zoom: the
+        # letterbox of scale 1); the refinement reads the peak's neighbours that far away.
+        zoom = min(input_size[0] / maps.shape[-2], input_size[1] / maps.shape[-1])
+        joints = decode_heatmaps(maps[None, layout.classes :], stride=1, spacing=layout.heatmap_stride / zoom)[0]
+    return DecodedMaps(labels, logits, joints, weights)
+
+
+def _check_images(images: Sequence[np.ndarray]) -> None:
+    for i, image in enumerate(images):
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            shape = getattr(image, "shape", None)
+            raise ValueError(f"image {i}: expected an (H, W, 3) uint8 RGB array, got {shape} {getattr(image, 'dtype', type(image))}")
+
+
+class Predictor:
+    """Parsing logits and joint heatmaps with multi-scale and flip test-time augmentation.
+
+    model: returns :class:`~humanparse.models.ModelOutput` for normalised (B, 3, h, w) input:
+        parsing logits, joint heatmaps (then ``joint_schema`` is needed), or both.
+    scales: letterbox zooms to average (1.0 = the image fitted into ``input_size``).
+    flip: also predict the mirrored input and swap its left/right classes back by the schema.
+    amp: bfloat16 autocast for the forward pass on CUDA (ignored on CPU).
+    joint_schema: the joints of the model's heatmap channels (their flip partners).
+    label_schema: the classes of the model's logits (None for a pose-only model).
+    mean, std: the input normalisation; the letterbox is filled with the colour of the mean.
+
+    Each call runs the images it is given as one batch per scale (twice the images with
+    flip), so callers choose the batch size by how many images they pass.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        label_schema: LabelSchema | None,
+        input_size: tuple[int, int],
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        *,
+        scales: Sequence[float] = (1.0,),
+        flip: bool = False,
+        device: str | torch.device = "cpu",
+        amp: bool = False,
+        joint_schema: JointSchema | None = None,
+    ) -> None:
+        scales = check_scales(scales)
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.label_schema = label_schema
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.preprocessing = Preprocessing(tuple(mean), tuple(std))  # type: ignore[arg-type]
+        self.mean, self.std = self.preprocessing.mean, self.preprocessing.std
+        self.scales = scales
+        self.flip = bool(flip)
+        self.amp = bool(amp)
+        self.joint_schema = joint_schema
+        fill = self.preprocessing.fill
+        self._transforms = [EvalTransform(self.input_size, scale=s, keep_original=False, fill=fill) for s in scales]
+
+    @classmethod
+    def from_saved(
+        cls,
+        saved: SavedModel,
+        *,
+        scales: Sequence[float] | None = None,
+        flip: bool | None = None,
+        device: str | torch.device | None = None,
+        amp: bool = False,
+    ) -> Predictor:
+        """A predictor for a loaded model file; scales and flip default to the file's ``test_time``.
+
+        Where ``test_time`` names ``network_scales``, a multi-scale model (JPPNet, SS-NAN) runs on those
+        input scales from now on (the saved model is changed in place)."""
+        network_scales = saved.test_time.get("network_scales")
+        if network_scales is not None and hasattr(saved.model, "set_scales"):
+            saved.model.set_scales(network_scales)
+        if device is None:
+            first = next(saved.model.parameters(), None)
+            device = first.device if first is not None else "cpu"
+        return cls(
+            saved.model, saved.label_schema, saved.input_size, saved.mean, saved.std,
+            scales=tuple(saved.test_time.get("scales", [1.0])) if scales is None else scales,
+            flip=bool(saved.test_time.get("flip", False)) if flip is None else flip,
+            device=device, amp=amp, joint_schema=saved.joint_schema,
+        )
+
+    # ----------------------------------------------------------------------- internals
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _heatmap_stride(self, output: ModelOutput) -> int:
+        """Input pixels per heatmap cell: the model's output stride (or, for a model that does not
+        state it, the ratio of input to heatmap size)."""
+        model = getattr(self.model, "_orig_mod", self.model)
+        stride = getattr(model, "output_stride", None)
+        if stride:
+            return int(stride)
+        return max(1, round(self.input_size[0] / output.heatmaps.shape[-2])) if output.heatmaps is not None else 1
+
+    def _network_maps(self, batch: torch.Tensor, scale_weights: bool = False) -> tuple[torch.Tensor, MapLayout]:
+        """:func:`output_maps` of the model for a uint8 (B, 3, h, w) letterboxed batch (with its
+        mirror when flip is on)."""
+        x = self.preprocessing.normalize(batch.to(self.device, non_blocking=True))
+        if self.flip:
+            x = torch.cat([x, x.flip(-1)])
+        with self._autocast():
+            output = self.model(x)
+        return output_maps(
+            output, self.input_size, self.label_schema, self.joint_schema, self._heatmap_stride(output),
+            flip=self.flip, scale_weights=scale_weights,
+        )
+
+    def _scale_views(
+        self, images: Sequence[np.ndarray], scale_weights: bool = False
+    ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, MapLayout]]:
+        """For each scale and image: (image index, maps (C + K (+ S), H, W), coverage (1, H, W),
+        their layout) at the original resolution."""
+        for transform in self._transforms:
+            warped = [transform(Sample(image=image)) for image in images]
+            batch = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2)
+            maps, layout = self._network_maps(batch, scale_weights)
+            views = original_views(maps, [w.meta["affine"] for w in warped], [w.meta["orig_size"] for w in warped])
+            for i, (view, coverage) in enumerate(views):
+                yield i, view, coverage, layout
+
+    @torch.inference_mode()
+    def _predict_maps(
+        self, images: Sequence[np.ndarray], scale_weights: bool = False
+    ) -> tuple[list[torch.Tensor], MapLayout]:
+        """(C + K (+ S), H, W) averaged maps per image at its original resolution, and their channels."""
+        images = list(images)
+        if not images:
+            return [], MapLayout(0)
+        _check_images(images)
+        sums: list[torch.Tensor | None] = [None] * len(images)
+        weights: list[torch.Tensor | None] = [None] * len(images)
+        layout = MapLayout(0)
+        for i, maps, coverage, layout in self._scale_views(images, scale_weights):
+            # A warped view already carries its coverage (bilinear sampling mixes in zeros from
+            # outside the letterbox), so dividing the sum by the summed coverage averages each
+            # pixel over the views that see it and undoes that zero padding at the border.
+            sums[i] = maps if sums[i] is None else sums[i] + maps
+            weights[i] = coverage if weights[i] is None else weights[i] + coverage
+        return [s / w.clamp_min(1e-6) for s, w in zip(sums, weights)], layout  # type: ignore[operator, union-attr]
+
+    # ----------------------------------------------------------------------- public
+
+    def predict_logits(self, images: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """(C, H, W) float32 logits per (H, W, 3) uint8 RGB image, at its original resolution,
+        on the predictor's device; averaged over scales (and flip)."""
+        maps, layout = self._predict_maps(images)
+        num_classes = layout.classes
+        if maps and num_classes == 0:
+            raise ValueError("this model predicts joints only, no parsing logits")
+        return [m[:num_classes] for m in maps]
+
+    @torch.inference_mode()
+    def predict(
+        self, images: Sequence[np.ndarray], probabilities: bool = False, scale_weights: bool = False
+    ) -> list[Prediction]:
+        """Class ids (argmax of the averaged logits), optionally softmax probabilities, the
+        joints decoded from the averaged heatmaps of a model that predicts them, and optionally
+        the averaged per-pixel weights over a multi-scale model's input scales (an error for a
+        model without them)."""
+        maps, layout = self._predict_maps(images, scale_weights)
+        out = []
+        for m in maps:
+            decoded = decode_maps(m, layout, self.input_size)
+
+            def numpy(t: torch.Tensor | None) -> np.ndarray | None:
+                return None if t is None else t.cpu().numpy()
+
+            out.append(Prediction(
+                labels=numpy(None if decoded.labels is None else decoded.labels.to(torch.uint8)),
+                probabilities=numpy(torch.softmax(decoded.logits, 0)) if probabilities and decoded.logits is not None
+                else None,
+                joints=numpy(decoded.joints),
+                scale_weights=numpy(decoded.scale_weights),
+            ))
+        return out
+
+    def predict_labels(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """(H, W) uint8 class ids per image, at its original resolution."""
+        return [p.labels for p in self.predict(images)]  # type: ignore[misc]
+
+    def predict_probabilities(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """(C, H, W) float32 softmax probabilities per image, at its original resolution."""
+        return [p.probabilities for p in self.predict(images, probabilities=True)]  # type: ignore[misc]
+
+    def predict_joints(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """(K, 3) float32 joints (x, y, score) per image, in its original pixels."""
+        predictions = self.predict(images)
+        if predictions and predictions[0].joints is None:
+            raise ValueError("this model predicts no joints")
+        return [p.joints for p in predictions]  # type: ignore[misc]
+
+
+# Their earlier names.
+ParsingPredictor = Predictor
+ParsingPrediction = Prediction
+
+__all__ = [
+    "DecodedMaps", "MapLayout", "ParsingPrediction", "ParsingPredictor", "Prediction", "Predictor", "check_output",
+    "class_ids", "decode_maps", "normalize", "original_views", "output_maps",
+]
