@@ -14,6 +14,7 @@ from torch import nn
 
 import humanparse.models
 from humanparse.cli import main
+from humanparse.errors import UsageError
 from humanparse.inference.predict import run_predict
 from humanparse.models import ModelOutput
 from humanparse.models.saved import save_model
@@ -188,8 +189,12 @@ def test_cuda_without_gpu_is_a_clear_error(model_dir: Path, tmp_path: Path, caps
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     _write_jpeg(tmp_path / "ok.jpg", (20, 20))
-    assert run_predict(model_dir, [tmp_path / "ok.jpg"], tmp_path / "out", device="cuda", progress=False) == 2
-    assert "no CUDA GPU" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="no CUDA GPU"):
+        run_predict(model_dir, [tmp_path / "ok.jpg"], tmp_path / "out", device="cuda", progress=False)
+    # The command line prints it as one line and exits 2.
+    assert main(["predict", "--model", str(model_dir), str(tmp_path / "ok.jpg"), "--out", str(tmp_path / "o"),
+                 "--device", "cuda"]) == 2
+    assert "humanparse: error: device 'cuda' asked for, but no CUDA GPU" in capsys.readouterr().err
 
 
 def test_real_lip_photo(shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

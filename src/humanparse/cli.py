@@ -19,19 +19,18 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from .data.image_io import DataError
     from .data.synth import write_synthetic_dataset
+    from .errors import HumanparseError, UsageError
 
     try:
         write_synthetic_dataset(
             Path(args.out), args.n, seed=args.seed, size=tuple(args.size), val_fraction=args.val_fraction,
             clutter=args.clutter,
         )
-    except ValueError as e:  # a bad -n, --size, --seed, --val-fraction or --clutter
-        if isinstance(e, DataError):
+    except ValueError as e:
+        if isinstance(e, HumanparseError):
             raise
-        print(f"humanparse synth: error: {e}", file=sys.stderr)
-        return 2
+        raise UsageError(str(e)) from None  # the generator checks its options with plain ValueErrors
     return 0
 
 
@@ -128,14 +127,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .inference.export import export_onnx
 
+    from .errors import HumanparseError, UsageError
+
     try:
         out = export_onnx(
             args.model, args.onnx, opset=args.opset, dynamic_size=args.dynamic_size,
             dynamo=args.dynamo, verify=args.verify,
         )
     except (ImportError, ValueError) as e:  # onnx extra missing, bad name, or parity failed
-        print(f"humanparse export: error: {e}", file=sys.stderr)
-        return 2
+        if isinstance(e, HumanparseError):
+            raise
+        raise UsageError(str(e)) from None
     print(f"wrote {out}" + (" (checked against PyTorch with onnxruntime)" if args.verify else ""))
     return 0
 
@@ -280,15 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .config import ConfigError
-    from .data.image_io import DataError
-    from .schemas import SchemaError
+    """Run one command; the only place errors are printed and exit codes chosen: 0 success,
+    1 some inputs could not be used (reported, the rest done), 2 the command could not run."""
+    from .errors import HumanparseError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (DataError, SchemaError, ConfigError, FileNotFoundError) as e:
+    except (HumanparseError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
         print(f"humanparse: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..data.image_io import DataError
+from ..errors import ConfigError
 from ..data.readers import Reader, open_dataset
 from ..data.readers.base import read_id_list
 from ..data.sample import Sample, collate
@@ -39,22 +40,22 @@ def select_ids(ids: Sequence[str], selection: Any) -> list[int]:
             return _select_listed(ids, wanted, str(path))
         match = re.fullmatch(r"\s*([^\s-]+)\s*-\s*([^\s-]+)\s*", selection)
         if not match:
-            raise ValueError(f"an id selection must be a list, 'first-last' or an id-list file, not {selection!r}")
+            raise ConfigError(f"an id selection must be a list, 'first-last' or an id-list file, not {selection!r}")
         low, high = _id_key(match.group(1)), _id_key(match.group(2))
         kept = [i for i, s in enumerate(ids) if low <= _id_key(s) <= high]
         if not kept:
-            raise ValueError(f"no sample id lies in the range {selection!r} (ids run {min(ids, key=_id_key, default='-')}..{max(ids, key=_id_key, default='-')})")
+            raise ConfigError(f"no sample id lies in the range {selection!r} (ids run {min(ids, key=_id_key, default='-')}..{max(ids, key=_id_key, default='-')})")
         return kept
     if isinstance(selection, (list, tuple)):
         return _select_listed(ids, [str(s) for s in selection], "the config's id list")
-    raise ValueError(f"an id selection must be a list, 'first-last' or an id-list file, not {selection!r}")
+    raise ConfigError(f"an id selection must be a list, 'first-last' or an id-list file, not {selection!r}")
 
 
 def _select_listed(ids: Sequence[str], wanted: Sequence[str], source: str) -> list[int]:
     position = {s: i for i, s in enumerate(ids)}
     missing = [w for w in wanted if w not in position]
     if missing:
-        raise ValueError(f"{source}: {len(missing)} ids not in the dataset, e.g. {missing[:5]}")
+        raise ConfigError(f"{source}: {len(missing)} ids not in the dataset, e.g. {missing[:5]}")
     return [position[w] for w in wanted]
 
 
@@ -127,7 +128,7 @@ class ParsingDataset(Dataset):
 def open_split(data: dict[str, Any], split_key: str, ids_key: str, labels_required: bool = True) -> tuple[Reader, list[int]]:
     """The reader of one split named by the config, and the indices its id selection keeps."""
     if data["root"] is None:
-        raise DataError("<config>", "data.root is not set; give the dataset folder (data.root=PATH)")
+        raise ConfigError("data.root is not set; give the dataset folder (data.root=PATH)")
     options: dict[str, Any] = {}
     if not labels_required:
         options["labels_required"] = False
@@ -142,17 +143,20 @@ def open_split(data: dict[str, Any], split_key: str, ids_key: str, labels_requir
     return reader, indices
 
 
-def label_schema_of(data: dict[str, Any], reader: Reader | None = None) -> LabelSchema:
-    if data["schema"] is not None:
-        return get_label_schema(data["schema"])
+def label_schema_of(data: dict[str, Any], reader: Reader | None = None) -> LabelSchema | None:
+    """The data's label schema, or None for pose-only data (MPII, COCO keypoints: a reader
+    opened with a joint schema)."""
     schema = getattr(reader, "schema", None)
     if isinstance(schema, LabelSchema):
         return schema
-    raise DataError(data.get("root") or "<config>", "no label schema: set data.schema")
+    if reader is None and data["schema"] is not None:
+        return get_label_schema(data["schema"])
+    return None
 
 
 class ParsingDataModule(L.LightningDataModule):
-    """Train and validation loaders for a parsing config; images stay uint8 until the GPU."""
+    """Train and validation loaders of a config (parsing, pose or both; pose-only data has no
+    label schema); images stay uint8 until the GPU."""
 
     def __init__(self, data: dict[str, Any], seed: int = 0) -> None:
         super().__init__()

@@ -16,12 +16,13 @@ from typing import Any, Sequence
 import torch
 from tqdm import tqdm
 
+from ..errors import DataError, UsageError
 from ..evaluation.parsing_metrics import ABSENT_CONVENTIONS, ConfusionMatrix, ParsingScores, SizeBreakdown
 from ..evaluation.pose_metrics import PCKAccumulator
 from ..evaluation.score import format_parsing_table, format_pose_table, rule_text, write_json, write_parsing_json
 from ..inference.predictor import Predictor
 from ..models import predicts_parsing
-from ..models.saved import load_model
+from ..models.saved import load_model, resolve_device
 from ..schemas import IGNORE_INDEX, LabelSchema
 from .data import open_split
 
@@ -35,7 +36,7 @@ class Evaluation:
     scores: ParsingScores | None
     sizes: dict[str, Any] | None
     count: int
-    schema: LabelSchema
+    schema: LabelSchema | None
     pose: PCKAccumulator | None = None
     matrix: ConfusionMatrix | None = None
 
@@ -56,11 +57,12 @@ def evaluate_model(
     """Score a model file on one split: parsing under the official protocol, and joints by PCK
     under the joint schema's rule when the model predicts them and the data has keypoints."""
     saved = load_model(model_path, device=device)
-    data = {**data, "schema": data.get("schema") or saved.label_schema}
-    reader, indices = open_split(data, split_key, ids_key)
     schema = saved.label_schema
-    if getattr(reader, "schema", schema).num_classes != schema.num_classes:
-        raise ValueError(
+    data = {**data, "schema": data.get("schema") or schema}
+    reader, indices = open_split(data, split_key, ids_key)
+    data_schema = getattr(reader, "schema", schema)
+    if schema is not None and isinstance(data_schema, LabelSchema) and data_schema.num_classes != schema.num_classes:
+        raise UsageError(
             f"the model predicts {schema.num_classes} classes ({schema.name}) but the data has "
             f"{reader.schema.num_classes} ({reader.schema.name})"
         )
@@ -76,13 +78,13 @@ def evaluate_model(
     pose = None
     if saved.joint_schema is not None and reader.joint_schema is not None:
         if reader.joint_schema.num_joints != saved.joint_schema.num_joints:
-            raise ValueError(
+            raise UsageError(
                 f"the model predicts {saved.joint_schema.num_joints} joints ({saved.joint_schema.name}) but the data "
                 f"has {reader.joint_schema.num_joints} ({reader.joint_schema.name})"
             )
         pose = PCKAccumulator(reader.joint_schema)  # the data's PCK rule (LIP: neck-head; MPII: head box)
     if not parses and pose is None:
-        raise ValueError(f"{data['root']}: the model predicts joints only, and this data has no keypoints to score them")
+        raise DataError(data["root"], "the model predicts joints only, and this data has no keypoints to score them")
     bar = tqdm(total=len(indices), desc="evaluating", unit="img", disable=None if progress else True)
     for start in range(0, len(indices), batch_size):
         samples = [reader[i] for i in indices[start : start + batch_size]]
@@ -91,12 +93,12 @@ def evaluate_model(
             where = sample.meta.get("image_path", sample.id)
             if matrix is not None and sizes is not None:
                 if sample.label is None:
-                    raise ValueError(f"{where}: no label to score against")
+                    raise DataError(where, "no label to score against")
                 matrix.update(pred.labels, sample.label)
                 sizes.update(pred.labels, sample.label)
             if pose is not None and pred.joints is not None:
                 if sample.keypoints is None:
-                    raise ValueError(f"{where}: no keypoints to score against")
+                    raise DataError(where, "no keypoints to score against")
                 headbox = sample.meta.get("headbox")
                 pose.update(pred.joints[None, :, :2], sample.keypoints[:1], None if headbox is None else headbox[:1])
         bar.update(len(samples))
@@ -121,11 +123,8 @@ def run_evaluate(
     **options: Any,
 ) -> int:
     if absent not in ABSENT_CONVENTIONS:
-        print(f"humanparse: error: --absent must be one of {ABSENT_CONVENTIONS}", file=sys.stderr)
-        return 2
-    if options.get("device", "cpu").startswith("cuda") and not torch.cuda.is_available():
-        print("humanparse: error: --device cuda asked for, but no CUDA GPU is available", file=sys.stderr)
-        return 2
+        raise UsageError(f"--absent must be one of {ABSENT_CONVENTIONS}, not {absent!r}")
+    resolve_device(options.get("device", "cpu"))
     result = evaluate_model(model_path, data, absent=absent, **options)
     if result.scores is not None:
         print(format_parsing_table(result.scores, result.schema.classes, result.sizes or {}, result.count))

@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from ..config import dump_config
+from ..errors import ConfigError, DataError
 from ..models import MODELS
 from ..models.saved import WEIGHTS_FILE, save_model
 from ..schemas import JointSchema, LabelSchema
@@ -138,7 +139,7 @@ def build_trainer(
     )
 
 
-def complete_spec(model: dict[str, Any], schema: LabelSchema, joint_schema: JointSchema | None) -> dict[str, Any]:
+def complete_spec(model: dict[str, Any], schema: LabelSchema | None, joint_schema: JointSchema | None) -> dict[str, Any]:
     """The config's model spec with ``num_classes`` / ``num_joints`` from the schemas, for the
     models that take them (a pose-only model has no classes, a parsing model no joints)."""
     spec = dict(model)
@@ -147,10 +148,12 @@ def complete_spec(model: dict[str, Any], schema: LabelSchema, joint_schema: Join
     except KeyError:
         return spec  # build_model reports the unknown name
     if "num_classes" in parameters:
+        if schema is None:
+            raise ConfigError(f"model {spec['name']!r} parses, but the training data has no parsing labels")
         spec["num_classes"] = schema.num_classes
     if "num_joints" in parameters:
         if joint_schema is None:
-            raise ValueError(
+            raise ConfigError(
                 f"model {spec['name']!r} predicts joints, but the training data has no keypoints "
                 "(a LIP-layout dataset needs its pose CSV, lip_train_set.csv)"
             )
@@ -172,12 +175,12 @@ def init_from_weights(model: torch.nn.Module, path: str | Path) -> tuple[int, in
 
         weights = folder / WEIGHTS_FILE
         if not weights.is_file():
-            raise FileNotFoundError(f"{path}: train.init_from must be a model folder or a .ckpt checkpoint")
+            raise DataError(path, "train.init_from must be a model folder or a .ckpt checkpoint")
         state = load_file(str(weights))
     own = model.state_dict()
     matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not matching:
-        raise ValueError(f"{path}: no weight matches the model by name and shape; nothing to start from")
+        raise DataError(path, "no weight matches the model by name and shape; nothing to start from")
     model.load_state_dict(matching, strict=False)
     return len(matching), len(own) - len(matching)
 
@@ -185,11 +188,10 @@ def init_from_weights(model: torch.nn.Module, path: str | Path) -> tuple[int, in
 def build_task(config: dict[str, Any], datamodule: ParsingDataModule) -> ParsingTask:
     datamodule.setup("fit")
     schema = datamodule.schema
-    assert schema is not None
     joint_schema = datamodule.joint_schema
     spec = complete_spec(config["model"], schema, joint_schema)
     task = ParsingTask(
-        spec, schema.to_dict(), tuple(config["data"]["input_size"]), config["train"], absent=config["eval"]["absent"],
+        spec, schema.to_dict() if schema is not None else None, tuple(config["data"]["input_size"]), config["train"], absent=config["eval"]["absent"],
         joint_schema=joint_schema.to_dict() if joint_schema is not None else None, loss=config["loss"],
     )
     train = config["train"]

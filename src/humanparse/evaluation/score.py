@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..data.image_io import DataError, read_label
+from ..errors import UsageError
 from ..data.readers.lip import read_lip_pose_csv
 from ..data.readers.mpii import read_mpii_gt_mat
 from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema, get_joint_schema, get_label_schema
@@ -143,8 +144,7 @@ def format_parsing_table(
 def run_score_parsing(gt_dir: Path, pred_dir: Path, schema: str, json_out: str | None, absent: str) -> int:
     """``humanparse score parsing``: print the table, optionally write JSON; 0 on success."""
     if absent not in ABSENT_CONVENTIONS:
-        print(f"humanparse: error: --absent must be one of {ABSENT_CONVENTIONS}, not {absent!r}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--absent must be one of {ABSENT_CONVENTIONS}, not {absent!r}")
     label_schema = get_label_schema(schema)
     matrix, sizes, num_images = score_parsing_folders(Path(gt_dir), Path(pred_dir), label_schema)
     scores = matrix.scores(absent)
@@ -235,8 +235,7 @@ def run_score_pose(gt: Path, pred: Path, json_out: str | None, threshold: float,
     """
     gt, pred = Path(gt), Path(pred)
     if not (threshold >= 0 and math.isfinite(threshold)):
-        print(f"humanparse: error: --threshold must be a non-negative number, not {threshold}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--threshold must be a non-negative number, not {threshold}")
     suffix = gt.suffix.lower()
     if suffix not in (".mat", ".csv"):
         raise DataError(gt, f"pose ground truth must be an MPII .mat or a LIP pose CSV, not {gt.suffix!r}")

@@ -40,7 +40,7 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 # Weight of the class colour in the overlay (the rest is the original image).
 OVERLAY_ALPHA = 0.5
 OVERLAY_JPEG_QUALITY = 90
-# Video frames predicted per batch are capped by the batch size given to run_predict.
+# The frame rate written when a video container reports none.
 _DEFAULT_FPS = 25.0
 
 
@@ -418,34 +418,26 @@ def run_predict(
     progress: bool = True,
 ) -> int:
     """Predict every image and video in ``inputs`` into ``out_dir``; returns the exit code:
-    0 when everything was predicted, 1 when some input could not be read (each is reported
-    on stderr and skipped), 2 for a bad device or option.
+    0 when everything was predicted, 1 when some input could not be read (each is passed to
+    ``report(path, problem)`` and skipped); a bad device or option raises :class:`UsageError`.
 
     ``scales`` and ``flip`` default to the model file's ``test_time``; ``amp`` runs the model
     in bfloat16 on CUDA. Probabilities and scale-weight maps are written for images only (a
     video's would be huge); asking for scale weights from a model without them is an error.
     """
     if batch_size < 1:
-        print(f"humanparse predict: error: --batch-size must be at least 1, not {batch_size}", file=sys.stderr)
-        return 2
-    try:
-        resolve_device(device)
-    except ValueError as e:
-        print(f"humanparse predict: error: {e}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--batch-size must be at least 1, not {batch_size}")
+    resolve_device(device)
     saved: SavedModel = load_model(model_path, device=device)
     if save_scale_weights and not predicts_scale_weights(saved.model):
-        print(
-            f"humanparse predict: error: model {saved.spec.get('name')!r} has no per-pixel weights over input "
-            "scales (SS-NAN with neural aggregation and Attention-to-scale do)",
-            file=sys.stderr,
+        raise UsageError(
+            f"model {saved.spec.get('name')!r} has no per-pixel weights over input "
+            "scales (SS-NAN with neural aggregation and Attention-to-scale do)"
         )
-        return 2
     try:
         predictor = Predictor.from_saved(saved, scales=scales, flip=flip, device=device, amp=amp)
     except ValueError as e:  # bad --scales
-        print(f"humanparse predict: error: {e}", file=sys.stderr)
-        return 2
+        raise UsageError(str(e)) from None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     items, problems = collect_inputs(inputs, out)

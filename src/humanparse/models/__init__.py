@@ -10,6 +10,8 @@ from typing import Any, Callable
 
 from torch import nn
 
+from ..errors import ConfigError
+
 from .attention_to_scale import AttentionToScale
 from .deeplab import DeepLab
 from .jppnet import JPPNet, PoseNet
@@ -43,17 +45,17 @@ def predicts_scale_weights(model: nn.Module) -> bool:
 def build_model(spec: dict[str, Any]) -> nn.Module:
     """The model a spec describes, freshly initialised (no weights are loaded here)."""
     if not isinstance(spec, dict) or "name" not in spec:
-        raise ValueError(f"a model spec must be a mapping with a 'name', got {spec!r}")
+        raise ConfigError(f"a model spec must be a mapping with a 'name', got {spec!r}")
     options = dict(spec)
     name = options.pop("name")
     try:
         factory = MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}") from None
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}") from None
     try:
         return factory(**options)
-    except TypeError as e:  # an option the model does not take
-        raise ValueError(f"model {name!r}: {e}") from e
+    except (TypeError, ValueError) as e:  # an option the model does not take, or a bad value
+        raise ConfigError(f"model {name!r}: {e}") from e
 
 
 __all__ = [

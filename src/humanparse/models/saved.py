@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..data.image_io import DataError
+from ..errors import UsageError
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..schemas import JointSchema, LabelSchema, SchemaError, joint_schema_from_dict, label_schema_from_dict
 
@@ -52,7 +53,7 @@ class SavedModel:
 
     model: nn.Module
     spec: dict[str, Any]
-    label_schema: LabelSchema
+    label_schema: LabelSchema | None  # None for a pose-only model trained on pose-only data
     input_size: tuple[int, int]
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
@@ -72,9 +73,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise ValueError(f"unknown device {device!r}: {e}") from None
+        raise UsageError(f"unknown device {device!r}: {e}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} asked for, but no CUDA GPU is available (use --device cpu)")
+        raise UsageError(f"device {str(device)!r} asked for, but no CUDA GPU is available (use --device cpu)")
     return dev
 
 
@@ -177,7 +178,7 @@ def save_model(
     path: str | Path,
     model: nn.Module,
     spec: dict[str, Any],
-    label_schema: LabelSchema,
+    label_schema: LabelSchema | None,
     input_size: tuple[int, int],
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
@@ -201,7 +202,9 @@ def save_model(
         raise ValueError(f"a model spec must be a mapping with a 'name', got {spec!r}")
     if spec["name"] not in MODELS:
         raise ValueError(f"unknown model {spec['name']!r}; known: {', '.join(sorted(MODELS))}")
-    if "num_classes" in spec and spec["num_classes"] != label_schema.num_classes:
+    if "num_classes" in spec and label_schema is None:
+        raise ValueError(f"model {spec['name']!r} parses: give its label_schema")
+    if label_schema is not None and spec.get("num_classes", label_schema.num_classes) != label_schema.num_classes:
         raise ValueError(
             f"the spec has {spec['num_classes']} classes but schema {label_schema.name!r} has {label_schema.num_classes}"
         )
@@ -221,7 +224,7 @@ def save_model(
         "format": MODEL_FORMAT,
         "version": MODEL_FORMAT_VERSION,
         "model": spec,
-        "label_schema": label_schema.to_dict(),
+        "label_schema": label_schema.to_dict() if label_schema is not None else None,
         "input_size": list(_check_input_size(tuple(input_size), where)),
         "normalization": _preprocessing(mean, std, where).to_dict(),
         "test_time": test_time,
@@ -300,15 +303,22 @@ def _parse_joint_schema(info: dict[str, Any], spec: dict[str, Any], json_path: P
     return schema
 
 
-def _parse_info(info: dict[str, Any], json_path: Path) -> tuple[dict, LabelSchema, tuple[int, int], tuple, tuple, dict]:
+def _parse_info(
+    info: dict[str, Any], json_path: Path
+) -> tuple[dict, LabelSchema | None, tuple[int, int], tuple, tuple, dict]:
     spec = info["model"]
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise DataError(json_path, f"'model' must be a spec with a 'name', not {spec!r}")
-    try:
-        schema = label_schema_from_dict(info["label_schema"], "label_schema")
-    except SchemaError as e:
-        raise DataError(json_path, f"invalid label schema: {e}") from None
-    if "num_classes" in spec and spec["num_classes"] != schema.num_classes:
+    if info["label_schema"] is None:
+        if "num_classes" in spec:
+            raise DataError(json_path, f"model {spec['name']!r} parses, but the file has no label schema")
+        schema = None
+    else:
+        try:
+            schema = label_schema_from_dict(info["label_schema"], "label_schema")
+        except SchemaError as e:
+            raise DataError(json_path, f"invalid label schema: {e}") from None
+    if schema is not None and "num_classes" in spec and spec["num_classes"] != schema.num_classes:
         raise DataError(
             json_path, f"the model has {spec['num_classes']} classes but its label schema has {schema.num_classes}"
         )
