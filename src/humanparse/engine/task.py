@@ -12,7 +12,7 @@ from ..evaluation.parsing_metrics import ConfusionMatrix
 from ..evaluation.pose_metrics import PCKAccumulator
 from ..inference.predictor import decode_maps, original_views, output_maps
 from ..losses import LossContext, LossTerm, build_losses
-from ..models import ModelOutput, build_model, predicts_joints, predicts_parsing
+from ..models import ModelOutput, build_model, extra_inputs_of, predicts_joints, predicts_parsing
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema, joint_schema_from_dict, label_schema_from_dict
 
@@ -105,11 +105,27 @@ class HumanTask(L.LightningModule):
         return "val/miou" if self.parses else "val/pck"
 
     # -- forward ----------------------------------------------------------------------
-    def forward(self, images: torch.Tensor) -> ModelOutput:
+    def forward(self, images: torch.Tensor, **inputs: torch.Tensor) -> ModelOutput:
+        """The model on normalised images and, by name, the extra inputs it declares."""
         x = self.preprocessing.normalize(images)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)
+            inputs = {k: v.contiguous(memory_format=torch.channels_last) for k, v in inputs.items()}
+        return self.model(x, **inputs)
+
+    def model_inputs(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The batch's maps the model takes as extra inputs (``ExtraInput``), as float32 by name."""
+        wanted = extra_inputs_of(self.model)
+        if not wanted:
+            return {}
+        maps = batch.get("maps") or {}
+        missing = [name for name in wanted if name not in maps]
+        if missing:
+            raise ConfigError(
+                f"the model takes the per-pixel input(s) {missing} beside the image, and the data gives "
+                f"{sorted(maps) or 'no maps'}"
+            )
+        return {name: maps[name].float() for name in wanted}
 
     # -- training ---------------------------------------------------------------------
     def active_terms(self) -> list[LossTerm]:
@@ -135,7 +151,7 @@ class HumanTask(L.LightningModule):
         return parts
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        output = self(batch["image"])
+        output = self(batch["image"], **self.model_inputs(batch))
         parts = self.compute_loss(output, batch)
         batch_size = batch["image"].shape[0]
         for name, value in parts.items():
@@ -156,7 +172,7 @@ class HumanTask(L.LightningModule):
             self.val_pck = PCKAccumulator(self.joint_schema)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        output = self(batch["image"])
+        output = self(batch["image"], **self.model_inputs(batch))
         maps, layout = output_maps(output, self.input_size, self.schema, self.joint_schema, self.model_stride)
         metas = batch["meta"]
         views = original_views(maps, [m["affine"] for m in metas], [m["orig_size"] for m in metas])

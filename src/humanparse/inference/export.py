@@ -1,7 +1,8 @@
 """``humanparse export``: a saved model as an ONNX graph that maps normalised images to its maps.
 
 The graph's input ``image`` is (B, 3, H, W) float32, normalised as the model file says
-(``(pixel / 255 - mean) / std``, RGB); its outputs are ``logits`` (B, C, h, w) for a model
+(``(pixel / 255 - mean) / std``, RGB), followed by the model's named extra inputs (each
+(B, channels, H, W) float32, e.g. a WSHP prior), in the order the model declares them; its outputs are ``logits`` (B, C, h, w) for a model
 that parses and ``heatmaps`` (B, K, h, w) for one that predicts joints, in that order, at the
 model's output stride. The batch axis is dynamic; height and width are too with ``dynamic_size``.
 Everything needed to use the graph alone (label schema, input size, normalisation,
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models.output import ModelOutput
+from ..models.output import ModelOutput, extra_inputs_of
 from ..models.saved import CONFIG_FILE, load_model
 
 INPUT_NAME = "image"
@@ -45,6 +46,7 @@ class InferenceOutputs(nn.Module):
         super().__init__()
         self.model = model
         self.names = names
+        self.input_names = tuple(extra_inputs_of(model))  # after the image, in this order
 
     @staticmethod
     def names_of(output: ModelOutput) -> tuple[str, ...]:
@@ -58,8 +60,8 @@ class InferenceOutputs(nn.Module):
         """The tensors named by :attr:`names`, from a model output."""
         return tuple(output.logits if n == OUTPUT_NAME else output.heatmaps for n in self.names)  # type: ignore[misc]
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return self.select(self.model(image))
+    def forward(self, image: torch.Tensor, *extras: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.select(self.model(image, **dict(zip(self.input_names, extras))))
 
 
 def _require(module: str, purpose: str) -> ModuleType:
@@ -78,48 +80,69 @@ def _dynamic_axes(dynamic_size: bool) -> dict[int, str]:
     return {0: "batch", 2: "height", 3: "width"} if dynamic_size else {0: "batch"}
 
 
-def _export_torchscript(wrapper: InferenceOutputs, example: torch.Tensor, path: Path, opset: int, dynamic_size: bool) -> None:
+def _export_torchscript(
+    wrapper: InferenceOutputs, example: tuple[torch.Tensor, ...], path: Path, opset: int, dynamic_size: bool
+) -> None:
     axes = _dynamic_axes(dynamic_size)
+    inputs = [INPUT_NAME, *wrapper.input_names]
     with warnings.catch_warnings():
         # Chosen on purpose: it is fast and handles the plain conv nets exported here.
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         torch.onnx.export(
-            wrapper, (example,), str(path), dynamo=False, opset_version=opset,
-            input_names=[INPUT_NAME], output_names=list(wrapper.names),
-            dynamic_axes={INPUT_NAME: axes, **{name: axes for name in wrapper.names}}, do_constant_folding=True,
+            wrapper, example, str(path), dynamo=False, opset_version=opset,
+            input_names=inputs, output_names=list(wrapper.names),
+            dynamic_axes={**{name: axes for name in inputs}, **{name: axes for name in wrapper.names}},
+            do_constant_folding=True,
         )
 
 
-def _export_dynamo(wrapper: InferenceOutputs, example: torch.Tensor, path: Path, opset: int, dynamic_size: bool) -> None:
+def _export_dynamo(
+    wrapper: InferenceOutputs, example: tuple[torch.Tensor, ...], path: Path, opset: int, dynamic_size: bool
+) -> None:
     _require("onnxscript", "ONNX export with the dynamo exporter")
     from torch.export import Dim
 
-    shapes = {axis: Dim(name) for axis, name in _dynamic_axes(dynamic_size).items()}
+    # One Dim object per axis name, shared by every input: they all have the image's batch and size.
+    dims = {name: Dim(name) for name in _dynamic_axes(dynamic_size).values()}
+    shapes = {axis: dims[name] for axis, name in _dynamic_axes(dynamic_size).items()}
     program = torch.onnx.export(
-        wrapper, (example,), dynamo=True, opset_version=opset,
-        input_names=[INPUT_NAME], output_names=list(wrapper.names),
-        dynamic_shapes=(shapes,), external_data=False, verbose=False,
+        wrapper, example, dynamo=True, opset_version=opset,
+        input_names=[INPUT_NAME, *wrapper.input_names], output_names=list(wrapper.names),
+        dynamic_shapes=tuple(shapes for _ in example), external_data=False, verbose=False,
     )
     program.save(str(path), external_data=False)  # type: ignore[union-attr]
 
 
+def example_inputs(model: nn.Module, batch: int, size: tuple[int, int], generator: torch.Generator) -> tuple:
+    """Random (image, *extra inputs) of one batch, in the graph's input order."""
+    extras = extra_inputs_of(model).values()
+    return (
+        torch.randn(batch, 3, *size, generator=generator),
+        *(torch.rand(batch, spec.channels, *size, generator=generator) for spec in extras),
+    )
+
+
 def verify_onnx(
-    onnx_path: str | Path, model: nn.Module, inputs: list[torch.Tensor], atol: float = 1e-4, *, name: str | None = None
+    onnx_path: str | Path, model: nn.Module, inputs: list[torch.Tensor | tuple[torch.Tensor, ...]], atol: float = 1e-4,
+    *, name: str | None = None,
 ) -> float:
     """Largest absolute difference between onnxruntime and PyTorch outputs (logits and/or
-    heatmaps) over ``inputs``; raises ValueError above ``atol``. ``name`` is the file to name
-    in errors (default ``onnx_path``)."""
+    heatmaps) over ``inputs`` (image batches, or (image, *extra inputs) tuples); raises
+    ValueError above ``atol``. ``name`` is the file to name in errors (default ``onnx_path``)."""
     name = name or str(onnx_path)
     ort = _require("onnxruntime", "checking an ONNX export")
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     device = next(model.parameters()).device
     worst = 0.0
-    for x in inputs:
+    input_names = (INPUT_NAME, *extra_inputs_of(model))
+    for given in inputs:
+        tensors = given if isinstance(given, tuple) else (given,)
+        x = tensors[0]
         with torch.no_grad():
-            output = model(x.to(device))
+            output = model(x.to(device), **{n: t.to(device) for n, t in zip(input_names[1:], tensors[1:])})
         names = InferenceOutputs.names_of(output)
         expected = [t.float().cpu().numpy() for t in InferenceOutputs(model, names).select(output)]
-        got = session.run(list(names), {INPUT_NAME: x.cpu().numpy()})
+        got = session.run(list(names), {n: t.cpu().numpy() for n, t in zip(input_names, tensors)})
         for output_name, e, g in zip(names, expected, got):
             if g.shape != e.shape:
                 raise ValueError(
@@ -159,9 +182,9 @@ def export_onnx(
     model = saved.model.float().eval()
     h, w = saved.input_size
     # A batch of 2 keeps the exporter from specialising the batch axis to 1.
-    example = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(0))
+    example = example_inputs(model, 2, (h, w), torch.Generator().manual_seed(0))
     with torch.no_grad():
-        output = model(example)
+        output = model(example[0], **dict(zip(extra_inputs_of(model), example[1:])))
     wrapper = InferenceOutputs(model, InferenceOutputs.names_of(output)).eval()
     shapes = [tuple(t.shape) for t in wrapper.select(output)]
     meanings = {
@@ -185,6 +208,12 @@ def export_onnx(
             "opset": opset,
             "input": {"name": INPUT_NAME, "shape": ["batch", 3, "height" if dynamic_size else h, "width" if dynamic_size else w],
                       "dtype": "float32", "layout": "NCHW, RGB, (pixel / scale - mean) / std"},
+            # The model's named inputs beside the image, in the graph's order after it.
+            "extra_inputs": [
+                {"name": n, "shape": ["batch", spec.channels, "height" if dynamic_size else h, "width" if dynamic_size else w],
+                 "dtype": "float32", "class_indexed": spec.class_indexed}
+                for n, spec in extra_inputs_of(model).items()
+            ],
             # One entry per graph output (``output`` names the first, as single-output files always had).
             "output": outputs[0],
             "outputs": outputs,
@@ -201,9 +230,9 @@ def export_onnx(
         onnx.save(proto, str(tmp))
         if verify:
             g = torch.Generator().manual_seed(1)
-            checks = [torch.randn(1, 3, h, w, generator=g), torch.randn(3, 3, h, w, generator=g)]
+            checks = [example_inputs(model, 1, (h, w), g), example_inputs(model, 3, (h, w), g)]
             if dynamic_size:
-                checks.append(torch.randn(2, 3, h + 16, max(16, w - 8), generator=g))
+                checks.append(example_inputs(model, 2, (h + 16, max(16, w - 8)), g))
             verify_onnx(tmp, model, checks, name=str(out))
         os.replace(tmp, out)
         sidecar_tmp.write_text(text, encoding="utf-8")
@@ -214,4 +243,7 @@ def export_onnx(
     return out
 
 
-__all__ = ["HEATMAPS_NAME", "INPUT_NAME", "METADATA_KEY", "OUTPUT_NAME", "InferenceOutputs", "export_onnx", "sidecar_of", "verify_onnx"]
+__all__ = [
+    "HEATMAPS_NAME", "INPUT_NAME", "METADATA_KEY", "OUTPUT_NAME", "InferenceOutputs", "example_inputs", "export_onnx",
+    "sidecar_of", "verify_onnx",
+]

@@ -27,10 +27,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.heatmaps import decode_heatmaps
-from ..data.sample import Sample
+from ..data.sample import MapSpec, Sample
 from ..data.transforms import EvalTransform, flip_heatmaps, flip_logits, warp_back
 from ..models.multiscale import check_scales
-from ..models.output import ModelOutput
+from ..models.output import ModelOutput, extra_inputs_of
 from ..models.saved import resolve_device
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, normalize
 from ..schemas import JointSchema, LabelSchema
@@ -240,6 +240,7 @@ class Predictor:
         self.flip = bool(flip)
         self.amp = bool(amp)
         self.joint_schema = joint_schema
+        self.extra_inputs = extra_inputs_of(model)
         fill = self.preprocessing.fill
         self._transforms = [EvalTransform(self.input_size, scale=s, keep_original=False, fill=fill) for s in scales]
 
@@ -286,45 +287,65 @@ class Predictor:
             return int(stride)
         return max(1, round(self.input_size[0] / output.heatmaps.shape[-2])) if output.heatmaps is not None else 1
 
-    def _network_maps(self, batch: torch.Tensor, scale_weights: bool = False) -> tuple[torch.Tensor, MapLayout]:
-        """:func:`output_maps` of the model for a uint8 (B, 3, h, w) letterboxed batch (with its
-        mirror when flip is on)."""
+    def _mirror_input(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """An extra input of the mirrored image: mirrored, its class channels swapped if it has them."""
+        if self.extra_inputs[name].class_indexed:
+            if self.label_schema is None:
+                raise ValueError(f"input {name!r} is class-indexed: mirroring it needs the label schema")
+            return flip_logits(x, self.label_schema)
+        return x.flip(-1)
+
+    def _network_maps(
+        self, batch: torch.Tensor, scale_weights: bool = False, inputs: dict[str, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, MapLayout]:
+        """:func:`output_maps` of the model for a uint8 (B, 3, h, w) letterboxed batch and its
+        letterboxed extra inputs (each with its mirror when flip is on)."""
         x = self.preprocessing.normalize(batch.to(self.device, non_blocking=True))
+        extras = {name: t.to(self.device, torch.float32) for name, t in (inputs or {}).items()}
         if self.flip:
             x = torch.cat([x, x.flip(-1)])
+            extras = {name: torch.cat([t, self._mirror_input(name, t)]) for name, t in extras.items()}
         with self._autocast():
-            output = self.model(x)
+            output = self.model(x, **extras)
         return output_maps(
             output, self.input_size, self.label_schema, self.joint_schema, self._heatmap_stride(output),
             flip=self.flip, scale_weights=scale_weights,
         )
 
     def _scale_views(
-        self, images: Sequence[np.ndarray], scale_weights: bool = False
+        self, images: Sequence[np.ndarray], scale_weights: bool = False,
+        inputs: Sequence[dict[str, np.ndarray]] | None = None,
     ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, MapLayout]]:
         """For each scale and image: (image index, maps (C + K (+ S), H, W), coverage (1, H, W),
-        their layout) at the original resolution."""
+        their layout) at the original resolution. Extra inputs are letterboxed with their image."""
+        specs = {name: MapSpec("continuous", class_indexed=spec.class_indexed) for name, spec in self.extra_inputs.items()}
         for transform in self._transforms:
-            warped = [transform(Sample(image=image)) for image in images]
+            warped = [
+                transform(Sample(image=image, maps=dict(inputs[i]) if inputs else {}, map_specs=specs if inputs else {}))
+                for i, image in enumerate(images)
+            ]
             batch = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2)
-            maps, layout = self._network_maps(batch, scale_weights)
+            extras = {name: torch.from_numpy(np.stack([w.maps[name] for w in warped])) for name in specs} if inputs else {}
+            maps, layout = self._network_maps(batch, scale_weights, extras)
             views = original_views(maps, [w.meta["affine"] for w in warped], [w.meta["orig_size"] for w in warped])
             for i, (view, coverage) in enumerate(views):
                 yield i, view, coverage, layout
 
     @torch.inference_mode()
     def _predict_maps(
-        self, images: Sequence[np.ndarray], scale_weights: bool = False
+        self, images: Sequence[np.ndarray], scale_weights: bool = False,
+        inputs: Sequence[dict[str, np.ndarray]] | None = None,
     ) -> tuple[list[torch.Tensor], MapLayout]:
         """(C + K (+ S), H, W) averaged maps per image at its original resolution, and their channels."""
         images = list(images)
         if not images:
             return [], MapLayout(0)
         _check_images(images)
+        inputs = self._check_inputs(images, inputs)
         sums: list[torch.Tensor | None] = [None] * len(images)
         weights: list[torch.Tensor | None] = [None] * len(images)
         layout = MapLayout(0)
-        for i, maps, coverage, layout in self._scale_views(images, scale_weights):
+        for i, maps, coverage, layout in self._scale_views(images, scale_weights, inputs):
             # A warped view already carries its coverage (bilinear sampling mixes in zeros from
             # outside the letterbox), so dividing the sum by the summed coverage averages each
             # pixel over the views that see it and undoes that zero padding at the border.
@@ -334,10 +355,41 @@ class Predictor:
 
     # ----------------------------------------------------------------------- public
 
-    def predict_logits(self, images: Sequence[np.ndarray]) -> list[torch.Tensor]:
+    def _check_inputs(
+        self, images: Sequence[np.ndarray], inputs: Sequence[dict[str, np.ndarray]] | None
+    ) -> list[dict[str, np.ndarray]] | None:
+        """Each image's extra inputs, checked against what the model declares (None: it takes none)."""
+        if not self.extra_inputs:
+            if inputs:
+                raise ValueError("this model takes no inputs beyond the image")
+            return None
+        if inputs is None or len(inputs) != len(images):
+            raise ValueError(
+                f"the model takes {sorted(self.extra_inputs)} beside each image: give one mapping per image as inputs="
+            )
+        checked = []
+        for i, (image, given) in enumerate(zip(images, inputs)):
+            missing = sorted(set(self.extra_inputs) - set(given))
+            if missing:
+                raise ValueError(f"image {i}: inputs lack {missing}")
+            entry = {}
+            for name, spec in self.extra_inputs.items():
+                array = np.asarray(given[name], dtype=np.float32)
+                if array.shape != (spec.channels, *image.shape[:2]):
+                    raise ValueError(
+                        f"image {i}: input {name!r} must be ({spec.channels}, H, W) over the image's "
+                        f"{image.shape[:2]} pixels, got {array.shape}"
+                    )
+                entry[name] = array
+            checked.append(entry)
+        return checked
+
+    def predict_logits(
+        self, images: Sequence[np.ndarray], inputs: Sequence[dict[str, np.ndarray]] | None = None
+    ) -> list[torch.Tensor]:
         """(C, H, W) float32 logits per (H, W, 3) uint8 RGB image, at its original resolution,
         on the predictor's device; averaged over scales (and flip)."""
-        maps, layout = self._predict_maps(images)
+        maps, layout = self._predict_maps(images, inputs=inputs)
         num_classes = layout.classes
         if maps and num_classes == 0:
             raise ValueError("this model predicts joints only, no parsing logits")
@@ -345,13 +397,15 @@ class Predictor:
 
     @torch.inference_mode()
     def predict(
-        self, images: Sequence[np.ndarray], probabilities: bool = False, scale_weights: bool = False
+        self, images: Sequence[np.ndarray], probabilities: bool = False, scale_weights: bool = False,
+        inputs: Sequence[dict[str, np.ndarray]] | None = None,
     ) -> list[Prediction]:
         """Class ids (argmax of the averaged logits), optionally softmax probabilities, the
         joints decoded from the averaged heatmaps of a model that predicts them, and optionally
         the averaged per-pixel weights over a multi-scale model's input scales (an error for a
-        model without them)."""
-        maps, layout = self._predict_maps(images, scale_weights)
+        model without them). ``inputs``: for a model with extra inputs (``ExtraInput``), one
+        mapping per image of name -> (channels, H, W) float array over the image's pixels."""
+        maps, layout = self._predict_maps(images, scale_weights, inputs)
         out = []
         for m in maps:
             decoded = decode_maps(m, layout, self.input_size)

@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from .attention_to_scale import AttentionToScale
 from .deeplab import DeepLab
 from .jppnet import JPPNet, PoseNet
-from .output import ModelOutput
+from .output import ExtraInput, ModelOutput, extra_inputs_of
 from .ssnan import SSNAN
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
@@ -59,6 +59,6 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
 
 
 __all__ = [
-    "MODELS", "AttentionToScale", "DeepLab", "JPPNet", "ModelOutput", "PoseNet", "SSNAN", "build_model", "predicts_joints",
-    "predicts_parsing", "predicts_scale_weights",
+    "MODELS", "AttentionToScale", "DeepLab", "ExtraInput", "JPPNet", "ModelOutput", "PoseNet", "SSNAN", "build_model",
+    "extra_inputs_of", "predicts_joints", "predicts_parsing", "predicts_scale_weights",
 ]

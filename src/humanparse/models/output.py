@@ -1,4 +1,5 @@
-"""What every model returns: one typed output, whatever the architecture."""
+"""What every model returns (one typed output, whatever the architecture) and what it may take
+beyond the image (named extra inputs)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,21 @@ class ModelOutput:
     heatmaps: torch.Tensor | None = None
     aux_heatmaps: list[torch.Tensor] = field(default_factory=list)
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExtraInput:
+    """A per-pixel input a model takes by name beside the image (a WSHP prior, ...).
+
+    channels: its number of channels (it is (B, channels, H, W) at the image's size).
+    class_indexed: its channels follow the label schema (one per class), so mirroring the
+        input swaps its left/right channels as it swaps logits.
+    """
+
+    channels: int
+    class_indexed: bool = False
+
+
+def extra_inputs_of(model: object) -> dict[str, ExtraInput]:
+    """The named inputs a model takes beyond the image (its ``extra_inputs``; none for most)."""
+    return dict(getattr(getattr(model, "_orig_mod", model), "extra_inputs", {}) or {})
