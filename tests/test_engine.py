@@ -15,10 +15,10 @@ from humanparse.cli import main
 from humanparse.config import load_config
 from humanparse.data.readers import open_dataset
 from humanparse.data.synth import write_synthetic_dataset
-from humanparse.engine.evaluate import evaluate_model
+from humanparse.evaluation.evaluate import evaluate_model
 from humanparse.engine.train import run_train
 from humanparse.evaluation import majority_scores
-from humanparse.models.saved import load_model
+from humanparse.inference.model_file import load_model
 
 TINY = [
     "model.name=deeplab", "model.backbone=resnet18", "model.base_width=16", "model.output_stride=8",

@@ -16,7 +16,7 @@ import humanparse.models
 from humanparse.cli import main
 from humanparse.inference.export import export_onnx, sidecar_of
 from humanparse.models import ModelOutput
-from humanparse.models.saved import load_model, save_model
+from humanparse.inference.model_file import load_model, save_model
 from humanparse.schemas import LIP
 
 onnx = pytest.importorskip("onnx")

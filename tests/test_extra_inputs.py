@@ -17,7 +17,7 @@ from humanparse.engine.task import HumanTask
 from humanparse.inference.export import export_onnx
 from humanparse.inference.predictor import Predictor
 from humanparse.models import ExtraInput, ModelOutput, extra_inputs_of
-from humanparse.models.saved import load_model, save_model
+from humanparse.inference.model_file import load_model, save_model
 from humanparse.schemas import LIP
 
 

@@ -19,7 +19,7 @@ from humanparse.data.synth import write_synthetic_dataset
 from humanparse.engine.data import ParsingDataModule
 from humanparse.engine.task import ParsingTask
 from humanparse.engine.train import complete_spec, init_from_weights, run_train
-from humanparse.models.saved import load_model
+from humanparse.inference.model_file import load_model
 from humanparse.schemas import LIP_JOINTS, get_label_schema
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -16,7 +16,7 @@ from humanparse.data.readers import open_dataset
 from humanparse.data.synth import write_synthetic_dataset
 from humanparse.engine.train import run_train
 from humanparse.evaluation.pose_metrics import PCKAccumulator
-from humanparse.models.saved import load_model
+from humanparse.inference.model_file import load_model
 
 SIZE = 96
 JOINT_TINY = [

@@ -16,7 +16,7 @@ from humanparse.data.readers import open_dataset
 from humanparse.data.sample import MISSING
 from humanparse.data.synth import write_synthetic_dataset
 from humanparse.engine.train import run_train
-from humanparse.models.saved import load_model
+from humanparse.inference.model_file import load_model
 
 
 def write_mpii_layout(lip_root: Path, root: Path) -> None:

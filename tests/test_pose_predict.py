@@ -20,7 +20,7 @@ from humanparse.data.sample import VISIBLE
 from humanparse.data.transforms import affine_matrix, transform_points
 from humanparse.evaluation.tta import ParsingPredictor
 from humanparse.models import ModelOutput, build_model
-from humanparse.models.saved import load_model, save_model
+from humanparse.inference.model_file import load_model, save_model
 from humanparse.schemas import LIP, LIP_JOINTS
 
 LEFT = {a for a, _ in LIP_JOINTS.flip_pairs}
@@ -211,7 +211,7 @@ def test_network_scales_of_the_model_file_apply_at_test_time(tmp_path):
 
 def test_evaluating_a_pose_model_needs_keypoints(tmp_path):
     from humanparse.data.synth import write_synthetic_dataset
-    from humanparse.engine.evaluate import evaluate_model
+    from humanparse.evaluation.evaluate import evaluate_model
 
     root = tmp_path / "synth"
     write_synthetic_dataset(root, 6, seed=1, size=(64, 64), val_fraction=0.5, clutter=0.0)

@@ -17,7 +17,7 @@ from humanparse.cli import main
 from humanparse.errors import UsageError
 from humanparse.inference.predict import run_predict
 from humanparse.models import ModelOutput
-from humanparse.models.saved import save_model
+from humanparse.inference.model_file import save_model
 from humanparse.schemas import LIP, PASCAL_PERSON_PART
 
 

@@ -14,7 +14,7 @@ from torch import nn
 import humanparse.models
 from humanparse.data.image_io import DataError
 from humanparse.models import ModelOutput
-from humanparse.models.saved import SavedModel, load_model, read_model_info, save_model
+from humanparse.inference.model_file import SavedModel, load_model, read_model_info, save_model
 from humanparse.schemas import LIP, PASCAL_PERSON_PART
 
 

@@ -26,7 +26,7 @@ from humanparse.evaluation.tta import ParsingPredictor, normalize
 from humanparse.inference.export import export_onnx
 from humanparse.losses import ParsingLoss, StructureSensitiveLoss
 from humanparse.models import SSNAN, DeepLab, ModelOutput, predicts_scale_weights
-from humanparse.models.saved import load_model, save_model
+from humanparse.inference.model_file import load_model, save_model
 from humanparse.schemas import LIP, LabelSchema
 
 NUM_CLASSES = 5

@@ -97,7 +97,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .engine.evaluate import run_evaluate
+    from .evaluation.evaluate import run_evaluate
 
     overrides = list(args.overrides)
     for key, value in (("format", args.format), ("root", args.root), ("schema", args.schema)):

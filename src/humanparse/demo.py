@@ -64,7 +64,7 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the demo; returns a summary with the validation mIoU and where things are."""
     from .data.synth import write_synthetic_dataset
-    from .engine.evaluate import run_evaluate
+    from .evaluation.evaluate import run_evaluate
     from .engine.train import run_train
     from .inference.predict import run_predict
 

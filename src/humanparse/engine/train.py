@@ -21,7 +21,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from ..config import dump_config
 from ..errors import ConfigError, DataError
 from ..models import MODELS
-from ..models.saved import WEIGHTS_FILE, save_model
+from ..inference.model_file import WEIGHTS_FILE, save_model
 from ..schemas import JointSchema, LabelSchema
 from .data import ParsingDataModule
 from .task import ParsingTask, plain_state_names

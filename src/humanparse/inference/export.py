@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..models.output import ModelOutput, extra_inputs_of
-from ..models.saved import CONFIG_FILE, load_model
+from .model_file import CONFIG_FILE, load_model
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"

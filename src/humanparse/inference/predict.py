@@ -33,7 +33,7 @@ from ..data.readers.lip import write_lip_pose_csv
 from ..data.sample import VISIBLE
 from .predictor import Prediction, Predictor
 from ..models import predicts_scale_weights
-from ..models.saved import SavedModel, load_model, resolve_device
+from .model_file import SavedModel, load_model, resolve_device
 from ..schemas import JointSchema, LabelSchema
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")

@@ -31,12 +31,12 @@ from ..data.sample import MapSpec, Sample
 from ..data.transforms import EvalTransform, flip_heatmaps, flip_logits, warp_back
 from ..models.multiscale import check_scales
 from ..models.output import ModelOutput, extra_inputs_of
-from ..models.saved import resolve_device
+from .model_file import resolve_device
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, normalize
 from ..schemas import JointSchema, LabelSchema
 
 if TYPE_CHECKING:
-    from ..models.saved import SavedModel
+    from .model_file import SavedModel
 
 
 def class_ids(scores: torch.Tensor) -> torch.Tensor:
