@@ -38,7 +38,8 @@ def _cmd_score_parsing(args: argparse.Namespace) -> int:
     from .evaluation.score import run_score_parsing
 
     return run_score_parsing(
-        Path(args.gt), Path(args.pred), schema=args.schema, json_out=args.json, absent=args.absent
+        Path(args.gt), Path(args.pred), schema=args.schema, json_out=args.json, absent=args.absent,
+        pred_schema=args.pred_schema,
     )
 
 
@@ -110,7 +111,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     return run_evaluate(
         args.model, config["data"], json_out=args.json, absent=args.absent or config["eval"]["absent"],
-        scales=args.scales, flip=args.flip, batch_size=args.batch_size, device=args.device,
+        scales=args.scales, flip=args.flip, batch_size=args.batch_size, device=args.device, to_schema=args.to_schema,
     )
 
 
@@ -120,7 +121,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return run_predict(
         args.model, args.inputs, args.out, device=args.device, batch_size=args.batch_size,
         scales=args.scales, flip=args.flip, save_probabilities=args.probabilities,
-        save_scale_weights=args.scale_weights, amp=args.amp,
+        save_scale_weights=args.scale_weights, amp=args.amp, to_schema=args.to_schema,
     )
 
 
@@ -199,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--gt", required=True, help="folder of ground-truth label PNGs")
     sp.add_argument("--pred", required=True, help="folder of predicted label PNGs (same stems)")
     sp.add_argument("--schema", required=True, help="label schema name or .yaml")
+    sp.add_argument(
+        "--pred-schema", metavar="SCHEMA",
+        help="the predictions are in this label schema (or a mapping .yaml to --schema): mapped, then scored "
+        "on the classes they reach",
+    )
     sp.add_argument("--json", help="write the scores as JSON here")
     sp.add_argument(
         "--absent",
@@ -241,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="cpu", help="cpu or cuda")
     ev.add_argument("--json", help="write the scores as JSON here")
     ev.add_argument("--absent", choices=("skip", "zero"), help="absent-class convention (default: skip)")
+    ev.add_argument(
+        "--to-schema", metavar="SCHEMA",
+        help="the data's labels are in this label schema (or a mapping .yaml from the model's): predictions "
+        "are mapped into it and scored on the classes they reach (e.g. a LIP model on ATR)",
+    )
     ev.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.val_ids=0701-0800")
     ev.set_defaults(func=_cmd_evaluate)
 
@@ -259,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
         "SS-NAN, Attention-to-scale)",
     )
     pr.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
+    pr.add_argument(
+        "--to-schema", metavar="SCHEMA",
+        help="write labels in this label schema (a built-in name, or a mapping .yaml from the model's schema)",
+    )
     pr.set_defaults(func=_cmd_predict)
 
     ex = sub.add_parser("export", help="export a saved model to ONNX (needs the onnx extra)")

@@ -22,6 +22,7 @@ from ..inference.model_file import load_model, resolve_device
 from ..inference.predictor import Predictor
 from ..models import predicts_parsing
 from ..schemas import IGNORE_INDEX, LabelSchema
+from .cross_schema import CrossSchema, resolve_mapping
 from .parsing_metrics import ABSENT_CONVENTIONS, ConfusionMatrix, ParsingScores, SizeBreakdown
 from .pose_metrics import PCKAccumulator
 from .score import format_parsing_table, format_pose_table, rule_text, write_json, write_parsing_json
@@ -53,11 +54,23 @@ def evaluate_model(
     device: str = "cpu",
     absent: str = "skip",
     progress: bool = True,
+    to_schema: str | Path | None = None,
 ) -> Evaluation:
     """Score a model file on one split: parsing under the official protocol, and joints by PCK
-    under the joint schema's rule when the model predicts them and the data has keypoints."""
+    under the joint schema's rule when the model predicts them and the data has keypoints.
+
+    ``to_schema``: the data's labels are in another schema (a built-in name, or a mapping YAML
+    from the model's schema); predictions are mapped into it and scored on the classes they
+    can reach (:mod:`humanparse.evaluation.cross_schema`)."""
     saved = load_model(model_path, device=device)
     schema = saved.label_schema
+    cross = None
+    if to_schema is not None:
+        if schema is None:
+            raise UsageError("--to-schema maps parsing predictions, and this model predicts joints only")
+        cross = CrossSchema(resolve_mapping(schema, to_schema))
+        data = {**data, "schema": data.get("schema") or cross.target}
+        schema = cross.target
     data = {**data, "schema": data.get("schema") or schema}
     reader, indices = open_split(data, split_key, ids_key)
     data_schema = getattr(reader, "schema", schema)
@@ -73,6 +86,9 @@ def evaluate_model(
         device=device,
     )
     parses = predicts_parsing(saved.model)
+    if cross is not None:
+        schema = cross.scored_schema
+        print(cross.describe(), file=sys.stderr)
     matrix = ConfusionMatrix(schema.num_classes, IGNORE_INDEX) if parses else None
     sizes = SizeBreakdown(schema.num_classes, IGNORE_INDEX) if parses else None
     pose = None
@@ -94,8 +110,11 @@ def evaluate_model(
             if matrix is not None and sizes is not None:
                 if sample.label is None:
                     raise DataError(where, "no label to score against")
-                matrix.update(pred.labels, sample.label)
-                sizes.update(pred.labels, sample.label)
+                labels, truth = pred.labels, sample.label
+                if cross is not None:
+                    labels, truth = cross.scored_prediction(labels), cross.scored_ground_truth(truth)
+                matrix.update(labels, truth)
+                sizes.update(labels, truth)
             if pose is not None and pred.joints is not None:
                 if sample.keypoints is None:
                     raise DataError(where, "no keypoints to score against")

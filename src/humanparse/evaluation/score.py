@@ -17,7 +17,8 @@ from ..data.image_io import DataError, read_label
 from ..errors import UsageError
 from ..data.readers.lip import read_lip_pose_csv
 from ..data.readers.mpii import read_mpii_gt_mat
-from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema, get_joint_schema, get_label_schema
+from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema, get_joint_schema, get_label_schema, load_label_mapping
+from .cross_schema import CrossSchema, resolve_mapping
 from .parsing_metrics import ABSENT_CONVENTIONS, ConfusionMatrix, ParsingScores, SizeBreakdown
 from .pose_metrics import PCKAccumulator, auc
 from .prediction_files import read_pose_predictions_array, read_pose_predictions_csv
@@ -78,12 +79,14 @@ def _pair_predictions(gt_files: Sequence[Path], pred_dir: Path) -> list[Path]:
 
 
 def score_parsing_folders(
-    gt_dir: Path, pred_dir: Path, schema: LabelSchema, progress: bool = True
+    gt_dir: Path, pred_dir: Path, schema: LabelSchema, progress: bool = True, cross: CrossSchema | None = None
 ) -> tuple[ConfusionMatrix, SizeBreakdown, int]:
     """Accumulate every ground-truth PNG of ``gt_dir`` against its same-stem prediction.
 
     Labels are compared at the ground truth's own size, never resized; a prediction must
-    give a class (not 255) to every pixel the ground truth counts.
+    give a class (not 255) to every pixel the ground truth counts. With ``cross``, predictions
+    are in ``cross.mapping.source`` and ground truth in ``schema`` (its target); both are scored
+    in ``cross.scored_schema``.
     """
     from tqdm import tqdm
 
@@ -92,13 +95,15 @@ def score_parsing_folders(
         raise DataError(gt_dir, "no ground-truth label PNGs found")
     pred_files = _pair_predictions(gt_files, pred_dir)
     n = schema.num_classes
-    matrix = ConfusionMatrix(n, IGNORE_INDEX)
-    sizes = SizeBreakdown(n, IGNORE_INDEX)
+    n_pred = cross.mapping.source.num_classes if cross is not None else n
+    n_scored = cross.scored_schema.num_classes if cross is not None else n
+    matrix = ConfusionMatrix(n_scored, IGNORE_INDEX)
+    sizes = SizeBreakdown(n_scored, IGNORE_INDEX)
     for gt_path, pred_path in tqdm(
         list(zip(gt_files, pred_files)), desc="scoring", unit="img", disable=None if progress else True
     ):
         gt = read_label(gt_path, num_classes=n)
-        pred = read_label(pred_path, num_classes=n)
+        pred = read_label(pred_path, num_classes=n_pred)
         if pred.shape != gt.shape:
             raise DataError(
                 pred_path,
@@ -108,6 +113,8 @@ def score_parsing_folders(
         unlabelled = int(((pred == IGNORE_INDEX) & (gt != IGNORE_INDEX)).sum())
         if unlabelled:
             raise DataError(pred_path, f"prediction holds 255 (ignore) at {unlabelled} pixels the ground truth labels")
+        if cross is not None:
+            pred, gt = cross.scored_prediction(pred), cross.scored_ground_truth(gt)
         matrix.update(pred, gt)
         sizes.update(pred, gt)
     return matrix, sizes, len(gt_files)
@@ -141,12 +148,26 @@ def format_parsing_table(
     return "\n".join(line for line in lines if line)
 
 
-def run_score_parsing(gt_dir: Path, pred_dir: Path, schema: str, json_out: str | None, absent: str) -> int:
-    """``humanparse score parsing``: print the table, optionally write JSON; 0 on success."""
+def run_score_parsing(
+    gt_dir: Path, pred_dir: Path, schema: str, json_out: str | None, absent: str, pred_schema: str | None = None
+) -> int:
+    """``humanparse score parsing``: print the table, optionally write JSON; 0 on success.
+    ``pred_schema``: the predictions are in that schema and are mapped into ``schema`` (a
+    built-in mapping by name, or a mapping YAML; see :mod:`.cross_schema`)."""
     if absent not in ABSENT_CONVENTIONS:
         raise UsageError(f"--absent must be one of {ABSENT_CONVENTIONS}, not {absent!r}")
     label_schema = get_label_schema(schema)
-    matrix, sizes, num_images = score_parsing_folders(Path(gt_dir), Path(pred_dir), label_schema)
+    cross = None
+    if pred_schema is not None:
+        source = get_label_schema(pred_schema) if not str(pred_schema).endswith((".yaml", ".yml")) else None
+        mapping = (resolve_mapping(source, label_schema) if source is not None else load_label_mapping(pred_schema))
+        if mapping.target.classes != label_schema.classes:
+            raise UsageError(f"the mapping goes to {mapping.target.name!r}, but the ground truth is {label_schema.name!r}")
+        cross = CrossSchema(mapping)
+        print(cross.describe(), file=sys.stderr)
+    matrix, sizes, num_images = score_parsing_folders(Path(gt_dir), Path(pred_dir), label_schema, cross=cross)
+    if cross is not None:
+        label_schema = cross.scored_schema
     scores = matrix.scores(absent)
     size_table = sizes.to_dict(absent)
     print(format_parsing_table(scores, label_schema.classes, size_table, num_images))

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from ..data.image_io import IMAGE_EXTENSIONS, DataError, read_image, write_label_png
 from ..data.readers.lip import write_lip_pose_csv
 from ..data.sample import VISIBLE
+from ..errors import HumanparseError, UsageError
 from .predictor import Prediction, Predictor
 from ..models import predicts_scale_weights
 from .model_file import SavedModel, load_model, resolve_device
@@ -290,7 +291,7 @@ def _predict_images(
         scales = tuple(getattr(predictor.model, "scales", ())) if scale_weights else ()
         for (item, image), pred in zip(good, predictions):
             _write_image_outputs(
-                item, image, pred, out_dir, predictor.label_schema, predictor.joint_schema, context, scales
+                item, image, pred, out_dir, predictor.output_schema, predictor.joint_schema, context, scales
             )
             if pred.joints is not None:
                 # Predicted joints carry no visibility: written as visible, LIP's "0".
@@ -336,7 +337,7 @@ def _predict_video(
         capture.release()
         _report(item.path, "unreadable video: OpenCV cannot open it")
         return False
-    schema = predictor.label_schema
+    schema = predictor.output_schema
     fps = capture.get(cv2.CAP_PROP_FPS)
     fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else _DEFAULT_FPS
     total = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))) or None  # streams may not know
@@ -416,12 +417,15 @@ def run_predict(
     save_scale_weights: bool = False,
     amp: bool = False,
     progress: bool = True,
+    to_schema: str | Path | None = None,
 ) -> int:
     """Predict every image and video in ``inputs`` into ``out_dir``; returns the exit code:
     0 when everything was predicted, 1 when some input could not be read (each is passed to
     ``report(path, problem)`` and skipped); a bad device or option raises :class:`UsageError`.
 
-    ``scales`` and ``flip`` default to the model file's ``test_time``; ``amp`` runs the model
+    ``to_schema`` writes labels and probabilities in another label schema (a built-in name or
+    a mapping YAML; see :mod:`humanparse.evaluation.cross_schema`). ``scales`` and ``flip``
+    default to the model file's ``test_time``; ``amp`` runs the model
     in bfloat16 on CUDA. Probabilities and scale-weight maps are written for images only (a
     video's would be huge); asking for scale weights from a model without them is an error.
     """
@@ -435,8 +439,10 @@ def run_predict(
             "scales (SS-NAN with neural aggregation and Attention-to-scale do)"
         )
     try:
-        predictor = Predictor.from_saved(saved, scales=scales, flip=flip, device=device, amp=amp)
-    except ValueError as e:  # bad --scales
+        predictor = Predictor.from_saved(saved, scales=scales, flip=flip, device=device, amp=amp, to_schema=to_schema)
+    except ValueError as e:  # bad --scales or --to-schema
+        if isinstance(e, HumanparseError):
+            raise
         raise UsageError(str(e)) from None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

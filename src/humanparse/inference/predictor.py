@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -209,6 +210,9 @@ class Predictor:
     amp: bfloat16 autocast for the forward pass on CUDA (ignored on CPU).
     joint_schema: the joints of the model's heatmap channels (their flip partners).
     label_schema: the classes of the model's logits (None for a pose-only model).
+    to_schema: give labels and probabilities in another label schema (a built-in name, or a
+        mapping YAML from ``label_schema``; see :mod:`humanparse.evaluation.cross_schema`);
+        :attr:`output_schema` is then that schema. Flips still use ``label_schema``.
     mean, std: the input normalisation; the letterbox is filled with the colour of the mean.
 
     Each call runs the images it is given as one batch per scale (twice the images with
@@ -228,8 +232,17 @@ class Predictor:
         device: str | torch.device = "cpu",
         amp: bool = False,
         joint_schema: JointSchema | None = None,
+        to_schema: str | Path | LabelSchema | None = None,
     ) -> None:
         scales = check_scales(scales)
+        self.cross = None
+        if to_schema is not None:
+            if label_schema is None:
+                raise ValueError("to_schema maps parsing predictions, and this model predicts joints only")
+            from ..evaluation.cross_schema import CrossSchema, resolve_mapping
+
+            self.cross = CrossSchema(resolve_mapping(label_schema, to_schema))
+        self.output_schema = self.cross.target if self.cross is not None else label_schema
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.label_schema = label_schema
@@ -253,6 +266,7 @@ class Predictor:
         flip: bool | None = None,
         device: str | torch.device | None = None,
         amp: bool = False,
+        to_schema: str | Path | LabelSchema | None = None,
     ) -> Predictor:
         """A predictor for a loaded model file; scales and flip default to the file's ``test_time``.
 
@@ -268,7 +282,7 @@ class Predictor:
             saved.model, saved.label_schema, saved.input_size, saved.mean, saved.std,
             scales=tuple(saved.test_time.get("scales", [1.0])) if scales is None else scales,
             flip=bool(saved.test_time.get("flip", False)) if flip is None else flip,
-            device=device, amp=amp, joint_schema=saved.joint_schema,
+            device=device, amp=amp, joint_schema=saved.joint_schema, to_schema=to_schema,
         )
 
     # ----------------------------------------------------------------------- internals
@@ -413,11 +427,13 @@ class Predictor:
             def numpy(t: torch.Tensor | None) -> np.ndarray | None:
                 return None if t is None else t.cpu().numpy()
 
+            labels = numpy(None if decoded.labels is None else decoded.labels.to(torch.uint8))
+            probs = numpy(torch.softmax(decoded.logits, 0)) if probabilities and decoded.logits is not None else None
+            if self.cross is not None:
+                labels = None if labels is None else self.cross.labels(labels)
+                probs = None if probs is None else self.cross.probabilities(probs)
             out.append(Prediction(
-                labels=numpy(None if decoded.labels is None else decoded.labels.to(torch.uint8)),
-                probabilities=numpy(torch.softmax(decoded.logits, 0)) if probabilities and decoded.logits is not None
-                else None,
-                joints=numpy(decoded.joints),
+                labels=labels, probabilities=probs, joints=numpy(decoded.joints),
                 scale_weights=numpy(decoded.scale_weights),
             ))
         return out
