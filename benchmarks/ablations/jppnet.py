@@ -9,8 +9,8 @@ single-task baselines train for both phases' epochs. Everything is scored on the
 split at one scale without flip (the architectures are compared, not the test-time tricks):
 pixel accuracy, mean accuracy and mIoU; PCK against the neck-to-head-top distance (LIP's rule).
 
-    python benchmarks/jppnet_ablation.py [--images 600] [--size 96] [--parsing-epochs 4]
-                                         [--joint-epochs 4] [--width 16] [--out FILE]
+    python benchmarks/ablations/jppnet.py [--images 600] [--size 96] [--parsing-epochs 4]
+                                          [--joint-epochs 4] [--width 16] [--out FILE]
 
 (about 16 minutes on a 2-core CPU; figures in docs/jppnet.md)
 
@@ -20,15 +20,18 @@ Prints a table and writes JSON (default benchmarks/results/jppnet_ablation.json)
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from synth_common import (
-    add_synthetic_arguments, common_overrides, synthetic_dataset, train_and_evaluate, write_results,
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import (  # noqa: E402
+    CONFIGS, RESULTS, add_synthetic_arguments, common_overrides, parsing_scores,
+    synthetic_dataset, train_and_evaluate, write_results,
 )
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "synth"
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "jppnet_ablation.json"
+CONFIG_DIR = CONFIGS / "synth"
+DEFAULT_OUT = RESULTS / "jppnet_ablation.json"
 POSE_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
 
 # name -> (config, model overrides); every JPPNet row starts from the parsing network.
@@ -48,11 +51,7 @@ def _overrides(args: argparse.Namespace, root: Path, out: Path) -> list[str]:
 def _train_and_score(config_name: str, overrides: list[str], root: Path) -> dict[str, Any]:
     row, result = train_and_evaluate(CONFIG_DIR / f"{config_name}.yaml", overrides, root)
     if result.scores is not None:
-        row.update(
-            pixel_accuracy=100 * result.scores.pixel_accuracy,
-            mean_accuracy=100 * result.scores.mean_accuracy,
-            miou=100 * result.scores.miou,
-        )
+        row.update(parsing_scores(result))
     if result.pose is not None:
         pose = result.pose.summary()
         row.update(pck={c: pose.table[c] for c in POSE_COLUMNS}, pck_total=pose.mean)
@@ -67,7 +66,9 @@ def format_tables(rows: dict[str, dict[str, Any]]) -> str:
     lines = ["Parsing (Table 12 layout)", f"{'Method':<18} {'PixAcc':>7} {'MeanAcc':>7} {'mIoU':>7}"]
     for name, row in rows.items():
         if "miou" in row:
-            lines.append(f"{name:<18} {_fmt(row['pixel_accuracy']):>7} {_fmt(row['mean_accuracy']):>7} {_fmt(row['miou']):>7}")
+            lines.append(
+                f"{name:<18} {_fmt(row['pixel_accuracy']):>7} {_fmt(row['mean_accuracy']):>7} {_fmt(row['miou']):>7}"
+            )
     lines += ["", "Pose, PCK@0.5 of the neck-head length (Table 11 layout)",
               f"{'Method':<18} " + " ".join(f"{c:>8}" for c in POSE_COLUMNS) + f" {'Total':>8}"]
     for name, row in rows.items():
@@ -79,14 +80,14 @@ def format_tables(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_synthetic_arguments(parser, "runs/bench/jppnet_ablation", images=600)
     parser.add_argument("--parsing-epochs", type=int, default=4, help="first phase: the parsing network")
     parser.add_argument("--joint-epochs", type=int, default=4, help="second phase: each joint network")
     parser.add_argument("--width", type=int, default=16, help="ResNet-18 base width")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     root = synthetic_dataset(args)
     total_epochs = args.parsing_epochs + args.joint_epochs
@@ -101,7 +102,8 @@ def main() -> None:
         [*_overrides(args, root, args.work / "parsing_only"), f"train.max_epochs={total_epochs}"], root,
     )
     rows["Pose only"] = _train_and_score(
-        "pose_net_resnet18", [*_overrides(args, root, args.work / "pose_only"), f"train.max_epochs={total_epochs}"], root,
+        "pose_net_resnet18", [*_overrides(args, root, args.work / "pose_only"), f"train.max_epochs={total_epochs}"],
+        root,
     )
     for name, (config_name, overrides) in VARIANTS.items():
         folder = args.work / name.replace(" +", "_").replace(" ", "_").lower()

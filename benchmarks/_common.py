@@ -1,4 +1,9 @@
-"""What the synthetic-human benchmarks share: their data options, the dataset, and scoring."""
+"""What the benchmark scripts share: where things are, the JSON results file, and for the
+ablations the synthetic-humans options and dataset and training then scoring one config.
+
+Each script puts this folder on ``sys.path`` to import this module, so that it runs from the
+repository root or any other working directory (``python benchmarks/ablations/jppnet.py``).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,21 @@ import json
 import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from humanparse.config import load_config
-from humanparse.data.synth import write_synthetic_dataset
-from humanparse.engine.evaluate import Evaluation, evaluate_model
-from humanparse.engine.train import run_train
+if TYPE_CHECKING:
+    from humanparse.engine.evaluate import Evaluation
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+RESULTS = Path(__file__).resolve().parent / "results"  # git-ignored
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
 
 
 def add_synthetic_arguments(parser: argparse.ArgumentParser, work: str, images: int) -> None:
@@ -27,6 +39,8 @@ def add_synthetic_arguments(parser: argparse.ArgumentParser, work: str, images: 
 
 def synthetic_dataset(args: argparse.Namespace) -> Path:
     """The benchmark's synthetic humans (LIP layout, with pose CSVs), made once per setting."""
+    from humanparse.data.synth import write_synthetic_dataset
+
     root = args.work / f"synth_{args.images}_{args.size}_{args.clutter:g}"
     if not (root / "val_id.txt").is_file():
         write_synthetic_dataset(root, args.images, seed=args.seed, size=(args.size, args.size), clutter=args.clutter)
@@ -46,6 +60,11 @@ def train_and_evaluate(
     """Train a config; score its model file on the validation split at one scale, no flip: of the
     synthetic humans at ``root``, or of the config's own data without one.
     Returns (run facts: epochs, seconds, model folder) and the evaluation."""
+    # Imported here: the speed scripts use this module too, without Lightning.
+    from humanparse.config import load_config
+    from humanparse.engine.evaluate import evaluate_model
+    from humanparse.engine.train import run_train
+
     config = load_config(config_path, overrides)
     start = time.perf_counter()
     summary = run_train(config, progress=False)
@@ -57,16 +76,21 @@ def train_and_evaluate(
     return {"epochs": summary["epochs"], "train_seconds": round(seconds, 1), "model": summary["model"]}, result
 
 
-def settings_and_machine(args: argparse.Namespace) -> dict[str, Any]:
+def parsing_scores(result: Evaluation) -> dict[str, float]:
+    """Pixel accuracy, mean accuracy and mIoU of an evaluation, in percent."""
+    assert result.scores is not None
     return {
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "pixel_accuracy": 100 * result.scores.pixel_accuracy,
+        "mean_accuracy": 100 * result.scores.mean_accuracy,
+        "miou": 100 * result.scores.miou,
     }
 
 
 def write_results(args: argparse.Namespace, protocol: str, **results: Any) -> None:
     """The settings, the machine, the scoring protocol and the results as JSON in ``args.out``."""
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {**settings_and_machine(args), "protocol": protocol, **results}
-    args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    print(f"written {args.out}")
+    write_json(args.out, {
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "protocol": protocol,
+        **results,
+    })

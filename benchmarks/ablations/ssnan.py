@@ -18,9 +18,9 @@ inference images/s of each network at the dataset's input size (the engine's ste
 loss, backward, SGD; batch --cost-batch), measured one after the other in this process after a
 warm-up step.
 
-    python benchmarks/ssnan_aggregation.py [--datasets synth ccp] [--epochs 8] [--joint-epochs 3]
-                                           [--images 800] [--size 96] [--ccp-epochs 6]
-                                           [--ccp-joint-epochs 2] [--out FILE]
+    python benchmarks/ablations/ssnan.py [--datasets synth ccp] [--epochs 8] [--joint-epochs 3]
+                                         [--images 800] [--size 96] [--ccp-epochs 6]
+                                         [--ccp-joint-epochs 2] [--out FILE]
 
 Prints one table per dataset and writes JSON (default benchmarks/results/ssnan_aggregation.json).
 """
@@ -28,19 +28,22 @@ Prints one table per dataset and writes JSON (default benchmarks/results/ssnan_a
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
-from synth_common import (
-    add_synthetic_arguments, common_overrides, synthetic_dataset, train_and_evaluate, write_results,
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import (  # noqa: E402
+    CONFIGS, RESULTS, add_synthetic_arguments, common_overrides, parsing_scores,
+    synthetic_dataset, train_and_evaluate, write_results,
 )
-from throughput import make_task, time_inference, time_training
 
-from humanparse.config import load_config
+from humanparse.config import load_config  # noqa: E402
+from humanparse.engine.speed import measure_speed  # noqa: E402
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "ssnan_aggregation.json"
+DEFAULT_OUT = RESULTS / "ssnan_aggregation.json"
 SCALES = "[0.5, 0.75, 1.0]"
 # name -> the overrides that make the row from the SS-NAN config.
 ROWS: dict[str, list[str]] = {
@@ -54,18 +57,8 @@ ROWS: dict[str, list[str]] = {
 
 def cost(config_path: Path, overrides: list[str], batch_size: int, steps: int) -> dict[str, float]:
     """Training and inference images/s of one row's network at the config's input size."""
-    config = load_config(config_path, overrides)
-    device = torch.device("cpu")
-    task = make_task(config, device, compile_model=False)
-    size = tuple(config["data"]["input_size"])
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (batch_size, 3, *size), dtype=torch.uint8, generator=generator)
-    labels = torch.randint(0, task.schema.num_classes, (batch_size, *size), generator=generator)
-    batch = {"image": images, "label": labels}
-    return {
-        "train_images_per_s": time_training(task, batch, steps, warmup=1, bf16=False)[0],
-        "infer_images_per_s": time_inference(task, images, steps, warmup=1, bf16=False)[0],
-    }
+    speed = measure_speed(load_config(config_path, overrides), torch.device("cpu"), batch_size, steps)
+    return {key: speed[key] for key in ("train_images_per_s", "infer_images_per_s")}
 
 
 def run_dataset(
@@ -81,13 +74,7 @@ def run_dataset(
     for row, overrides in ROWS.items():
         out = args.work / name / row.replace(" ", "_").replace("/", "")
         facts, result = train_and_evaluate(config_path, [*common, f"train.out_dir={out}", *schedule, *overrides], root)
-        assert result.scores is not None
-        rows[row] = {
-            "miou": 100 * result.scores.miou,
-            "pixel_accuracy": 100 * result.scores.pixel_accuracy,
-            "mean_accuracy": 100 * result.scores.mean_accuracy,
-            **facts,
-        }
+        rows[row] = {**parsing_scores(result), **facts}
         print(f"[{name}] {row}: mIoU {rows[row]['miou']:.2f} ({facts['train_seconds']:.0f} s)", flush=True)
     for row, overrides in ROWS.items():
         rows[row].update(cost(config_path, [*common, *overrides], args.cost_batch, args.cost_steps))
@@ -109,19 +96,21 @@ def table(name: str, rows: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_synthetic_arguments(parser, "runs/bench/ssnan_aggregation", images=800)
     parser.add_argument("--datasets", nargs="+", choices=("synth", "ccp"), default=["synth", "ccp"])
     parser.add_argument("--epochs", type=int, default=8, help="synthetic humans: epochs of every row")
-    parser.add_argument("--joint-epochs", type=int, default=3, help="synthetic humans: last epochs with the joint loss")
+    parser.add_argument(
+        "--joint-epochs", type=int, default=3, help="synthetic humans: last epochs with the joint loss"
+    )
     parser.add_argument("--ccp-epochs", type=int, default=6)
     parser.add_argument("--ccp-joint-epochs", type=int, default=2)
     parser.add_argument("--ccp-root", type=Path, default=None, help="CCP folder (default: the config's)")
     parser.add_argument("--cost-batch", type=int, default=8, help="batch of the speed measurements")
     parser.add_argument("--cost-steps", type=int, default=5, help="timed steps of the speed measurements")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     for epochs, joint in ((args.epochs, args.joint_epochs), (args.ccp_epochs, args.ccp_joint_epochs)):
         if not 0 <= joint < epochs:
             parser.error("the joint-loss epochs must be fewer than the epochs (the first phase needs one)")

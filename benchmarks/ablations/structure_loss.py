@@ -7,8 +7,8 @@ phase). Both are scored on the validation split at one scale without flip: mIoU,
 mean accuracy, and the left/right confusion rate (the share of left-class pixels predicted as
 the matching right class, and vice versa, pooled over the schema's pairs).
 
-    python benchmarks/structure_loss.py [--images 1500] [--size 96] [--base-epochs 8]
-                                        [--finetune-epochs 4] [--out FILE]
+    python benchmarks/ablations/structure_loss.py [--images 1500] [--size 96] [--base-epochs 8]
+                                                  [--finetune-epochs 4] [--out FILE]
 
 (about 18 minutes on a 2-core CPU; figures in docs/jppnet.md)
 
@@ -18,17 +18,21 @@ Prints a table and writes JSON (default benchmarks/results/structure_loss.json).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from synth_common import (
-    add_synthetic_arguments, common_overrides, synthetic_dataset, train_and_evaluate, write_results,
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import (  # noqa: E402
+    CONFIGS, RESULTS, add_synthetic_arguments, common_overrides, parsing_scores,
+    synthetic_dataset, train_and_evaluate, write_results,
 )
 
-from humanparse.evaluation import left_right_confusion
+from humanparse.evaluation import left_right_confusion  # noqa: E402
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synth" / "ss_jppnet_resnet18.yaml"
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "structure_loss.json"
+CONFIG = CONFIGS / "synth" / "ss_jppnet_resnet18.yaml"
+DEFAULT_OUT = RESULTS / "structure_loss.json"
+CROSS_ENTROPY = "loss=[{type: cross_entropy}]"
 
 
 def _train_and_score(overrides: list[str], root: Path) -> dict[str, Any]:
@@ -36,16 +40,14 @@ def _train_and_score(overrides: list[str], root: Path) -> dict[str, Any]:
     assert result.scores is not None and result.matrix is not None
     classes, iou = result.schema.classes, result.scores.per_class_iou
     return {
-        "miou": 100 * result.scores.miou,
-        "pixel_accuracy": 100 * result.scores.pixel_accuracy,
-        "mean_accuracy": 100 * result.scores.mean_accuracy,
+        **parsing_scores(result),
         "left_right_confusion": 100 * left_right_confusion(result.matrix.matrix, result.schema),
         "per_class_iou": {c: (None if v != v else 100 * float(v)) for c, v in zip(classes, iou)},
         **row,
     }
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_synthetic_arguments(parser, "runs/bench/structure_loss", images=1500)
     parser.add_argument("--base-epochs", type=int, default=8, help="first phase: cross-entropy")
@@ -53,23 +55,20 @@ def main() -> None:
     parser.add_argument("--finetune-lr", type=float, default=0.001)
     parser.add_argument("--sigma", type=float, default=1.0, help="pseudo-joint Gaussian, in output cells")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     root = synthetic_dataset(args)
 
     def common(name: str) -> list[str]:
         return common_overrides(args, root, args.work / name)
 
-    base = _train_and_score(
-        [*common("base"), f"train.max_epochs={args.base_epochs}",
-         "loss=[{type: cross_entropy}]"], root,
-    )
+    base = _train_and_score([*common("base"), f"train.max_epochs={args.base_epochs}", CROSS_ENTROPY], root)
     rows = {"base (cross-entropy)": base}
     for name, enabled in (("+ cross-entropy", False), ("+ structure-sensitive", True)):
+        loss = f"loss=[{{type: structure_sensitive, sigma_cells: {args.sigma}}}]" if enabled else CROSS_ENTROPY
         rows[name] = _train_and_score(
-            [*common("ss" if enabled else "ce"), f"train.max_epochs={args.finetune_epochs}", f"train.init_from={base['model']}",
-             f"train.lr={args.finetune_lr}",
-             f"loss=[{{type: structure_sensitive, sigma_cells: {args.sigma}}}]" if enabled else "loss=[{type: cross_entropy}]"],
+            [*common("ss" if enabled else "ce"), f"train.max_epochs={args.finetune_epochs}",
+             f"train.init_from={base['model']}", f"train.lr={args.finetune_lr}", loss],
             root,
         )
 

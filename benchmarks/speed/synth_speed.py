@@ -1,14 +1,14 @@
 """How fast the synthetic-humans generator makes images on one CPU core.
 
-Prints a table (size, images/s, ms/image) and writes the figures as JSON.
+Prints a table (size, images/s, ms/image) and writes the figures as JSON (default
+benchmarks/results/synth_speed.json).
 
-    python benchmarks/synth_speed.py [--sizes 128 256 512] [-n 200] [--out FILE]
+    python benchmarks/speed/synth_speed.py [--sizes 128 256 512] [-n 200] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -19,9 +19,12 @@ import cv2
 import numpy as np
 import torch
 
-from humanparse.data.synth import SyntheticHumans
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import RESULTS, write_json  # noqa: E402
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "synth_speed.json"
+from humanparse.data.synth import SyntheticHumans  # noqa: E402
+
+DEFAULT_OUT = RESULTS / "synth_speed.json"
 
 
 def measure(size: int, n: int, seed: int, warmup: int) -> dict:
@@ -79,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_json(args.out, result)
     return 0
 
 
