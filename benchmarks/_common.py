@@ -1,5 +1,6 @@
-"""What the benchmark scripts share: where things are, the JSON results file, and for the
-ablations the synthetic-humans options and dataset and training then scoring one config.
+"""What the benchmark scripts share: where things are, the ``--smoke`` switch, the JSON results
+file, and for the ablations the synthetic-humans options and dataset and training then scoring
+one config.
 
 Each script puts this folder on ``sys.path`` to import this module, so that it runs from the
 repository root or any other working directory (``python benchmarks/ablations/jppnet.py``).
@@ -8,11 +9,14 @@ repository root or any other working directory (``python benchmarks/ablations/jp
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import platform
+import shutil
+import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 
@@ -21,6 +25,32 @@ if TYPE_CHECKING:
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RESULTS = Path(__file__).resolve().parent / "results"  # git-ignored
+
+
+def parse_arguments(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None, smoke: dict[str, Any]
+) -> argparse.Namespace:
+    """Add ``--smoke`` and parse. Under ``--smoke`` the defaults become ``smoke``'s (flags given still
+    win), and the JSON and the working files (``--work``) go to a new temporary folder; the working
+    files are removed at exit, the JSON is kept."""
+    parser.add_argument(
+        "--smoke", action="store_true",
+        help="tiniest sizes, one step or epoch, results in a temporary folder: checks that the script runs",
+    )
+    if parser.parse_known_args(argv)[0].smoke:
+        scratch = Path(tempfile.mkdtemp(prefix="humanparse-smoke-"))
+        defaults = {**smoke, "out": scratch / parser.get_default("out").name}
+        if parser.get_default("work") is not None:
+            defaults["work"] = scratch / "work"
+        atexit.register(_remove_scratch, scratch)
+        parser.set_defaults(**defaults)
+    return parser.parse_args(argv)
+
+
+def _remove_scratch(scratch: Path) -> None:
+    shutil.rmtree(scratch / "work", ignore_errors=True)
+    if scratch.is_dir() and not any(scratch.iterdir()):
+        scratch.rmdir()
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -37,6 +67,10 @@ def add_synthetic_arguments(parser: argparse.ArgumentParser, work: str, images: 
     parser.add_argument("--work", type=Path, default=Path(work), help="data and runs go here")
 
 
+# What --smoke sets in every ablation: ten 64x64 people (eight train in one batch, so one step an epoch).
+SMOKE_SYNTHETIC = {"images": 10, "size": 64}
+
+
 def synthetic_dataset(args: argparse.Namespace) -> Path:
     """The benchmark's synthetic humans (LIP layout, with pose CSVs), made once per setting."""
     from humanparse.data.synth import write_synthetic_dataset
@@ -48,10 +82,12 @@ def synthetic_dataset(args: argparse.Namespace) -> Path:
 
 
 def common_overrides(args: argparse.Namespace, root: Path, out: Path) -> list[str]:
-    return [
+    overrides = [
         f"data.root={root}", f"data.input_size=[{args.size}, {args.size}]", f"train.out_dir={out}",
-        "data.num_workers=1", "train.accelerator=cpu", "train.devices=1", f"train.seed={args.seed}",
+        f"data.num_workers={0 if args.smoke else 1}", "train.accelerator=cpu", "train.devices=1",
+        f"train.seed={args.seed}",
     ]
+    return [*overrides, "model.base_width=8"] if args.smoke else overrides  # a narrow network
 
 
 def train_and_evaluate(

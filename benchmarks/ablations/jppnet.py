@@ -10,11 +10,12 @@ split at one scale without flip (the architectures are compared, not the test-ti
 pixel accuracy, mean accuracy and mIoU; PCK against the neck-to-head-top distance (LIP's rule).
 
     python benchmarks/ablations/jppnet.py [--images 600] [--size 96] [--parsing-epochs 4]
-                                          [--joint-epochs 4] [--width 16] [--out FILE]
+                                          [--joint-epochs 4] [--width 16] [--out FILE] [--smoke]
 
 (about 16 minutes on a 2-core CPU; figures in docs/jppnet.md)
 
-Prints a table and writes JSON (default benchmarks/results/jppnet_ablation.json).
+Prints a table and writes JSON (default benchmarks/results/jppnet_ablation.json). ``--smoke``
+trains every row for one step of ten 64x64 people at width 8, in a temporary folder.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
 from _common import (  # noqa: E402
-    CONFIGS, RESULTS, add_synthetic_arguments, common_overrides, parsing_scores,
+    CONFIGS, RESULTS, SMOKE_SYNTHETIC, add_synthetic_arguments, common_overrides, parse_arguments, parsing_scores,
     synthetic_dataset, train_and_evaluate, write_results,
 )
 
@@ -87,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--joint-epochs", type=int, default=4, help="second phase: each joint network")
     parser.add_argument("--width", type=int, default=16, help="ResNet-18 base width")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv, smoke={**SMOKE_SYNTHETIC, "parsing_epochs": 1, "joint_epochs": 1, "width": 8})
 
     root = synthetic_dataset(args)
     total_epochs = args.parsing_epochs + args.joint_epochs

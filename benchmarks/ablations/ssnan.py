@@ -20,9 +20,11 @@ warm-up step.
 
     python benchmarks/ablations/ssnan.py [--datasets synth ccp] [--epochs 8] [--joint-epochs 3]
                                          [--images 800] [--size 96] [--ccp-epochs 6]
-                                         [--ccp-joint-epochs 2] [--out FILE]
+                                         [--ccp-joint-epochs 2] [--out FILE] [--smoke]
 
 Prints one table per dataset and writes JSON (default benchmarks/results/ssnan_aggregation.json).
+``--smoke``: synthetic humans only, ten 64x64 people at width 8, two one-step epochs (the joint
+loss in the second) and one timed step per row, in a temporary folder.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
 from _common import (  # noqa: E402
-    CONFIGS, RESULTS, add_synthetic_arguments, common_overrides, parsing_scores,
+    CONFIGS, RESULTS, SMOKE_SYNTHETIC, add_synthetic_arguments, common_overrides, parse_arguments, parsing_scores,
     synthetic_dataset, train_and_evaluate, write_results,
 )
 
@@ -110,7 +112,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cost-batch", type=int, default=8, help="batch of the speed measurements")
     parser.add_argument("--cost-steps", type=int, default=5, help="timed steps of the speed measurements")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv, smoke={
+        **SMOKE_SYNTHETIC, "datasets": ["synth"], "epochs": 2, "joint_epochs": 1, "cost_batch": 1, "cost_steps": 1,
+    })
     for epochs, joint in ((args.epochs, args.joint_epochs), (args.ccp_epochs, args.ccp_joint_epochs)):
         if not 0 <= joint < epochs:
             parser.error("the joint-loss epochs must be fewer than the epochs (the first phase needs one)")

@@ -1,9 +1,9 @@
 """How fast the synthetic-humans generator makes images on one CPU core.
 
 Prints a table (size, images/s, ms/image) and writes the figures as JSON (default
-benchmarks/results/synth_speed.json).
+benchmarks/results/synth_speed.json; ``--smoke``: two 64x64 images, to a temporary folder).
 
-    python benchmarks/speed/synth_speed.py [--sizes 128 256 512] [-n 200] [--out FILE]
+    python benchmarks/speed/synth_speed.py [--sizes 128 256 512] [-n 200] [--out FILE] [--smoke]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import RESULTS, write_json  # noqa: E402
+from _common import RESULTS, parse_arguments, write_json  # noqa: E402
 
 from humanparse.data.synth import SyntheticHumans  # noqa: E402
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv, smoke={"sizes": [64], "n": 2, "warmup": 1})
 
     # One core: the figure is per worker process of a data loader.
     torch.set_num_threads(1)

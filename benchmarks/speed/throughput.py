@@ -6,13 +6,14 @@ Prints a table and writes the figures as JSON (default benchmarks/results/throug
 
     python benchmarks/speed/throughput.py [--devices cpu cuda] [--configs lip/deeplab_resnet101 ...]
                                           [--precisions fp32 bf16] [--steps N] [--batch-size B]
-                                          [--compile] [--out FILE]
+                                          [--compile] [--out FILE] [--smoke]
 
 The timing is humanparse.engine.speed's: the engine's training step (uint8 images normalised
 on the device, the config's losses, SGD), on CUDA set up as training sets it up (channels-last,
 cuDNN benchmark, TF32 matrix products: the fp32 rows use TF32), timed after warm-up steps
 (which include compilation; their seconds are reported) with one device synchronisation per
-timed block, never inside a step.
+timed block, never inside a step. ``--smoke`` times one step of one small config on the CPU in
+float32, and a small loader, into a temporary folder.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import CONFIGS, RESULTS, write_json  # noqa: E402
+from _common import CONFIGS, RESULTS, parse_arguments, write_json  # noqa: E402
 
 from humanparse.config import load_config  # noqa: E402
 from humanparse.engine.speed import measure_speed  # noqa: E402
@@ -109,8 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--loader-workers", type=int, nargs="*", default=[0, 2], help="data-loader worker counts to time"
     )
+    parser.add_argument("--loader-size", type=int, default=384, help="square input side of the data-loader timing")
+    parser.add_argument("--loader-batches", type=int, default=6, help="batches of 8 timed per worker count")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv, smoke={
+        "devices": ["cpu"], "configs": ["synth/jppnet_resnet18"], "precisions": ["fp32"], "steps": 1, "batch_size": 1,
+        "loader_workers": [0], "loader_size": 64, "loader_batches": 1,
+    })
 
     rows: list[dict[str, Any]] = []
     devices = [d for d in args.devices if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
@@ -134,9 +140,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"peak {row['peak_memory_mb']:8.0f} MB  warm-up {row['warmup_s']:6.1f} s", flush=True)
     loader_rows = []
     for workers in args.loader_workers:
-        ips = loader_throughput((384, 384), workers, batch_size=8, batches=6)
-        loader_rows.append({"input_size": [384, 384], "workers": workers, "images_per_s": ips})
-        print(f"data loader alone, 384x384, {workers} workers: {ips:.1f} img/s", flush=True)
+        size = (args.loader_size, args.loader_size)
+        ips = loader_throughput(size, workers, batch_size=8, batches=args.loader_batches)
+        loader_rows.append({"input_size": list(size), "workers": workers, "images_per_s": ips})
+        print(f"data loader alone, {size[0]}x{size[1]}, {workers} workers: {ips:.1f} img/s", flush=True)
     result = {
         "machine": {"platform": platform.platform(), "python": sys.version.split()[0], "torch": torch.__version__,
                     "cpu_threads": torch.get_num_threads(),
