@@ -2,8 +2,9 @@
 file, and for the ablations the synthetic-humans options and dataset and training then scoring
 one config.
 
-Each script puts this folder on ``sys.path`` to import this module, so that it runs from the
-repository root or any other working directory (``python benchmarks/ablations/jppnet.py``).
+Each script puts this folder on ``sys.path`` and imports this module as ``bench``, so that it
+runs from the repository root or any other working directory
+(``python benchmarks/ablations/jppnet.py``).
 """
 
 from __future__ import annotations
@@ -25,25 +26,27 @@ if TYPE_CHECKING:
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RESULTS = Path(__file__).resolve().parent / "results"  # git-ignored
+# What --smoke sets in the synthetic-humans options: ten 64x64 people (eight train, one batch an epoch).
+SMOKE_SYNTHETIC = {"images": 10, "size": 64}
 
 
 def parse_arguments(
     parser: argparse.ArgumentParser, argv: Sequence[str] | None, smoke: dict[str, Any]
 ) -> argparse.Namespace:
-    """Add ``--smoke`` and parse. Under ``--smoke`` the defaults become ``smoke``'s (flags given still
-    win), and the JSON and the working files (``--work``) go to a new temporary folder; the working
-    files are removed at exit, the JSON is kept."""
+    """Add ``--smoke`` and parse. Under ``--smoke`` the defaults become ``smoke``'s, and those of the
+    synthetic-humans options ``SMOKE_SYNTHETIC``'s (flags given still win); the JSON and the working
+    files (``--work``) go to a new temporary folder, whose working files are removed at exit."""
     parser.add_argument(
         "--smoke", action="store_true",
         help="tiniest sizes, one step or epoch, results in a temporary folder: checks that the script runs",
     )
     if parser.parse_known_args(argv)[0].smoke:
         scratch = Path(tempfile.mkdtemp(prefix="humanparse-smoke-"))
-        defaults = {**smoke, "out": scratch / parser.get_default("out").name}
-        if parser.get_default("work") is not None:
-            defaults["work"] = scratch / "work"
+        defaults = {"out": scratch / parser.get_default("out").name}
+        if parser.get_default("work") is not None:  # add_synthetic_arguments was called
+            defaults.update(SMOKE_SYNTHETIC, work=scratch / "work")
+        parser.set_defaults(**{**defaults, **smoke})
         atexit.register(_remove_scratch, scratch)
-        parser.set_defaults(**defaults)
     return parser.parse_args(argv)
 
 
@@ -65,10 +68,6 @@ def add_synthetic_arguments(parser: argparse.ArgumentParser, work: str, images: 
     parser.add_argument("--clutter", type=float, default=0.0, help="scene clutter of the synthetic people, 0..1")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path(work), help="data and runs go here")
-
-
-# What --smoke sets in every ablation: ten 64x64 people (eight train in one batch, so one step an epoch).
-SMOKE_SYNTHETIC = {"images": 10, "size": 64}
 
 
 def synthetic_dataset(args: argparse.Namespace) -> Path:

@@ -26,13 +26,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import (  # noqa: E402
-    CONFIGS, RESULTS, SMOKE_SYNTHETIC, add_synthetic_arguments, common_overrides, parse_arguments, parsing_scores,
-    synthetic_dataset, train_and_evaluate, write_results,
-)
+import _common as bench  # noqa: E402
 
-CONFIG_DIR = CONFIGS / "synth"
-DEFAULT_OUT = RESULTS / "jppnet_ablation.json"
+CONFIG_DIR = bench.CONFIGS / "synth"
+DEFAULT_OUT = bench.RESULTS / "jppnet_ablation.json"
 POSE_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
 
 # name -> (config, model overrides); every JPPNet row starts from the parsing network.
@@ -46,13 +43,13 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
 
 
 def _overrides(args: argparse.Namespace, root: Path, out: Path) -> list[str]:
-    return [*common_overrides(args, root, out), f"model.base_width={args.width}"]
+    return [*bench.common_overrides(args, root, out), f"model.base_width={args.width}"]
 
 
 def _train_and_score(config_name: str, overrides: list[str], root: Path) -> dict[str, Any]:
-    row, result = train_and_evaluate(CONFIG_DIR / f"{config_name}.yaml", overrides, root)
+    row, result = bench.train_and_evaluate(CONFIG_DIR / f"{config_name}.yaml", overrides, root)
     if result.scores is not None:
-        row.update(parsing_scores(result))
+        row.update(bench.parsing_scores(result))
     if result.pose is not None:
         pose = result.pose.summary()
         row.update(pck={c: pose.table[c] for c in POSE_COLUMNS}, pck_total=pose.mean)
@@ -83,14 +80,14 @@ def format_tables(rows: dict[str, dict[str, Any]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_synthetic_arguments(parser, "runs/bench/jppnet_ablation", images=600)
+    bench.add_synthetic_arguments(parser, "runs/bench/jppnet_ablation", images=600)
     parser.add_argument("--parsing-epochs", type=int, default=4, help="first phase: the parsing network")
     parser.add_argument("--joint-epochs", type=int, default=4, help="second phase: each joint network")
     parser.add_argument("--width", type=int, default=16, help="ResNet-18 base width")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parse_arguments(parser, argv, smoke={**SMOKE_SYNTHETIC, "parsing_epochs": 1, "joint_epochs": 1, "width": 8})
+    args = bench.parse_arguments(parser, argv, smoke={"parsing_epochs": 1, "joint_epochs": 1, "width": 8})
 
-    root = synthetic_dataset(args)
+    root = bench.synthetic_dataset(args)
     total_epochs = args.parsing_epochs + args.joint_epochs
     rows: dict[str, dict[str, Any]] = {}
 
@@ -118,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     table = format_tables(rows)
     print(table)
-    write_results(
+    bench.write_results(
         args,
         "validation split, one scale, no flip; parsing: one confusion matrix, mIoU over classes present; "
         "pose: PCK@0.5 x |upper neck - head top|, mean over joints but pelvis and thorax",

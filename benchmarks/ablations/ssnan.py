@@ -37,15 +37,14 @@ from typing import Any, Sequence
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import (  # noqa: E402
-    CONFIGS, RESULTS, SMOKE_SYNTHETIC, add_synthetic_arguments, common_overrides, parse_arguments, parsing_scores,
-    synthetic_dataset, train_and_evaluate, write_results,
-)
+import _common as bench  # noqa: E402
 
 from humanparse.config import load_config  # noqa: E402
 from humanparse.engine.speed import measure_speed  # noqa: E402
 
-DEFAULT_OUT = RESULTS / "ssnan_aggregation.json"
+SYNTH_CONFIG = bench.CONFIGS / "synth" / "ss_nan_resnet18.yaml"
+CCP_CONFIG = bench.CONFIGS / "ccp" / "ss_nan_resnet18_cpu.yaml"
+DEFAULT_OUT = bench.RESULTS / "ssnan_aggregation.json"
 SCALES = "[0.5, 0.75, 1.0]"
 # name -> the overrides that make the row from the SS-NAN config.
 ROWS: dict[str, list[str]] = {
@@ -75,8 +74,10 @@ def run_dataset(
     rows: dict[str, Any] = {}
     for row, overrides in ROWS.items():
         out = args.work / name / row.replace(" ", "_").replace("/", "")
-        facts, result = train_and_evaluate(config_path, [*common, f"train.out_dir={out}", *schedule, *overrides], root)
-        rows[row] = {**parsing_scores(result), **facts}
+        facts, result = bench.train_and_evaluate(
+            config_path, [*common, f"train.out_dir={out}", *schedule, *overrides], root
+        )
+        rows[row] = {**bench.parsing_scores(result), **facts}
         print(f"[{name}] {row}: mIoU {rows[row]['miou']:.2f} ({facts['train_seconds']:.0f} s)", flush=True)
     for row, overrides in ROWS.items():
         rows[row].update(cost(config_path, [*common, *overrides], args.cost_batch, args.cost_steps))
@@ -100,7 +101,7 @@ def table(name: str, rows: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_synthetic_arguments(parser, "runs/bench/ssnan_aggregation", images=800)
+    bench.add_synthetic_arguments(parser, "runs/bench/ssnan_aggregation", images=800)
     parser.add_argument("--datasets", nargs="+", choices=("synth", "ccp"), default=["synth", "ccp"])
     parser.add_argument("--epochs", type=int, default=8, help="synthetic humans: epochs of every row")
     parser.add_argument(
@@ -112,8 +113,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cost-batch", type=int, default=8, help="batch of the speed measurements")
     parser.add_argument("--cost-steps", type=int, default=5, help="timed steps of the speed measurements")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parse_arguments(parser, argv, smoke={
-        **SMOKE_SYNTHETIC, "datasets": ["synth"], "epochs": 2, "joint_epochs": 1, "cost_batch": 1, "cost_steps": 1,
+    args = bench.parse_arguments(parser, argv, smoke={
+        "datasets": ["synth"], "epochs": 2, "joint_epochs": 1, "cost_batch": 1, "cost_steps": 1,
     })
     for epochs, joint in ((args.epochs, args.joint_epochs), (args.ccp_epochs, args.ccp_joint_epochs)):
         if not 0 <= joint < epochs:
@@ -122,25 +123,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     results: dict[str, Any] = {}
     tables = []
     if "synth" in args.datasets:
-        root = synthetic_dataset(args)
-        common = [o for o in common_overrides(args, root, args.work) if not o.startswith("train.out_dir=")]
-        results["synth"] = run_dataset(
-            "synth", CONFIGS / "synth" / "ss_nan_resnet18.yaml", common, root, args.epochs, args.joint_epochs, args,
-        )
+        root = bench.synthetic_dataset(args)
+        common = [o for o in bench.common_overrides(args, root, args.work) if not o.startswith("train.out_dir=")]
+        results["synth"] = run_dataset("synth", SYNTH_CONFIG, common, root, args.epochs, args.joint_epochs, args)
         tables.append(table("synthetic humans", results["synth"]))
         print(tables[-1], flush=True)
     if "ccp" in args.datasets:
         common = ["data.num_workers=1", "train.accelerator=cpu", "train.devices=1", f"train.seed={args.seed}"]
         if args.ccp_root is not None:
             common.append(f"data.root={args.ccp_root.resolve()}")
-        results["ccp"] = run_dataset(
-            "ccp", CONFIGS / "ccp" / "ss_nan_resnet18_cpu.yaml", common, None, args.ccp_epochs, args.ccp_joint_epochs,
-            args,
-        )
+        results["ccp"] = run_dataset("ccp", CCP_CONFIG, common, None, args.ccp_epochs, args.ccp_joint_epochs, args)
         tables.append(table("CCP", results["ccp"]))
         print(tables[-1], flush=True)
     print("\n" + "\n\n".join(tables))
-    write_results(
+    bench.write_results(
         args,
         "validation split, one scale, no flip; one confusion matrix, mIoU over classes present; "
         "speed: images/s at the config's input size, batch --cost-batch, CPU, float32",

@@ -24,24 +24,21 @@ from pathlib import Path
 from typing import Any, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import (  # noqa: E402
-    CONFIGS, RESULTS, SMOKE_SYNTHETIC, add_synthetic_arguments, common_overrides, parse_arguments, parsing_scores,
-    synthetic_dataset, train_and_evaluate, write_results,
-)
+import _common as bench  # noqa: E402
 
 from humanparse.evaluation import left_right_confusion  # noqa: E402
 
-CONFIG = CONFIGS / "synth" / "ss_jppnet_resnet18.yaml"
-DEFAULT_OUT = RESULTS / "structure_loss.json"
+CONFIG = bench.CONFIGS / "synth" / "ss_jppnet_resnet18.yaml"
+DEFAULT_OUT = bench.RESULTS / "structure_loss.json"
 CROSS_ENTROPY = "loss=[{type: cross_entropy}]"
 
 
 def _train_and_score(overrides: list[str], root: Path) -> dict[str, Any]:
-    row, result = train_and_evaluate(CONFIG, overrides, root)
+    row, result = bench.train_and_evaluate(CONFIG, overrides, root)
     assert result.scores is not None and result.matrix is not None
     classes, iou = result.schema.classes, result.scores.per_class_iou
     return {
-        **parsing_scores(result),
+        **bench.parsing_scores(result),
         "left_right_confusion": 100 * left_right_confusion(result.matrix.matrix, result.schema),
         "per_class_iou": {c: (None if v != v else 100 * float(v)) for c, v in zip(classes, iou)},
         **row,
@@ -50,18 +47,18 @@ def _train_and_score(overrides: list[str], root: Path) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_synthetic_arguments(parser, "runs/bench/structure_loss", images=1500)
+    bench.add_synthetic_arguments(parser, "runs/bench/structure_loss", images=1500)
     parser.add_argument("--base-epochs", type=int, default=8, help="first phase: cross-entropy")
     parser.add_argument("--finetune-epochs", type=int, default=4, help="second phase, for each loss")
     parser.add_argument("--finetune-lr", type=float, default=0.001)
     parser.add_argument("--sigma", type=float, default=1.0, help="pseudo-joint Gaussian, in output cells")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parse_arguments(parser, argv, smoke={**SMOKE_SYNTHETIC, "base_epochs": 1, "finetune_epochs": 1})
+    args = bench.parse_arguments(parser, argv, smoke={"base_epochs": 1, "finetune_epochs": 1})
 
-    root = synthetic_dataset(args)
+    root = bench.synthetic_dataset(args)
 
     def common(name: str) -> list[str]:
-        return common_overrides(args, root, args.work / name)
+        return bench.common_overrides(args, root, args.work / name)
 
     base = _train_and_score([*common("base"), f"train.max_epochs={args.base_epochs}", CROSS_ENTROPY], root)
     rows = {"base (cross-entropy)": base}
@@ -78,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         lines.append(f"{name:<24} {r['miou']:6.2f} {r['pixel_accuracy']:7.2f} {r['mean_accuracy']:8.2f} "
                      f"{r['left_right_confusion']:9.2f} {r['train_seconds']:8.0f}")
     print("\n".join(lines))
-    write_results(
+    bench.write_results(
         args,
         "validation split, one scale, no flip; one confusion matrix, mIoU over classes present; "
         "left/right confusion: swapped-partner pixels / pixels of left/right classes (ground truth)",

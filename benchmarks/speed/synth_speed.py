@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import RESULTS, parse_arguments, write_json  # noqa: E402
+import _common as bench  # noqa: E402
 
 from humanparse.data.synth import SyntheticHumans  # noqa: E402
 
-DEFAULT_OUT = RESULTS / "synth_speed.json"
+DEFAULT_OUT = bench.RESULTS / "synth_speed.json"
 
 
 def measure(size: int, n: int, seed: int, warmup: int) -> dict:
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
-    args = parse_arguments(parser, argv, smoke={"sizes": [64], "n": 2, "warmup": 1})
+    args = bench.parse_arguments(parser, argv, smoke={"sizes": [64], "n": 2, "warmup": 1})
 
     # One core: the figure is per worker process of a data loader.
     torch.set_num_threads(1)
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": rows,
     }
-    write_json(args.out, result)
+    bench.write_json(args.out, result)
     return 0
 
 

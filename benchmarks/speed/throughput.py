@@ -32,12 +32,12 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import CONFIGS, RESULTS, parse_arguments, write_json  # noqa: E402
+import _common as bench  # noqa: E402
 
 from humanparse.config import load_config  # noqa: E402
 from humanparse.engine.speed import measure_speed  # noqa: E402
 
-DEFAULT_OUT = RESULTS / "throughput.json"
+DEFAULT_OUT = bench.RESULTS / "throughput.json"
 DEFAULT_CONFIGS = [
     "lip/deeplab_resnet101", "lip/attention_to_scale_resnet101", "lip/jppnet_resnet101", "lip/ss_nan_resnet101",
     "ccp/deeplab_resnet18_cpu", "synth/deeplab_resnet18", "synth/jppnet_resnet18", "synth/ss_nan_resnet18",
@@ -77,7 +77,7 @@ def measure(
     name: str, device_name: str, label: str, bf16: bool, compiled: bool, steps: int | None, batch_size: int | None
 ) -> dict[str, Any]:
     """One table row: training and inference images/s and peak memory of one config."""
-    config = load_config(CONFIGS / f"{name}.yaml")
+    config = load_config(bench.CONFIGS / f"{name}.yaml")
     device = torch.device(device_name)
     on_gpu = device.type == "cuda"
     batch_size = batch_size or (config["data"]["batch_size"] if on_gpu else 2)
@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loader-size", type=int, default=384, help="square input side of the data-loader timing")
     parser.add_argument("--loader-batches", type=int, default=6, help="batches of 8 timed per worker count")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parse_arguments(parser, argv, smoke={
-        "devices": ["cpu"], "configs": ["synth/jppnet_resnet18"], "precisions": ["fp32"], "steps": 1, "batch_size": 1,
+    args = bench.parse_arguments(parser, argv, smoke={
+        "devices": ["cpu"], "configs": ["synth/deeplab_resnet18"], "precisions": ["fp32"], "steps": 1, "batch_size": 1,
         "loader_workers": [0], "loader_size": 64, "loader_batches": 1,
     })
 
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         "models": rows,
         "loader": loader_rows,
     }
-    write_json(args.out, result)
+    bench.write_json(args.out, result)
     return 0
 
 
