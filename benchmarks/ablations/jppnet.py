@@ -9,26 +9,27 @@ single-task baselines train for both phases' epochs. Everything is scored on the
 split at one scale without flip (the architectures are compared, not the test-time tricks):
 pixel accuracy, mean accuracy and mIoU; PCK against the neck-to-head-top distance (LIP's rule).
 
-    python benchmarks/jppnet_ablation.py [--images 600] [--size 96] [--parsing-epochs 4]
-                                         [--joint-epochs 4] [--width 16] [--out FILE]
+    python benchmarks/ablations/jppnet.py [--images 600] [--size 96] [--parsing-epochs 4]
+                                          [--joint-epochs 4] [--width 16] [--out FILE] [--smoke]
 
 (about 16 minutes on a 2-core CPU; figures in docs/jppnet.md)
 
-Prints a table and writes JSON (default benchmarks/results/jppnet_ablation.json).
+Prints a table and writes JSON (default benchmarks/results/jppnet_ablation.json). ``--smoke``
+trains every row for one step of ten 64x64 people at width 8, in a temporary folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from synth_common import (
-    add_synthetic_arguments, common_overrides, synthetic_dataset, train_and_evaluate, write_results,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+import _common as bench  # noqa: E402
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "synth"
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "jppnet_ablation.json"
+CONFIG_DIR = bench.CONFIGS / "synth"
+DEFAULT_OUT = bench.RESULTS / "jppnet_ablation.json"
 POSE_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
 
 # name -> (config, model overrides); every JPPNet row starts from the parsing network.
@@ -42,17 +43,13 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
 
 
 def _overrides(args: argparse.Namespace, root: Path, out: Path) -> list[str]:
-    return [*common_overrides(args, root, out), f"model.base_width={args.width}"]
+    return [*bench.common_overrides(args, root, out), f"model.base_width={args.width}"]
 
 
 def _train_and_score(config_name: str, overrides: list[str], root: Path) -> dict[str, Any]:
-    row, result = train_and_evaluate(CONFIG_DIR / f"{config_name}.yaml", overrides, root)
+    row, result = bench.train_and_evaluate(CONFIG_DIR / f"{config_name}.yaml", overrides, root)
     if result.scores is not None:
-        row.update(
-            pixel_accuracy=100 * result.scores.pixel_accuracy,
-            mean_accuracy=100 * result.scores.mean_accuracy,
-            miou=100 * result.scores.miou,
-        )
+        row.update(bench.parsing_scores(result))
     if result.pose is not None:
         pose = result.pose.summary()
         row.update(pck={c: pose.table[c] for c in POSE_COLUMNS}, pck_total=pose.mean)
@@ -67,7 +64,9 @@ def format_tables(rows: dict[str, dict[str, Any]]) -> str:
     lines = ["Parsing (Table 12 layout)", f"{'Method':<18} {'PixAcc':>7} {'MeanAcc':>7} {'mIoU':>7}"]
     for name, row in rows.items():
         if "miou" in row:
-            lines.append(f"{name:<18} {_fmt(row['pixel_accuracy']):>7} {_fmt(row['mean_accuracy']):>7} {_fmt(row['miou']):>7}")
+            lines.append(
+                f"{name:<18} {_fmt(row['pixel_accuracy']):>7} {_fmt(row['mean_accuracy']):>7} {_fmt(row['miou']):>7}"
+            )
     lines += ["", "Pose, PCK@0.5 of the neck-head length (Table 11 layout)",
               f"{'Method':<18} " + " ".join(f"{c:>8}" for c in POSE_COLUMNS) + f" {'Total':>8}"]
     for name, row in rows.items():
@@ -79,16 +78,16 @@ def format_tables(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_synthetic_arguments(parser, "runs/bench/jppnet_ablation", images=600)
+    bench.add_synthetic_arguments(parser, "runs/bench/jppnet_ablation", images=600)
     parser.add_argument("--parsing-epochs", type=int, default=4, help="first phase: the parsing network")
     parser.add_argument("--joint-epochs", type=int, default=4, help="second phase: each joint network")
     parser.add_argument("--width", type=int, default=16, help="ResNet-18 base width")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args()
+    args = bench.parse_arguments(parser, argv, smoke={"parsing_epochs": 1, "joint_epochs": 1, "width": 8})
 
-    root = synthetic_dataset(args)
+    root = bench.synthetic_dataset(args)
     total_epochs = args.parsing_epochs + args.joint_epochs
     rows: dict[str, dict[str, Any]] = {}
 
@@ -101,7 +100,8 @@ def main() -> None:
         [*_overrides(args, root, args.work / "parsing_only"), f"train.max_epochs={total_epochs}"], root,
     )
     rows["Pose only"] = _train_and_score(
-        "pose_net_resnet18", [*_overrides(args, root, args.work / "pose_only"), f"train.max_epochs={total_epochs}"], root,
+        "pose_net_resnet18", [*_overrides(args, root, args.work / "pose_only"), f"train.max_epochs={total_epochs}"],
+        root,
     )
     for name, (config_name, overrides) in VARIANTS.items():
         folder = args.work / name.replace(" +", "_").replace(" ", "_").lower()
@@ -115,7 +115,7 @@ def main() -> None:
 
     table = format_tables(rows)
     print(table)
-    write_results(
+    bench.write_results(
         args,
         "validation split, one scale, no flip; parsing: one confusion matrix, mIoU over classes present; "
         "pose: PCK@0.5 x |upper neck - head top|, mean over joints but pelvis and thorax",

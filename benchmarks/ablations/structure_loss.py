@@ -7,69 +7,66 @@ phase). Both are scored on the validation split at one scale without flip: mIoU,
 mean accuracy, and the left/right confusion rate (the share of left-class pixels predicted as
 the matching right class, and vice versa, pooled over the schema's pairs).
 
-    python benchmarks/structure_loss.py [--images 1500] [--size 96] [--base-epochs 8]
-                                        [--finetune-epochs 4] [--out FILE]
+    python benchmarks/ablations/structure_loss.py [--images 1500] [--size 96] [--base-epochs 8]
+                                                  [--finetune-epochs 4] [--out FILE] [--smoke]
 
 (about 18 minutes on a 2-core CPU; figures in docs/jppnet.md)
 
-Prints a table and writes JSON (default benchmarks/results/structure_loss.json).
+Prints a table and writes JSON (default benchmarks/results/structure_loss.json). ``--smoke``
+trains each row for one step of ten 64x64 people at width 8, in a temporary folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from synth_common import (
-    add_synthetic_arguments, common_overrides, synthetic_dataset, train_and_evaluate, write_results,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+import _common as bench  # noqa: E402
 
-from humanparse.evaluation import left_right_confusion
+from humanparse.evaluation import left_right_confusion  # noqa: E402
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synth" / "ss_jppnet_resnet18.yaml"
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "structure_loss.json"
+CONFIG = bench.CONFIGS / "synth" / "ss_jppnet_resnet18.yaml"
+DEFAULT_OUT = bench.RESULTS / "structure_loss.json"
+CROSS_ENTROPY = "loss=[{type: cross_entropy}]"
 
 
 def _train_and_score(overrides: list[str], root: Path) -> dict[str, Any]:
-    row, result = train_and_evaluate(CONFIG, overrides, root)
+    row, result = bench.train_and_evaluate(CONFIG, overrides, root)
     assert result.scores is not None and result.matrix is not None
     classes, iou = result.schema.classes, result.scores.per_class_iou
     return {
-        "miou": 100 * result.scores.miou,
-        "pixel_accuracy": 100 * result.scores.pixel_accuracy,
-        "mean_accuracy": 100 * result.scores.mean_accuracy,
+        **bench.parsing_scores(result),
         "left_right_confusion": 100 * left_right_confusion(result.matrix.matrix, result.schema),
         "per_class_iou": {c: (None if v != v else 100 * float(v)) for c, v in zip(classes, iou)},
         **row,
     }
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_synthetic_arguments(parser, "runs/bench/structure_loss", images=1500)
+    bench.add_synthetic_arguments(parser, "runs/bench/structure_loss", images=1500)
     parser.add_argument("--base-epochs", type=int, default=8, help="first phase: cross-entropy")
     parser.add_argument("--finetune-epochs", type=int, default=4, help="second phase, for each loss")
     parser.add_argument("--finetune-lr", type=float, default=0.001)
     parser.add_argument("--sigma", type=float, default=1.0, help="pseudo-joint Gaussian, in output cells")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args()
+    args = bench.parse_arguments(parser, argv, smoke={"base_epochs": 1, "finetune_epochs": 1})
 
-    root = synthetic_dataset(args)
+    root = bench.synthetic_dataset(args)
 
     def common(name: str) -> list[str]:
-        return common_overrides(args, root, args.work / name)
+        return bench.common_overrides(args, root, args.work / name)
 
-    base = _train_and_score(
-        [*common("base"), f"train.max_epochs={args.base_epochs}",
-         "loss=[{type: cross_entropy}]"], root,
-    )
+    base = _train_and_score([*common("base"), f"train.max_epochs={args.base_epochs}", CROSS_ENTROPY], root)
     rows = {"base (cross-entropy)": base}
     for name, enabled in (("+ cross-entropy", False), ("+ structure-sensitive", True)):
+        loss = f"loss=[{{type: structure_sensitive, sigma_cells: {args.sigma}}}]" if enabled else CROSS_ENTROPY
         rows[name] = _train_and_score(
-            [*common("ss" if enabled else "ce"), f"train.max_epochs={args.finetune_epochs}", f"train.init_from={base['model']}",
-             f"train.lr={args.finetune_lr}",
-             f"loss=[{{type: structure_sensitive, sigma_cells: {args.sigma}}}]" if enabled else "loss=[{type: cross_entropy}]"],
+            [*common("ss" if enabled else "ce"), f"train.max_epochs={args.finetune_epochs}",
+             f"train.init_from={base['model']}", f"train.lr={args.finetune_lr}", loss],
             root,
         )
 
@@ -78,7 +75,7 @@ def main() -> None:
         lines.append(f"{name:<24} {r['miou']:6.2f} {r['pixel_accuracy']:7.2f} {r['mean_accuracy']:8.2f} "
                      f"{r['left_right_confusion']:9.2f} {r['train_seconds']:8.0f}")
     print("\n".join(lines))
-    write_results(
+    bench.write_results(
         args,
         "validation split, one scale, no flip; one confusion matrix, mIoU over classes present; "
         "left/right confusion: swapped-partner pixels / pixels of left/right classes (ground truth)",

@@ -1,14 +1,14 @@
 """How fast the synthetic-humans generator makes images on one CPU core.
 
-Prints a table (size, images/s, ms/image) and writes the figures as JSON.
+Prints a table (size, images/s, ms/image) and writes the figures as JSON (default
+benchmarks/results/synth_speed.json; ``--smoke``: two 64x64 images, to a temporary folder).
 
-    python benchmarks/synth_speed.py [--sizes 128 256 512] [-n 200] [--out FILE]
+    python benchmarks/speed/synth_speed.py [--sizes 128 256 512] [-n 200] [--out FILE] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -19,9 +19,12 @@ import cv2
 import numpy as np
 import torch
 
-from humanparse.data.synth import SyntheticHumans
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+import _common as bench  # noqa: E402
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "synth_speed.json"
+from humanparse.data.synth import SyntheticHumans  # noqa: E402
+
+DEFAULT_OUT = bench.RESULTS / "synth_speed.json"
 
 
 def measure(size: int, n: int, seed: int, warmup: int) -> dict:
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
-    args = parser.parse_args(argv)
+    args = bench.parse_arguments(parser, argv, smoke={"sizes": [64], "n": 2, "warmup": 1})
 
     # One core: the figure is per worker process of a data loader.
     torch.set_num_threads(1)
@@ -79,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    bench.write_json(args.out, result)
     return 0
 
 

@@ -18,29 +18,33 @@ inference images/s of each network at the dataset's input size (the engine's ste
 loss, backward, SGD; batch --cost-batch), measured one after the other in this process after a
 warm-up step.
 
-    python benchmarks/ssnan_aggregation.py [--datasets synth ccp] [--epochs 8] [--joint-epochs 3]
-                                           [--images 800] [--size 96] [--ccp-epochs 6]
-                                           [--ccp-joint-epochs 2] [--out FILE]
+    python benchmarks/ablations/ssnan.py [--datasets synth ccp] [--epochs 8] [--joint-epochs 3]
+                                         [--images 800] [--size 96] [--ccp-epochs 6]
+                                         [--ccp-joint-epochs 2] [--out FILE] [--smoke]
 
 Prints one table per dataset and writes JSON (default benchmarks/results/ssnan_aggregation.json).
+``--smoke``: synthetic humans only, ten 64x64 people at width 8, two one-step epochs (the joint
+loss in the second) and one timed step per row, in a temporary folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
-from synth_common import (
-    add_synthetic_arguments, common_overrides, synthetic_dataset, train_and_evaluate, write_results,
-)
-from throughput import make_task, time_inference, time_training
 
-from humanparse.config import load_config
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+import _common as bench  # noqa: E402
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "ssnan_aggregation.json"
+from humanparse.config import load_config  # noqa: E402
+from humanparse.engine.speed import measure_speed  # noqa: E402
+
+SYNTH_CONFIG = bench.CONFIGS / "synth" / "ss_nan_resnet18.yaml"
+CCP_CONFIG = bench.CONFIGS / "ccp" / "ss_nan_resnet18_cpu.yaml"
+DEFAULT_OUT = bench.RESULTS / "ssnan_aggregation.json"
 SCALES = "[0.5, 0.75, 1.0]"
 # name -> the overrides that make the row from the SS-NAN config.
 ROWS: dict[str, list[str]] = {
@@ -54,18 +58,8 @@ ROWS: dict[str, list[str]] = {
 
 def cost(config_path: Path, overrides: list[str], batch_size: int, steps: int) -> dict[str, float]:
     """Training and inference images/s of one row's network at the config's input size."""
-    config = load_config(config_path, overrides)
-    device = torch.device("cpu")
-    task = make_task(config, device, compile_model=False)
-    size = tuple(config["data"]["input_size"])
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (batch_size, 3, *size), dtype=torch.uint8, generator=generator)
-    labels = torch.randint(0, task.schema.num_classes, (batch_size, *size), generator=generator)
-    batch = {"image": images, "label": labels}
-    return {
-        "train_images_per_s": time_training(task, batch, steps, warmup=1, bf16=False)[0],
-        "infer_images_per_s": time_inference(task, images, steps, warmup=1, bf16=False)[0],
-    }
+    speed = measure_speed(load_config(config_path, overrides), torch.device("cpu"), batch_size, steps)
+    return {key: speed[key] for key in ("train_images_per_s", "infer_images_per_s")}
 
 
 def run_dataset(
@@ -80,14 +74,10 @@ def run_dataset(
     rows: dict[str, Any] = {}
     for row, overrides in ROWS.items():
         out = args.work / name / row.replace(" ", "_").replace("/", "")
-        facts, result = train_and_evaluate(config_path, [*common, f"train.out_dir={out}", *schedule, *overrides], root)
-        assert result.scores is not None
-        rows[row] = {
-            "miou": 100 * result.scores.miou,
-            "pixel_accuracy": 100 * result.scores.pixel_accuracy,
-            "mean_accuracy": 100 * result.scores.mean_accuracy,
-            **facts,
-        }
+        facts, result = bench.train_and_evaluate(
+            config_path, [*common, f"train.out_dir={out}", *schedule, *overrides], root
+        )
+        rows[row] = {**bench.parsing_scores(result), **facts}
         print(f"[{name}] {row}: mIoU {rows[row]['miou']:.2f} ({facts['train_seconds']:.0f} s)", flush=True)
     for row, overrides in ROWS.items():
         rows[row].update(cost(config_path, [*common, *overrides], args.cost_batch, args.cost_steps))
@@ -109,19 +99,23 @@ def table(name: str, rows: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_synthetic_arguments(parser, "runs/bench/ssnan_aggregation", images=800)
+    bench.add_synthetic_arguments(parser, "runs/bench/ssnan_aggregation", images=800)
     parser.add_argument("--datasets", nargs="+", choices=("synth", "ccp"), default=["synth", "ccp"])
     parser.add_argument("--epochs", type=int, default=8, help="synthetic humans: epochs of every row")
-    parser.add_argument("--joint-epochs", type=int, default=3, help="synthetic humans: last epochs with the joint loss")
+    parser.add_argument(
+        "--joint-epochs", type=int, default=3, help="synthetic humans: last epochs with the joint loss"
+    )
     parser.add_argument("--ccp-epochs", type=int, default=6)
     parser.add_argument("--ccp-joint-epochs", type=int, default=2)
     parser.add_argument("--ccp-root", type=Path, default=None, help="CCP folder (default: the config's)")
     parser.add_argument("--cost-batch", type=int, default=8, help="batch of the speed measurements")
     parser.add_argument("--cost-steps", type=int, default=5, help="timed steps of the speed measurements")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args()
+    args = bench.parse_arguments(parser, argv, smoke={
+        "datasets": ["synth"], "epochs": 2, "joint_epochs": 1, "cost_batch": 1, "cost_steps": 1,
+    })
     for epochs, joint in ((args.epochs, args.joint_epochs), (args.ccp_epochs, args.ccp_joint_epochs)):
         if not 0 <= joint < epochs:
             parser.error("the joint-loss epochs must be fewer than the epochs (the first phase needs one)")
@@ -129,25 +123,20 @@ def main() -> None:
     results: dict[str, Any] = {}
     tables = []
     if "synth" in args.datasets:
-        root = synthetic_dataset(args)
-        common = [o for o in common_overrides(args, root, args.work) if not o.startswith("train.out_dir=")]
-        results["synth"] = run_dataset(
-            "synth", CONFIGS / "synth" / "ss_nan_resnet18.yaml", common, root, args.epochs, args.joint_epochs, args,
-        )
+        root = bench.synthetic_dataset(args)
+        common = [o for o in bench.common_overrides(args, root, args.work) if not o.startswith("train.out_dir=")]
+        results["synth"] = run_dataset("synth", SYNTH_CONFIG, common, root, args.epochs, args.joint_epochs, args)
         tables.append(table("synthetic humans", results["synth"]))
         print(tables[-1], flush=True)
     if "ccp" in args.datasets:
         common = ["data.num_workers=1", "train.accelerator=cpu", "train.devices=1", f"train.seed={args.seed}"]
         if args.ccp_root is not None:
             common.append(f"data.root={args.ccp_root.resolve()}")
-        results["ccp"] = run_dataset(
-            "ccp", CONFIGS / "ccp" / "ss_nan_resnet18_cpu.yaml", common, None, args.ccp_epochs, args.ccp_joint_epochs,
-            args,
-        )
+        results["ccp"] = run_dataset("ccp", CCP_CONFIG, common, None, args.ccp_epochs, args.ccp_joint_epochs, args)
         tables.append(table("CCP", results["ccp"]))
         print(tables[-1], flush=True)
     print("\n" + "\n\n".join(tables))
-    write_results(
+    bench.write_results(
         args,
         "validation split, one scale, no flip; one confusion matrix, mIoU over classes present; "
         "speed: images/s at the config's input size, batch --cost-batch, CPU, float32",

@@ -2,23 +2,23 @@
 resolution, on the CPU and (when present) a CUDA GPU, in float32 and bf16; and the data
 loader alone, so one can see whether it keeps the GPU busy.
 
-Prints a table and writes the figures as JSON.
+Prints a table and writes the figures as JSON (default benchmarks/results/throughput.json).
 
-    python benchmarks/throughput.py [--devices cpu cuda] [--configs lip/deeplab_resnet101 ...]
-                                    [--precisions fp32 bf16] [--steps N] [--batch-size B]
-                                    [--compile] [--out FILE]
+    python benchmarks/speed/throughput.py [--devices cpu cuda] [--configs lip/deeplab_resnet101 ...]
+                                          [--precisions fp32 bf16] [--steps N] [--batch-size B]
+                                          [--compile] [--out FILE] [--smoke]
 
-The training step is the engine's (ParsingTask: uint8 images normalised on the device, the
-model's loss, SGD) and on CUDA set up as training sets it up (channels-last, cuDNN benchmark,
-TF32 matrix products: the fp32 rows use TF32). Timings are taken after warm-up steps (which
-include compilation; their seconds are reported) with one device synchronisation per timed
-block, never inside a step.
+The timing is humanparse.engine.speed's: the engine's training step (uint8 images normalised
+on the device, the config's losses, SGD), on CUDA set up as training sets it up (channels-last,
+cuDNN benchmark, TF32 matrix products: the fp32 rows use TF32), timed after warm-up steps
+(which include compilation; their seconds are reported) with one device synchronisation per
+timed block, never inside a step. ``--smoke`` times one step of one small config on the CPU in
+float32, and a small loader, into a temporary folder.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import platform
 import resource
@@ -31,24 +31,17 @@ from typing import Any
 
 import torch
 
-from humanparse.config import load_config
-from humanparse.data.readers import get_format
-from humanparse.data.sample import VISIBLE
-from humanparse.engine.task import ParsingTask
-from humanparse.engine.train import complete_spec
-from humanparse.schemas import LIP_JOINTS, get_label_schema
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+import _common as bench  # noqa: E402
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "throughput.json"
+from humanparse.config import load_config  # noqa: E402
+from humanparse.engine.speed import measure_speed  # noqa: E402
+
+DEFAULT_OUT = bench.RESULTS / "throughput.json"
 DEFAULT_CONFIGS = [
     "lip/deeplab_resnet101", "lip/attention_to_scale_resnet101", "lip/jppnet_resnet101", "lip/ss_nan_resnet101",
     "ccp/deeplab_resnet18_cpu", "synth/deeplab_resnet18", "synth/jppnet_resnet18", "synth/ss_nan_resnet18",
 ]
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _peak_mb(device: torch.device) -> float:
@@ -56,68 +49,6 @@ def _peak_mb(device: torch.device) -> float:
         return torch.cuda.max_memory_allocated(device) / 2**20
     # The process's peak resident set (Linux reports KiB): an upper bound for the CPU case.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def make_task(config: dict[str, Any], device: torch.device, compile_model: bool) -> ParsingTask:
-    data = config["data"]
-    schema = get_label_schema(data["schema"] or get_format(data["format"]).default_schema)
-    spec = {**complete_spec(config["model"], schema, LIP_JOINTS), "pretrained": None}
-    task = ParsingTask(
-        spec, schema.to_dict(), tuple(config["data"]["input_size"]), config["train"], joint_schema=LIP_JOINTS.to_dict(),
-        loss=config["loss"],
-    )
-    task.to(device)
-    if device.type == "cuda":  # as training sets it up on a GPU
-        torch.backends.cudnn.benchmark = True
-        torch.set_float32_matmul_precision("high")
-        task.use_channels_last()
-    if compile_model:
-        task.model.compile()
-    return task
-
-
-def time_training(
-    task: ParsingTask, batch: dict[str, torch.Tensor], steps: int, warmup: int, bf16: bool
-) -> tuple[float, float]:
-    """Images/s over the timed steps, and the seconds the warm-up steps took (compilation included)."""
-    device = batch["image"].device
-    optimizer = torch.optim.SGD(task.parameters(), lr=1e-4, momentum=0.9)
-    task.train()
-
-    def step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            output = task(batch["image"])
-        loss = task.compute_loss(output, batch)["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return _timed(step, device, steps, warmup, batch["image"].shape[0])
-
-
-def _timed(step: Any, device: torch.device, steps: int, warmup: int, batch_size: int) -> tuple[float, float]:
-    start = time.perf_counter()
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    warmed = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(device)
-    return steps * batch_size / (time.perf_counter() - warmed), warmed - start
-
-
-@torch.inference_mode()
-def time_inference(task: ParsingTask, images: torch.Tensor, steps: int, warmup: int, bf16: bool) -> tuple[float, float]:
-    """As time_training, for the forward pass in evaluation mode."""
-    task.eval()
-    device = images.device
-
-    def step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            task(images)
-
-    return _timed(step, device, steps, warmup, images.shape[0])
 
 
 def loader_throughput(size: tuple[int, int], workers: int, batch_size: int, batches: int) -> float:
@@ -146,26 +77,17 @@ def measure(
     name: str, device_name: str, label: str, bf16: bool, compiled: bool, steps: int | None, batch_size: int | None
 ) -> dict[str, Any]:
     """One table row: training and inference images/s and peak memory of one config."""
-    config = load_config(CONFIG_DIR / f"{name}.yaml")
-    size = tuple(config["data"]["input_size"])
+    config = load_config(bench.CONFIGS / f"{name}.yaml")
     device = torch.device(device_name)
     on_gpu = device.type == "cuda"
-    steps = steps or (20 if on_gpu else 2)
     batch_size = batch_size or (config["data"]["batch_size"] if on_gpu else 2)
-    task = make_task(config, device, compiled)
-    images = torch.randint(0, 256, (batch_size, 3, *size), dtype=torch.uint8, device=device)
-    labels = torch.randint(0, task.schema.num_classes, (batch_size, *size), device=device)
-    # Random visible joints inside the image, for the models that predict joints.
-    xy = torch.rand(batch_size, 1, LIP_JOINTS.num_joints, 2, device=device) * torch.tensor([size[1] - 1, size[0] - 1], device=device)
-    keypoints = torch.cat([xy, torch.full_like(xy[..., :1], float(VISIBLE))], dim=-1)
-    batch = {"image": images, "label": labels, "keypoints": keypoints}
-    warmup = 3 if on_gpu else 1
-    train_ips, train_warmup = time_training(task, batch, steps, warmup=warmup, bf16=bf16)
-    infer_ips, infer_warmup = time_inference(task, images, steps, warmup=warmup, bf16=bf16)
+    speed = measure_speed(
+        config, device, batch_size, steps=steps or (20 if on_gpu else 2), warmup=3 if on_gpu else 1, bf16=bf16,
+        compile_model=compiled,
+    )
     return {
-        "config": name, "device": device_name, "precision": label, "input_size": list(size),
-        "batch_size": batch_size, "train_images_per_s": train_ips, "infer_images_per_s": infer_ips,
-        "warmup_s": train_warmup + infer_warmup,
+        "config": name, "device": device_name, "precision": label, "input_size": list(config["data"]["input_size"]),
+        "batch_size": batch_size, **speed,
         "peak_memory_mb": _peak_mb(device),
         "peak_memory_kind": "cuda max allocated" if on_gpu else "process peak RSS",
     }
@@ -181,10 +103,20 @@ def main(argv: list[str] | None = None) -> int:
         "--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"],
         help="autocast precisions to time (bf16 on a CPU without bf16 instructions is very slow)",
     )
-    parser.add_argument("--compile", action="store_true", help="also time each precision with torch.compile (first steps compile: warm-up is untimed)")
-    parser.add_argument("--loader-workers", type=int, nargs="*", default=[0, 2], help="data-loader worker counts to time")
+    parser.add_argument(
+        "--compile", action="store_true",
+        help="also time each precision with torch.compile (first steps compile: warm-up is untimed)",
+    )
+    parser.add_argument(
+        "--loader-workers", type=int, nargs="*", default=[0, 2], help="data-loader worker counts to time"
+    )
+    parser.add_argument("--loader-size", type=int, default=384, help="square input side of the data-loader timing")
+    parser.add_argument("--loader-batches", type=int, default=6, help="batches of 8 timed per worker count")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
+    args = bench.parse_arguments(parser, argv, smoke={
+        "devices": ["cpu"], "configs": ["synth/deeplab_resnet18"], "precisions": ["fp32"], "steps": 1, "batch_size": 1,
+        "loader_workers": [0], "loader_size": 64, "loader_batches": 1,
+    })
 
     rows: list[dict[str, Any]] = []
     devices = [d for d in args.devices if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
@@ -208,9 +140,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"peak {row['peak_memory_mb']:8.0f} MB  warm-up {row['warmup_s']:6.1f} s", flush=True)
     loader_rows = []
     for workers in args.loader_workers:
-        ips = loader_throughput((384, 384), workers, batch_size=8, batches=6)
-        loader_rows.append({"input_size": [384, 384], "workers": workers, "images_per_s": ips})
-        print(f"data loader alone, 384x384, {workers} workers: {ips:.1f} img/s", flush=True)
+        size = (args.loader_size, args.loader_size)
+        ips = loader_throughput(size, workers, batch_size=8, batches=args.loader_batches)
+        loader_rows.append({"input_size": list(size), "workers": workers, "images_per_s": ips})
+        print(f"data loader alone, {size[0]}x{size[1]}, {workers} workers: {ips:.1f} img/s", flush=True)
     result = {
         "machine": {"platform": platform.platform(), "python": sys.version.split()[0], "torch": torch.__version__,
                     "cpu_threads": torch.get_num_threads(),
@@ -218,9 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         "models": rows,
         "loader": loader_rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {args.out}")
+    bench.write_json(args.out, result)
     return 0
 
 
