@@ -16,8 +16,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from humanparse.config import load_config
 from humanparse.data.sample import VISIBLE
 from humanparse.data.synth import write_synthetic_dataset
-from humanparse.engine.data import ParsingDataModule
-from humanparse.engine.task import ParsingTask
+from humanparse.engine.data import HumanDataModule
+from humanparse.engine.task import HumanTask
 from humanparse.engine.train import complete_spec, init_from_weights, run_train
 from humanparse.inference.model_file import load_model
 from humanparse.schemas import LIP_JOINTS, get_label_schema
@@ -39,14 +39,14 @@ def synth_tiny_root(tmp_path) -> Path:
     return root
 
 
-def task_of(name: str, *overrides: str) -> tuple[ParsingTask, dict]:
+def task_of(name: str, *overrides: str) -> tuple[HumanTask, dict]:
     # The last phase's terms from the first step (outside a trainer the epoch is 0), so that
     # the structure-sensitive loss's step is the one checked.
     config = load_config(CONFIGS / "synth" / f"{name}.yaml", overrides)
     config["loss"] = [{**entry, "start_epoch": 0} for entry in config["loss"] if entry.get("stop_epoch") is None]
     schema = get_label_schema("lip")
     spec = {**complete_spec(config["model"], schema, LIP_JOINTS), "pretrained": None}
-    task = ParsingTask(spec, schema.to_dict(), tuple(config["data"]["input_size"]), config["train"],
+    task = HumanTask(spec, schema.to_dict(), tuple(config["data"]["input_size"]), config["train"],
                        joint_schema=LIP_JOINTS.to_dict(), loss=config["loss"])
     return task, config
 
@@ -253,7 +253,7 @@ def test_persistent_workers_give_the_same_batches(synth_tiny_root):
     def epochs(workers: int) -> list[list[dict]]:
         config = load_config(None, [f"data.root={synth_tiny_root}", "data.format=lip", "data.input_size=[64, 64]",
                                     "data.batch_size=4", f"data.num_workers={workers}"])
-        datamodule = ParsingDataModule(config["data"], seed=5)
+        datamodule = HumanDataModule(config["data"], seed=5)
         datamodule.setup("fit")
         loader = datamodule.train_dataloader()
         assert loader.persistent_workers == (workers > 0)

@@ -112,10 +112,10 @@ def test_structure_loss_phase_and_joint_network_started_from_the_parsing_network
         *JOINT_TINY, f"data.root={synth_root}", f"train.out_dir={second}", "data.input_size=[64, 64]",
         "train.max_steps=1", f"train.init_from={summary['model']}",
     ])
-    from humanparse.engine.data import ParsingDataModule
+    from humanparse.engine.data import HumanDataModule
     from humanparse.engine.train import build_task
 
-    task = build_task(config, ParsingDataModule(config["data"]))
+    task = build_task(config, HumanDataModule(config["data"]))
     joint = task.model.state_dict()
     copied = [k for k in parsing if k in joint]
     assert any(k.startswith("head.") for k in copied) and any(k.startswith("backbone.layer4") for k in copied)

@@ -21,7 +21,7 @@ from humanparse.data.readers import open_dataset
 from humanparse.data.synth import write_synthetic_dataset
 from humanparse.engine.train import run_train
 from humanparse.evaluation import majority_scores
-from humanparse.engine.task import ParsingTask
+from humanparse.engine.task import HumanTask
 from humanparse.evaluation.tta import ParsingPredictor, normalize
 from humanparse.inference.export import export_onnx
 from humanparse.losses import ParsingLoss, StructureSensitiveLoss
@@ -326,8 +326,8 @@ def test_learns_on_synthetic_humans_in_two_phases(synth_root: Path, tmp_path: Pa
 
 def test_the_task_puts_the_joint_loss_on_every_output():
     spec = {"name": "ss_nan", "num_classes": LIP.num_classes, **TINY}
-    task = ParsingTask(spec, LIP.to_dict(), (32, 32), {}, loss=[{"type": "structure_sensitive", "per_output": True}])
+    task = HumanTask(spec, LIP.to_dict(), (32, 32), {}, loss=[{"type": "structure_sensitive", "per_output": True}])
     assert task.loss_terms[0].loss.per_output
-    task = ParsingTask(spec, LIP.to_dict(), (32, 32), {}, loss=[{"type": "structure_sensitive"}])
+    task = HumanTask(spec, LIP.to_dict(), (32, 32), {}, loss=[{"type": "structure_sensitive"}])
     assert not task.loss_terms[0].loss.per_output
 

@@ -412,16 +412,16 @@ def test_eval_transform_letterboxes_and_warp_back_restores_the_label() -> None:
 
 
 def test_both_transforms_take_an_rng_so_the_dataset_calls_them_alike() -> None:
-    from humanparse.engine.data import ParsingDataset
+    from humanparse.engine.data import HumanDataset
 
     sample = _jitter_sample()
     train = TrainTransform((24, 20), LIP, LIP_JOINTS)
     # Training items draw their augmentation from (seed, epoch, index).
-    item = ParsingDataset([sample], [0], train, seed=3)[(5, 0)]
+    item = HumanDataset([sample], [0], train, seed=3)[(5, 0)]
     np.testing.assert_array_equal(item.image, train(sample, np.random.default_rng([3, 5, 0])).image)
     # Evaluation ignores the rng: every call gives the same letterbox.
     evaluation = EvalTransform((24, 20))
-    np.testing.assert_array_equal(ParsingDataset([sample], [0], evaluation)[0].image, evaluation(sample).image)
+    np.testing.assert_array_equal(HumanDataset([sample], [0], evaluation)[0].image, evaluation(sample).image)
     np.testing.assert_array_equal(evaluation(sample, np.random.default_rng(1)).image, evaluation(sample).image)
 
 

@@ -1,6 +1,9 @@
-"""Training through Lightning: the parsing task, the data module, train and evaluate runs."""
+"""Training through Lightning: the task (model + loss terms + metrics), the data module, train runs."""
 
-from .data import ParsingDataModule, ParsingDataset, ShardedSampler, select_ids
-from .task import ParsingTask, poly_factor
+from .data import HumanDataModule, HumanDataset, ParsingDataModule, ParsingDataset, ShardedSampler, select_ids
+from .task import HumanTask, ParsingTask, poly_factor
 
-__all__ = ["ParsingDataModule", "ParsingDataset", "ParsingTask", "ShardedSampler", "poly_factor", "select_ids"]
+__all__ = [
+    "HumanDataModule", "HumanDataset", "HumanTask", "ParsingDataModule", "ParsingDataset", "ParsingTask",
+    "ShardedSampler", "poly_factor", "select_ids",
+]

@@ -105,7 +105,7 @@ class ShardedSampler(Sampler):
         return len(self._indices())
 
 
-class ParsingDataset(Dataset):
+class HumanDataset(Dataset):
     """A reader's samples (optionally a subset), transformed for training or evaluation."""
 
     def __init__(
@@ -154,7 +154,7 @@ def label_schema_of(data: dict[str, Any], reader: Reader | None = None) -> Label
     return None
 
 
-class ParsingDataModule(L.LightningDataModule):
+class HumanDataModule(L.LightningDataModule):
     """Train and validation loaders of a config (parsing, pose or both; pose-only data has no
     label schema); images stay uint8 until the GPU."""
 
@@ -163,8 +163,8 @@ class ParsingDataModule(L.LightningDataModule):
         self.data = data
         self.seed = seed
         self.input_size = tuple(data["input_size"])
-        self.train_set: ParsingDataset | None = None
-        self.val_set: ParsingDataset | None = None
+        self.train_set: HumanDataset | None = None
+        self.val_set: HumanDataset | None = None
         self.schema: LabelSchema | None = None
         self.joint_schema: JointSchema | None = None  # set when the training data has keypoints
 
@@ -186,10 +186,10 @@ class ParsingDataModule(L.LightningDataModule):
             ),
             jitter=PhotometricJitter() if aug["jitter"] else None,
         )
-        self.train_set = ParsingDataset(train_reader, train_idx, transform, seed=self.seed)
+        self.train_set = HumanDataset(train_reader, train_idx, transform, seed=self.seed)
         if data["val_split"] is not None or data["val_ids"] is not None:
             val_reader, val_idx = open_split(data, "val_split", "val_ids")
-            self.val_set = ParsingDataset(val_reader, val_idx, EvalTransform(self.input_size))
+            self.val_set = HumanDataset(val_reader, val_idx, EvalTransform(self.input_size))
 
     def _loader(self, dataset: Dataset, sampler: Sampler, batch_size: int, drop_last: bool) -> DataLoader:
         workers = self.data["num_workers"]
@@ -220,4 +220,11 @@ class ParsingDataModule(L.LightningDataModule):
         return self._loader(self.val_set, ShardedSampler(len(self.val_set), shuffle=False), batch, drop_last=False)
 
 
-__all__ = ["ParsingDataModule", "ParsingDataset", "ShardedSampler", "label_schema_of", "open_split", "select_ids"]
+# Their earlier names.
+ParsingDataModule = HumanDataModule
+ParsingDataset = HumanDataset
+
+__all__ = [
+    "HumanDataModule", "HumanDataset", "ParsingDataModule", "ParsingDataset", "ShardedSampler", "label_schema_of",
+    "open_split", "select_ids",
+]

@@ -23,8 +23,8 @@ from ..errors import ConfigError, DataError
 from ..models import MODELS
 from ..inference.model_file import WEIGHTS_FILE, save_model
 from ..schemas import JointSchema, LabelSchema
-from .data import ParsingDataModule
-from .task import ParsingTask, plain_state_names
+from .data import HumanDataModule
+from .task import HumanTask, plain_state_names
 
 
 class ReseedEachStep(Callback):
@@ -185,12 +185,12 @@ def init_from_weights(model: torch.nn.Module, path: str | Path) -> tuple[int, in
     return len(matching), len(own) - len(matching)
 
 
-def build_task(config: dict[str, Any], datamodule: ParsingDataModule) -> ParsingTask:
+def build_task(config: dict[str, Any], datamodule: HumanDataModule) -> HumanTask:
     datamodule.setup("fit")
     schema = datamodule.schema
     joint_schema = datamodule.joint_schema
     spec = complete_spec(config["model"], schema, joint_schema)
-    task = ParsingTask(
+    task = HumanTask(
         spec, schema.to_dict() if schema is not None else None, tuple(config["data"]["input_size"]), config["train"], absent=config["eval"]["absent"],
         joint_schema=joint_schema.to_dict() if joint_schema is not None else None, loss=config["loss"],
     )
@@ -216,7 +216,7 @@ def _resume_path(train: dict[str, Any]) -> str | None:
     return resume
 
 
-def export_model_file(task: ParsingTask, config: dict[str, Any], out: Path, summary: dict[str, Any]) -> Path:
+def export_model_file(task: HumanTask, config: dict[str, Any], out: Path, summary: dict[str, Any]) -> Path:
     model = task.model.to(memory_format=torch.contiguous_format)
     test_time = {"scales": list(config["eval"]["scales"]), "flip": bool(config["eval"]["flip"])}
     if config["eval"]["network_scales"] is not None:
@@ -240,7 +240,7 @@ def run_train(
     out_dir = Path(train["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(dump_config(config), encoding="utf-8")
-    datamodule = ParsingDataModule(config["data"], seed=train["seed"])
+    datamodule = HumanDataModule(config["data"], seed=train["seed"])
     task = build_task(config, datamodule)
     trainer = build_trainer(config, fast_dev_run=fast_dev_run, progress=progress, callbacks=callbacks, monitor=task.monitor)
     trainer.fit(task, datamodule=datamodule, ckpt_path=_resume_path(train))
