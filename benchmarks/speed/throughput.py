@@ -54,14 +54,14 @@ def _peak_mb(device: torch.device) -> float:
 def loader_throughput(size: tuple[int, int], workers: int, batch_size: int, batches: int) -> float:
     """Images/s of the training data loader alone (synthetic humans in LIP's layout, full augmentation)."""
     from humanparse.data.synth import write_synthetic_dataset
-    from humanparse.engine.data import ParsingDataModule
+    from humanparse.engine.data import HumanDataModule
 
     with tempfile.TemporaryDirectory() as tmp:
         n = batch_size * (batches + 2)
         write_synthetic_dataset(Path(tmp), n, seed=0, size=(size[0] * 5 // 4, size[1] * 5 // 4), val_fraction=0.01)
         config = load_config(None, [f"data.root={tmp}", f"data.input_size=[{size[0]}, {size[1]}]",
                                     f"data.batch_size={batch_size}", f"data.num_workers={workers}"])
-        dm = ParsingDataModule(config["data"])
+        dm = HumanDataModule(config["data"])
         dm.setup("fit")
         loader = dm.train_dataloader()
         it = iter(loader)

@@ -89,22 +89,17 @@ def _upsample_heatmaps(heatmaps: torch.Tensor, size: tuple[int, int], stride: in
 
 def check_output(output: ModelOutput, label_schema: LabelSchema | None, joint_schema: JointSchema | None) -> None:
     """An error unless the model's output fits the schemas it is read with."""
-    if output.logits is not None:
-        if label_schema is None:
-            raise ValueError("the model predicts parsing logits but no label schema was given")
-        if output.logits.shape[1] != label_schema.num_classes:
-            raise ValueError(
-                f"the model predicts {output.logits.shape[1]} classes but schema {label_schema.name!r} "
-                f"has {label_schema.num_classes}"
-            )
-    if output.heatmaps is not None:
-        if joint_schema is None:
-            raise ValueError("the model predicts joint heatmaps but no joint schema was given")
-        if output.heatmaps.shape[1] != joint_schema.num_joints:
-            raise ValueError(
-                f"the model predicts {output.heatmaps.shape[1]} joints but schema {joint_schema.name!r} "
-                f"has {joint_schema.num_joints}"
-            )
+    for maps, schema, kind, what in (
+        (output.logits, label_schema, "parsing logits", "classes"),
+        (output.heatmaps, joint_schema, "joint heatmaps", "joints"),
+    ):
+        if maps is None:
+            continue
+        if schema is None:
+            raise ValueError(f"the model predicts {kind} but no schema of its {what} was given")
+        expected = schema.num_classes if what == "classes" else schema.num_joints
+        if maps.shape[1] != expected:
+            raise ValueError(f"the model predicts {maps.shape[1]} {what} but schema {schema.name!r} has {expected}")
     if output.logits is None and output.heatmaps is None:
         raise ValueError("the model predicts neither parsing logits nor joint heatmaps")
 
