@@ -28,7 +28,7 @@ from torch import nn
 
 from ..nn.aspp import ASPPv2Head, aspp_rates, init_classifier
 from .._checks import check_image_batch, positive_int
-from ..nn.backbones import STANDARD_WIDTH, build_backbone
+from ..nn.backbones import DEPTHS, STANDARD_WIDTH, build_backbone
 from ..nn.init import init_weights
 from ..nn.weights import load_backbone_weights
 from .multiscale import MultiScaleInputs, run_scales
@@ -53,7 +53,7 @@ def _conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Conv2d:
 
 def _check_common(num_joints: int, output_stride: int, base_width: int) -> None:
     positive_int("num_joints", num_joints)
-    if isinstance(output_stride, bool) or output_stride not in OUTPUT_STRIDES:
+    if isinstance(output_stride, bool) or not isinstance(output_stride, int) or output_stride not in OUTPUT_STRIDES:
         raise ValueError(
             f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, not {output_stride!r} "
             "(the joint module reads Res-4, which must have the output's resolution)"
@@ -62,12 +62,14 @@ def _check_common(num_joints: int, output_stride: int, base_width: int) -> None:
 
 
 def _res4_res5_backbone(name: str, output_stride: int, base_width: int) -> torch.nn.Module:
-    """The shared trunk: a backbone with Res-4 and Res-5 features (``stage3``, ``stage4``) at the
-    output stride (the ResNets)."""
+    """The shared trunk: a backbone whose last two stages, Res-4 and Res-5 (``stage3``, then
+    ``stage4`` as its last feature), are at the output stride (the ResNets)."""
     backbone = build_backbone(name, output_stride, base_width)
     strides = backbone.stage_strides
-    if strides.get("stage3") != output_stride or strides.get("stage4") != output_stride:
-        raise ValueError(f"backbone {name!r} has no Res-4 and Res-5 features at the output stride; use a ResNet")
+    last_two_at_stride = strides.get("stage3") == output_stride and strides.get("stage4") == output_stride
+    if backbone.out_feature != "stage4" or not last_two_at_stride:
+        resnets = ", ".join(f"resnet{depth}" for depth in DEPTHS)
+        raise ValueError(f"backbone {name!r} has no Res-4 and Res-5 features at the output stride; use {resnets}")
     return backbone
 
 
