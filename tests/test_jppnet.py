@@ -81,6 +81,37 @@ def test_logits_average_the_fused_stages_and_fusion_is_the_max_over_scales():
             assert not torch.equal(maps[0], maps[1])  # the scales really differ
 
 
+def test_test_fusion_mean_averages_the_scales_in_eval_mode_only():
+    """``test_fusion: mean`` (the paper's inference) averages each stage's per-scale maps in eval
+    mode; training still fuses by max; the per-scale maps are those of the max-fused network."""
+    scales = (1.0, 0.75, 0.5)
+    torch.manual_seed(0)
+    model = JPPNet(NUM_CLASSES, refine_stages=1, scales=scales, test_fusion="mean", **TINY)
+    reference = JPPNet(NUM_CLASSES, refine_stages=1, scales=scales, **TINY)
+    reference.load_state_dict(model.state_dict())
+    out, ref = run(model), run(reference)
+    stages, n = 2, len(scales)
+    assert all(torch.equal(a, b) for a, b in zip(out.aux_logits[stages:], ref.aux_logits[stages:]))
+    per_scale_pose = out.aux_heatmaps[stages - 1 :]
+    fused_pose = [*out.aux_heatmaps[: stages - 1], out.heatmaps]
+    for stage in range(stages):
+        parsing = out.aux_logits[stages + stage * n : stages + (stage + 1) * n]
+        torch.testing.assert_close(out.aux_logits[stage], sum(parsing) / n)
+        torch.testing.assert_close(fused_pose[stage], sum(per_scale_pose[stage * n : (stage + 1) * n]) / n)
+    torch.testing.assert_close(out.logits, sum(out.aux_logits[:stages]) / stages)
+    assert not torch.allclose(out.logits, ref.logits)
+    with torch.no_grad():
+        x = torch.randn(1, 3, *SIZE)
+        trained = model.train()(x), reference.train()(x)
+    assert torch.equal(trained[0].heatmaps, trained[1].heatmaps)  # max while training, whatever test_fusion says
+    pose = PoseNet(scales=(1.0, 0.5), test_fusion="mean", **TINY)
+    pose_out = run(pose)
+    torch.testing.assert_close(pose_out.heatmaps, sum(pose_out.aux_heatmaps) / 2)
+    for bad in ("average", None):
+        with pytest.raises(ValueError, match="test_fusion must be one of max, mean"):
+            JPPNet(NUM_CLASSES, test_fusion=bad, **TINY)
+
+
 def test_unit_scale_maps_are_the_single_scale_network():
     """The scale-1.0 entries of the per-scale maps are a one-scale JPPNet's maps (same weights):
     this pins the stage-major, scale-minor order of aux_logits and aux_heatmaps."""
