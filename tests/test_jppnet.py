@@ -343,3 +343,24 @@ def test_pretrained_weights_reach_the_backbone(tmp_path):
         PoseNet(pretrained=str(other), **TINY)
     with pytest.raises(WeightsError, match="resnet34.pth"):
         JPPNet(NUM_CLASSES, pretrained=str(other), **TINY)
+
+
+def test_the_papers_ss_jppnet_config_is_attention_on_vgg16_largefov():
+    """configs/lip/ss_jppnet_vgg16.yaml builds Chen et al.'s Attention (VGG-16 DeepLab-LargeFOV
+    over scales 1, 0.75, 0.5) and runs; it is tested at its own scales with flip."""
+    from pathlib import Path
+
+    from humanparse.config import load_config
+    from humanparse.models import AttentionToScale
+    from humanparse.nn import VGG16LargeFOV
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "lip" / "ss_jppnet_vgg16.yaml")
+    assert config["eval"]["scales"] == [1.0] and config["eval"]["flip"] is True
+    assert [term["type"] for term in config["loss"]] == ["cross_entropy", "structure_sensitive"]
+    model = build_model({**config["model"], "num_classes": NUM_CLASSES}).eval()
+    assert isinstance(model, AttentionToScale) and isinstance(model.backbone, VGG16LargeFOV)
+    assert model.scales == (1.0, 0.75, 0.5) and model.output_stride == 8
+    assert model.attention[0].in_channels == 3 * 1024  # fc7 of every scale
+    out = run(model, size=(41, 33), batch=1)
+    assert tuple(out.logits.shape) == (1, NUM_CLASSES, *expected_size((41, 33)))
+    assert len(out.aux_logits) == 3 and tuple(out.extras["scale_weights"].shape) == (1, 3, *expected_size((41, 33)))
