@@ -1,4 +1,4 @@
-"""JPPNet and the pose-only baseline: output shapes and ordering, the stage average and the max
+"""JPPNet and its pose branch alone: output shapes and ordering, the stage average and the max
 over scales, how the stages are wired, gradients, Table 7's widths, options, the registry and
 backbone weights. Tiny networks (ResNet-18 at base width 8) on small inputs, on the CPU."""
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from humanparse.models import DeepLab, JPPNet, ModelOutput, PoseNet, build_model
+from humanparse.models import DeepLab, JPPNet, JPPNetPoseBranch, ModelOutput, build_model
 from humanparse.nn import WeightsError, resnet
 
 NUM_CLASSES = 5
@@ -104,7 +104,7 @@ def test_test_fusion_mean_averages_the_scales_in_eval_mode_only():
         x = torch.randn(1, 3, *SIZE)
         trained = model.train()(x), reference.train()(x)
     assert torch.equal(trained[0].heatmaps, trained[1].heatmaps)  # max while training, whatever test_fusion says
-    pose = PoseNet(scales=(1.0, 0.5), test_fusion="mean", **TINY)
+    pose = JPPNetPoseBranch(scales=(1.0, 0.5), test_fusion="mean", **TINY)
     pose_out = run(pose)
     torch.testing.assert_close(pose_out.heatmaps, sum(pose_out.aux_heatmaps) / 2)
     for bad in ("average", None):
@@ -181,13 +181,13 @@ def test_every_parameter_is_trained_by_the_supervised_outputs():
     assert [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()] == []
 
 
-# ---------------------------------------------------------------- the pose-only baseline
+# ---------------------------------------------------------------- the pose branch alone
 
 
 @pytest.mark.parametrize("scales", [(1.0,), (1.0, 0.5)], ids=["one-scale", "two-scales"])
-def test_pose_net_outputs(scales):
+def test_pose_branch_outputs(scales):
     torch.manual_seed(0)
-    model = PoseNet(scales=scales, **TINY)
+    model = JPPNetPoseBranch(scales=scales, **TINY)
     out = run(model)
     h, w = expected_size(SIZE)
     assert out.logits is None and out.aux_logits == [] and out.extras == {}
@@ -199,8 +199,8 @@ def test_pose_net_outputs(scales):
         torch.testing.assert_close(out.heatmaps, torch.maximum(*out.aux_heatmaps))
 
 
-def test_pose_net_has_no_res5():
-    model = PoseNet(output_stride=16, **TINY)
+def test_pose_branch_has_no_res5():
+    model = JPPNetPoseBranch(output_stride=16, **TINY)
     assert model.output_stride == 16
     names = set(model.state_dict())
     assert not any(k.startswith("backbone.layer4") for k in names)
@@ -273,12 +273,12 @@ def test_invalid_options_raise_value_errors():
         with pytest.raises(ValueError, match="scales"):
             JPPNet(NUM_CLASSES, scales=bad, **TINY)
         with pytest.raises(ValueError, match="scales"):
-            PoseNet(scales=bad, **TINY)
+            JPPNetPoseBranch(scales=bad, **TINY)
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="num_joints"):
             JPPNet(NUM_CLASSES, num_joints=bad, **TINY)
         with pytest.raises(ValueError, match="num_joints"):
-            PoseNet(num_joints=bad, **TINY)
+            JPPNetPoseBranch(num_joints=bad, **TINY)
     with pytest.raises(ValueError, match="num_classes"):
         JPPNet(0, **TINY)
     with pytest.raises(ValueError, match="resnet18, resnet34, resnet50, resnet101"):
@@ -287,10 +287,10 @@ def test_invalid_options_raise_value_errors():
         JPPNet(NUM_CLASSES, output_stride=32, **TINY)
     for bad in (4, 8.0):
         with pytest.raises(ValueError, match="output_stride"):
-            PoseNet(output_stride=bad, **TINY)
+            JPPNetPoseBranch(output_stride=bad, **TINY)
     with pytest.raises(ValueError, match="base_width"):
         JPPNet(NUM_CLASSES, backbone="resnet18", base_width=0)
-    for model in (JPPNet(NUM_CLASSES, refine_stages=0, **TINY), PoseNet(**TINY)):
+    for model in (JPPNet(NUM_CLASSES, refine_stages=0, **TINY), JPPNetPoseBranch(**TINY)):
         with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
             model(torch.randn(1, 1, 32, 32))
 
@@ -302,10 +302,11 @@ def test_build_model_from_spec():
     assert (model.num_classes, model.num_joints, model.refine_stages, model.scales, model.output_stride) == (
         7, 14, 1, (1.0, 0.75), 16,
     )
-    pose = build_model({"name": "pose_net", "num_joints": 14, "scales": [1.0, 0.5], **TINY})
-    assert isinstance(pose, PoseNet) and pose.num_joints == 14 and pose.scales == (1.0, 0.5)
-    with pytest.raises(ValueError, match="pose_net"):
-        build_model({"name": "pose_net", "num_classes": 7, **TINY})  # a pose-only model has no classes
+    for name in ("jppnet_pose_branch", "pose_net"):  # pose_net: its earlier name
+        pose = build_model({"name": name, "num_joints": 14, "scales": [1.0, 0.5], **TINY})
+        assert isinstance(pose, JPPNetPoseBranch) and pose.num_joints == 14 and pose.scales == (1.0, 0.5)
+        with pytest.raises(ValueError, match=name):
+            build_model({"name": name, "num_classes": 7, **TINY})  # a pose-only model has no classes
 
 
 def test_parameter_names():
@@ -333,14 +334,14 @@ def test_pretrained_weights_reach_the_backbone(tmp_path):
     jpp = JPPNet(NUM_CLASSES, pretrained=str(path), refine_stages=0, **TINY)
     assert torch.equal(jpp.backbone.layer3[1].conv2.weight, source.layer3[1].conv2.weight)
     assert torch.equal(jpp.backbone.layer4[1].conv2.weight, source.layer4[1].conv2.weight)
-    pose = PoseNet(pretrained=str(path), **TINY)
+    pose = JPPNetPoseBranch(pretrained=str(path), **TINY)
     assert torch.equal(pose.backbone.layer3[1].conv2.weight, source.layer3[1].conv2.weight)
     assert not any(k.startswith("backbone.layer4") for k in pose.state_dict())
     # still strict: a ResNet of another depth does not load
     other = tmp_path / "resnet34.pth"
     torch.save(resnet(34, base_width=8).state_dict(), other)
     with pytest.raises(WeightsError, match="resnet34.pth"):
-        PoseNet(pretrained=str(other), **TINY)
+        JPPNetPoseBranch(pretrained=str(other), **TINY)
     with pytest.raises(WeightsError, match="resnet34.pth"):
         JPPNet(NUM_CLASSES, pretrained=str(other), **TINY)
 

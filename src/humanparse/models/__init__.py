@@ -12,15 +12,18 @@ from torch import nn
 
 from .attention_to_scale import AttentionToScale
 from .deeplab import DeepLab
-from .jppnet import JPPNet, PoseNet
+from .jppnet import JPPNet
 from .output import ModelOutput
+from .pose_net import JPPNetPoseBranch, PoseNet, ResNetPose
 from .ssnan import SSNAN
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "deeplab": DeepLab,
     "attention_to_scale": AttentionToScale,
     "jppnet": JPPNet,
-    "pose_net": PoseNet,
+    "jppnet_pose_branch": JPPNetPoseBranch,
+    "pose_net": JPPNetPoseBranch,  # the earlier name of jppnet_pose_branch: configs and model files that name it load
+    "resnet_pose": ResNetPose,
     "ss_nan": SSNAN,
 }
 
@@ -57,6 +60,6 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
 
 
 __all__ = [
-    "MODELS", "AttentionToScale", "DeepLab", "JPPNet", "ModelOutput", "PoseNet", "SSNAN", "build_model", "predicts_joints",
-    "predicts_parsing", "predicts_scale_weights",
+    "MODELS", "AttentionToScale", "DeepLab", "JPPNet", "JPPNetPoseBranch", "ModelOutput", "PoseNet", "ResNetPose",
+    "SSNAN", "build_model", "predicts_joints", "predicts_parsing", "predicts_scale_weights",
 ]

@@ -18,7 +18,7 @@ Layer widths are Table 7's at ``base_width`` 64 and scale with ``base_width / 64
 :data:`MIN_WIDTH`), so tiny networks run on the CPU. The added modules have no BatchNorm, as
 in the authors' network; their convs have biases.
 
-:class:`PoseNet` is the pose-only baseline: the shared ResNet up to Res-4 and the joint module.
+JPPNet's pose branch alone, and the LIP paper's pose-only baseline, are in :mod:`.pose_net`.
 """
 
 from __future__ import annotations
@@ -361,65 +361,6 @@ class JPPNet(ScaleFusion, MultiScaleInputs, nn.Module):
         )
 
 
-class PoseNet(ScaleFusion, MultiScaleInputs, nn.Module):
-    """Pose-only baseline: JPPNet's shared ResNet up to Res-4 (``layer3``) and its joint module.
-
-    Args: as :class:`JPPNet`'s, less ``num_classes`` and ``refine_stages``.
-
-    forward(x) returns :class:`ModelOutput` with logits None, heatmaps the pose maps
-    (B, num_joints, ceil(H / s), ceil(W / s)) merged over the scales by an elementwise max (in
-    eval mode: by ``test_fusion``), and
-    aux_heatmaps, with several scales, each scale's pose maps resized to that size (in the order
-    of ``scales``; empty with one scale).
-
-    Parameter names: ``backbone.*`` as :class:`DeepLab`'s ResNet without ``layer4`` (which this
-    network does not use and does not keep) and ``pose_module.*``.
-    """
-
-    def __init__(
-        self,
-        num_joints: int = DEFAULT_NUM_JOINTS,
-        backbone: str = "resnet101",
-        output_stride: int = 8,
-        base_width: int = STANDARD_WIDTH,
-        scales: Sequence[float] = (1.0,),
-        test_fusion: str = "max",
-        pretrained: str | None = None,
-    ) -> None:
-        super().__init__()
-        _check_common(num_joints, output_stride, base_width)
-        self.set_scales(scales)
-        self.set_test_fusion(test_fusion)
-        self.num_joints = num_joints
-        trunk = _res4_res5_backbone(backbone, output_stride, base_width)
-        if pretrained is not None:
-            # Loaded while the ResNet is still whole, so the file is checked as strictly as for
-            # JPPNet and DeepLab (a full ResNet state dict of this depth and width); layer4's
-            # weights are then dropped with layer4 itself.
-            load_backbone_weights(trunk, pretrained)
-        # layer4 (Res-5) is not used: an Identity keeps ResNet.forward working (its "stage4"
-        # is then stage3, unused) and leaves no backbone.layer4.* in the state dict.
-        trunk.layer4 = nn.Identity()
-        trunk.out_feature = "stage3"
-        trunk.out_channels = trunk.stage_channels["stage3"]
-        self.backbone = trunk
-        self.output_stride: int = trunk.stage_strides["stage3"]
-        self.pose_module = JointModule(trunk.out_channels, num_joints, base_width)
-
-    def pose_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The network at one scale: [pose maps] at the output stride."""
-        heatmaps, _ = self.pose_module(self.backbone(x)["stage3"])
-        return [heatmaps]
-
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        check_image_batch(x)
-        per_scale = run_scales(self.pose_maps, x, self.scales, self._scale_fractions, self.output_stride)
-        maps = [m[0] for m in per_scale]
-        return ModelOutput(
-            logits=None, heatmaps=self.fuse(maps), aux_heatmaps=maps if len(self.scales) > 1 else []
-        )
-
-
 __all__ = [
     "OUTPUT_STRIDES",
     "REFINE_STAGES",
@@ -427,7 +368,6 @@ __all__ = [
     "JointModule",
     "ParsingRefinement",
     "PartModule",
-    "PoseNet",
     "PoseRefinement",
     "RefinementStage",
     "ScaleFusion",
