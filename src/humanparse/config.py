@@ -72,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
         "num_nodes": 1,
         "strategy": "auto",  # ddp is picked automatically for several devices
         "sync_batchnorm": False,  # batch statistics over all processes (small per-GPU batches)
+        "freeze_bn": False,  # BatchNorm kept at its (ImageNet) statistics, its weight and bias untrained (DeepLab)
         "accumulate_grad_batches": 1,
         "gradient_clip_val": None,
         "val_every_n_epochs": 1,
@@ -263,6 +264,12 @@ def _check(config: dict[str, Any]) -> None:
         raise ConfigError(f"train.optimizer must be 'sgd' or 'adamw', not {train['optimizer']!r}")
     if not isinstance(train["lr"], (int, float)) or train["lr"] <= 0:
         raise ConfigError(f"train.lr must be a positive number, not {train['lr']!r}")
+    for key in ("freeze_bn", "sync_batchnorm"):
+        if not isinstance(train[key], bool):
+            raise ConfigError(f"train.{key} must be true or false, not {train[key]!r}")
+    if train["freeze_bn"] and train["sync_batchnorm"]:
+        raise ConfigError("train.freeze_bn and train.sync_batchnorm exclude each other: frozen BatchNorm "
+                          "computes no batch statistics to synchronise")
     if ev["absent"] not in ("skip", "zero"):
         raise ConfigError(f"eval.absent must be 'skip' or 'zero', not {ev['absent']!r}")
     for key in ("scales", "network_scales"):
