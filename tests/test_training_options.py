@@ -121,3 +121,43 @@ def test_freeze_bn_is_a_boolean_and_excludes_synchronised_batchnorm():
         load_config(None, ["train.freeze_bn=sometimes"])
     with pytest.raises(ConfigError, match="exclude each other"):
         load_config(None, ["train.freeze_bn=true", "train.sync_batchnorm=true"])
+
+
+TINY_SSNAN = {"name": "ss_nan", "num_classes": LIP.num_classes, "backbone": "resnet18", "base_width": 8,
+              "aggregation_channels": 8}
+
+
+def param_groups(task: HumanTask) -> list[tuple[float, set[str]]]:
+    """(lr, names of its parameters) of each parameter group."""
+    with with_trainer(task):
+        groups = task.configure_optimizers()["optimizer"].param_groups
+    name_of = {id(p): n for n, p in task.model.named_parameters()}
+    return [(g["lr"], {name_of[id(p)] for p in g["params"]}) for g in groups]
+
+
+def test_base_lr_modules_keep_the_base_rate_beside_the_backbone():
+    """SS-NAN's Section 4.1: the x10 is the final classifier's; the aggregation keeps the base rate."""
+    names = {n for n, _ in HumanTask(TINY_SSNAN, LIP.to_dict(), (32, 32), TRAIN).model.named_parameters()}
+    tops = {n: n.split(".")[0] for n in names}
+    default = param_groups(HumanTask(TINY_SSNAN, LIP.to_dict(), (32, 32), TRAIN))
+    assert [lr for lr, _ in default] == [0.01, pytest.approx(0.1)]
+    assert {tops[n] for n in default[0][1]} == {"backbone"}
+    assert {tops[n] for n in default[1][1]} == {"head", "aggregation"}  # today's behaviour: all but the backbone
+    for modules in (["aggregation"], ["aggregation."]):
+        task = HumanTask(TINY_SSNAN, LIP.to_dict(), (32, 32), {**TRAIN, "base_lr_modules": modules})
+        (base_lr, base), (head_lr, head) = param_groups(task)
+        assert (base_lr, head_lr) == (0.01, pytest.approx(0.1))
+        assert {tops[n] for n in base} == {"backbone", "aggregation"} and {tops[n] for n in head} == {"head"}
+        assert base | head == names
+    frozen = HumanTask(TINY_SSNAN, LIP.to_dict(), (32, 32), {**TRAIN, "base_lr_modules": ["aggregation"],
+                                                                "freeze_bn": True})
+    assert not any(".bn" in n for _, group in param_groups(frozen) for n in group)
+
+
+def test_base_lr_modules_must_name_parameters():
+    task = HumanTask(TINY_SSNAN, LIP.to_dict(), (32, 32), {**TRAIN, "base_lr_modules": ["agregation"]})
+    with pytest.raises(ConfigError, match=r"agregation names no parameters.*aggregation, backbone, head"):
+        param_groups(task)
+    for bad in ("aggregation", "['']", "[3]"):
+        with pytest.raises(ConfigError, match="train.base_lr_modules must be a list"):
+            load_config(None, [f"train.base_lr_modules={bad}"])

@@ -221,11 +221,19 @@ class HumanTask(L.LightningModule):
         frozen_bn = batchnorm_layers(self.model) if t.get("freeze_bn", False) else []
         frozen = {id(p) for layer in frozen_bn for p in layer.parameters()}
         trained = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad and id(p) not in frozen]
-        backbone = [p for n, p in trained if n.startswith("backbone.")]
-        backbone_ids = {id(p) for p in backbone}
-        rest = [p for _, p in trained if id(p) not in backbone_ids]
+        # The backbone and train.base_lr_modules learn at lr, the rest at lr * head_lr_mult.
+        base_prefixes = ("backbone.", *(f"{m.rstrip('.')}." for m in t.get("base_lr_modules") or ()))
+        names = [n for n, _ in self.model.named_parameters()]
+        unknown = [m[:-1] for m in base_prefixes[1:] if not any(n.startswith(m) for n in names)]
+        if unknown:
+            tops = ", ".join(sorted({n.split(".")[0] for n in names}))
+            raise ConfigError(f"train.base_lr_modules: {', '.join(unknown)} names no parameters of the model "
+                              f"(its top-level modules: {tops})")
+        base = [p for n, p in trained if n.startswith(base_prefixes)]
+        base_ids = {id(p) for p in base}
+        rest = [p for _, p in trained if id(p) not in base_ids]
         groups = [g for g in (
-            {"params": backbone, "lr": t["lr"]},
+            {"params": base, "lr": t["lr"]},
             {"params": rest, "lr": t["lr"] * t.get("head_lr_mult", 1.0)},
         ) if g["params"]]
         if t["optimizer"] == "adamw":
