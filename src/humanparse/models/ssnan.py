@@ -49,43 +49,48 @@ from .output import ModelOutput
 AGGREGATIONS = ("neural", "concat", "average", "max")
 
 
-class ScaleScorer(nn.Module):
+class _TwoConvScorer(nn.Module):
+    """Eq. 3's scoring layers: a 3x3 conv (``in_channels`` -> ``channels``), ReLU, a 3x3 conv
+    (-> ``out_channels``), its last layer starting near zero (near-equal weights over the scales)."""
+
+    def __init__(self, in_channels: int, channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.hidden = nn.Conv2d(in_channels, channels, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+        self.score = nn.Conv2d(channels, out_channels, 3, padding=1)
+        nn.init.kaiming_normal_(self.hidden.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.zeros_(self.hidden.bias)
+        init_classifier(self.score)
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        return self.score(self.relu(self.hidden(x)))
+
+
+class ScaleScorer(_TwoConvScorer):
     """Eq. 3's a^s: the same two 3x3 convolutions (C -> ``channels`` -> 1, ReLU between) on each
     scale's (B, C, h, w) score map; the scales' logits stacked to (B, S, h, w)."""
 
     def __init__(self, num_classes: int, channels: int = 512) -> None:
-        super().__init__()
-        self.hidden = nn.Conv2d(num_classes, channels, 3, padding=1)
-        self.relu = nn.ReLU(inplace=True)
-        self.score = nn.Conv2d(channels, 1, 3, padding=1)
-        nn.init.kaiming_normal_(self.hidden.weight, mode="fan_out", nonlinearity="relu")
-        nn.init.zeros_(self.hidden.bias)
-        init_classifier(self.score)  # near-equal weights over the scales at the start
+        super().__init__(num_classes, channels, 1)
 
     def forward(self, maps: Sequence[torch.Tensor]) -> torch.Tensor:
         # One batched pass over all scales: concatenated along the batch, then (S * B, 1, h, w)
         # -> (B, S, h, w) by a reshape (a split would not export with a dynamic batch).
-        scores = self.score(self.relu(self.hidden(torch.cat(list(maps), dim=0))))
+        scores = self.scores(torch.cat(list(maps), dim=0))
         return scores.reshape(len(maps), -1, *scores.shape[-2:]).transpose(0, 1)
 
 
-class ConcatScorer(nn.Module):
+class ConcatScorer(_TwoConvScorer):
     """Eq. 3's a^s read literally: two 3x3 convolutions over the scales' (B, C, h, w) score maps
     concatenated in the order of the scales, S·C -> ``channels`` (ReLU) -> S, one logit map per
     scale, (B, S, h, w). Built for ``num_scales`` scales: their number and order are fixed."""
 
     def __init__(self, num_classes: int, num_scales: int, channels: int = 512) -> None:
-        super().__init__()
+        super().__init__(num_scales * num_classes, channels, num_scales)
         self.num_scales = num_scales
-        self.hidden = nn.Conv2d(num_scales * num_classes, channels, 3, padding=1)
-        self.relu = nn.ReLU(inplace=True)
-        self.score = nn.Conv2d(channels, num_scales, 3, padding=1)
-        nn.init.kaiming_normal_(self.hidden.weight, mode="fan_out", nonlinearity="relu")
-        nn.init.zeros_(self.hidden.bias)
-        init_classifier(self.score)  # near-equal weights over the scales at the start
 
     def forward(self, maps: Sequence[torch.Tensor]) -> torch.Tensor:
-        return self.score(self.relu(self.hidden(torch.cat(list(maps), dim=1))))
+        return self.scores(torch.cat(list(maps), dim=1))
 
 
 class SSNAN(MultiScaleInputs, nn.Module):
