@@ -16,6 +16,8 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
     "ss_nan": {"backbone": "resnet18", "base_width": 8, "scales": [0.5, 1.0], "aggregation_channels": 8},
     "jppnet": {"backbone": "resnet18", "base_width": 8, "refine_stages": 1, "scales": [1.0, 0.75]},
     "pose_net": {"backbone": "resnet18", "base_width": 8},
+    "jppnet_pose_branch": {"backbone": "resnet18", "base_width": 8, "scales": [1.0, 0.75], "test_fusion": "mean"},
+    "resnet_pose": {"backbone": "resnet18", "base_width": 8},
 }
 
 

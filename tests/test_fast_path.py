@@ -25,10 +25,11 @@ from humanparse.schemas import LIP_JOINTS, get_label_schema
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 # One shipped config per model and loss: DeepLab, Attention-to-scale, JPPNet (parsing and
-# pose), SS-JPPNet (structure-sensitive loss), SS-NAN (per-output loss), the pose network.
+# pose), SS-JPPNet (structure-sensitive loss), SS-NAN (per-output loss), JPPNet's pose branch,
+# the pose-only baseline.
 SYNTH_CONFIGS = [
     "deeplab_resnet18", "attention_to_scale_resnet18", "jppnet_resnet18", "ss_jppnet_resnet18",
-    "ss_nan_resnet18", "pose_net_resnet18",
+    "ss_nan_resnet18", "pose_net_resnet18", "resnet_pose_resnet18",
 ]
 
 

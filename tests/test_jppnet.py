@@ -1,4 +1,4 @@
-"""JPPNet and the pose-only baseline: output shapes and ordering, the stage average and the max
+"""JPPNet and its pose branch alone: output shapes and ordering, the stage average and the max
 over scales, how the stages are wired, gradients, Table 7's widths, options, the registry and
 backbone weights. Tiny networks (ResNet-18 at base width 8) on small inputs, on the CPU."""
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from humanparse.models import DeepLab, JPPNet, ModelOutput, PoseNet, build_model
+from humanparse.models import DeepLab, JPPNet, JPPNetPoseBranch, ModelOutput, build_model
 from humanparse.nn import WeightsError, resnet
 
 NUM_CLASSES = 5
@@ -79,6 +79,37 @@ def test_logits_average_the_fused_stages_and_fusion_is_the_max_over_scales():
             assert all(torch.all(fused >= m) for m in maps)
             torch.testing.assert_close(fused, torch.maximum(*maps))
             assert not torch.equal(maps[0], maps[1])  # the scales really differ
+
+
+def test_test_fusion_mean_averages_the_scales_in_eval_mode_only():
+    """``test_fusion: mean`` (the paper's inference) averages each stage's per-scale maps in eval
+    mode; training still fuses by max; the per-scale maps are those of the max-fused network."""
+    scales = (1.0, 0.75, 0.5)
+    torch.manual_seed(0)
+    model = JPPNet(NUM_CLASSES, refine_stages=1, scales=scales, test_fusion="mean", **TINY)
+    reference = JPPNet(NUM_CLASSES, refine_stages=1, scales=scales, **TINY)
+    reference.load_state_dict(model.state_dict())
+    out, ref = run(model), run(reference)
+    stages, n = 2, len(scales)
+    assert all(torch.equal(a, b) for a, b in zip(out.aux_logits[stages:], ref.aux_logits[stages:]))
+    per_scale_pose = out.aux_heatmaps[stages - 1 :]
+    fused_pose = [*out.aux_heatmaps[: stages - 1], out.heatmaps]
+    for stage in range(stages):
+        parsing = out.aux_logits[stages + stage * n : stages + (stage + 1) * n]
+        torch.testing.assert_close(out.aux_logits[stage], sum(parsing) / n)
+        torch.testing.assert_close(fused_pose[stage], sum(per_scale_pose[stage * n : (stage + 1) * n]) / n)
+    torch.testing.assert_close(out.logits, sum(out.aux_logits[:stages]) / stages)
+    assert not torch.allclose(out.logits, ref.logits)
+    with torch.no_grad():
+        x = torch.randn(1, 3, *SIZE)
+        trained = model.train()(x), reference.train()(x)
+    assert torch.equal(trained[0].heatmaps, trained[1].heatmaps)  # max while training, whatever test_fusion says
+    pose = JPPNetPoseBranch(scales=(1.0, 0.5), test_fusion="mean", **TINY)
+    pose_out = run(pose)
+    torch.testing.assert_close(pose_out.heatmaps, sum(pose_out.aux_heatmaps) / 2)
+    for bad in ("average", None):
+        with pytest.raises(ValueError, match="test_fusion must be one of max, mean"):
+            JPPNet(NUM_CLASSES, test_fusion=bad, **TINY)
 
 
 def test_unit_scale_maps_are_the_single_scale_network():
@@ -150,13 +181,13 @@ def test_every_parameter_is_trained_by_the_supervised_outputs():
     assert [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()] == []
 
 
-# ---------------------------------------------------------------- the pose-only baseline
+# ---------------------------------------------------------------- the pose branch alone
 
 
 @pytest.mark.parametrize("scales", [(1.0,), (1.0, 0.5)], ids=["one-scale", "two-scales"])
-def test_pose_net_outputs(scales):
+def test_pose_branch_outputs(scales):
     torch.manual_seed(0)
-    model = PoseNet(scales=scales, **TINY)
+    model = JPPNetPoseBranch(scales=scales, **TINY)
     out = run(model)
     h, w = expected_size(SIZE)
     assert out.logits is None and out.aux_logits == [] and out.extras == {}
@@ -168,8 +199,8 @@ def test_pose_net_outputs(scales):
         torch.testing.assert_close(out.heatmaps, torch.maximum(*out.aux_heatmaps))
 
 
-def test_pose_net_has_no_res5():
-    model = PoseNet(output_stride=16, **TINY)
+def test_pose_branch_has_no_res5():
+    model = JPPNetPoseBranch(output_stride=16, **TINY)
     assert model.output_stride == 16
     names = set(model.state_dict())
     assert not any(k.startswith("backbone.layer4") for k in names)
@@ -242,12 +273,12 @@ def test_invalid_options_raise_value_errors():
         with pytest.raises(ValueError, match="scales"):
             JPPNet(NUM_CLASSES, scales=bad, **TINY)
         with pytest.raises(ValueError, match="scales"):
-            PoseNet(scales=bad, **TINY)
+            JPPNetPoseBranch(scales=bad, **TINY)
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="num_joints"):
             JPPNet(NUM_CLASSES, num_joints=bad, **TINY)
         with pytest.raises(ValueError, match="num_joints"):
-            PoseNet(num_joints=bad, **TINY)
+            JPPNetPoseBranch(num_joints=bad, **TINY)
     with pytest.raises(ValueError, match="num_classes"):
         JPPNet(0, **TINY)
     with pytest.raises(ValueError, match="resnet18, resnet34, resnet50, resnet101"):
@@ -256,10 +287,10 @@ def test_invalid_options_raise_value_errors():
         JPPNet(NUM_CLASSES, output_stride=32, **TINY)
     for bad in (4, 8.0):
         with pytest.raises(ValueError, match="output_stride"):
-            PoseNet(output_stride=bad, **TINY)
+            JPPNetPoseBranch(output_stride=bad, **TINY)
     with pytest.raises(ValueError, match="base_width"):
         JPPNet(NUM_CLASSES, backbone="resnet18", base_width=0)
-    for model in (JPPNet(NUM_CLASSES, refine_stages=0, **TINY), PoseNet(**TINY)):
+    for model in (JPPNet(NUM_CLASSES, refine_stages=0, **TINY), JPPNetPoseBranch(**TINY)):
         with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
             model(torch.randn(1, 1, 32, 32))
 
@@ -271,10 +302,11 @@ def test_build_model_from_spec():
     assert (model.num_classes, model.num_joints, model.refine_stages, model.scales, model.output_stride) == (
         7, 14, 1, (1.0, 0.75), 16,
     )
-    pose = build_model({"name": "pose_net", "num_joints": 14, "scales": [1.0, 0.5], **TINY})
-    assert isinstance(pose, PoseNet) and pose.num_joints == 14 and pose.scales == (1.0, 0.5)
-    with pytest.raises(ValueError, match="pose_net"):
-        build_model({"name": "pose_net", "num_classes": 7, **TINY})  # a pose-only model has no classes
+    for name in ("jppnet_pose_branch", "pose_net"):  # pose_net: its earlier name
+        pose = build_model({"name": name, "num_joints": 14, "scales": [1.0, 0.5], **TINY})
+        assert isinstance(pose, JPPNetPoseBranch) and pose.num_joints == 14 and pose.scales == (1.0, 0.5)
+        with pytest.raises(ValueError, match=name):
+            build_model({"name": name, "num_classes": 7, **TINY})  # a pose-only model has no classes
 
 
 def test_parameter_names():
@@ -302,13 +334,34 @@ def test_pretrained_weights_reach_the_backbone(tmp_path):
     jpp = JPPNet(NUM_CLASSES, pretrained=str(path), refine_stages=0, **TINY)
     assert torch.equal(jpp.backbone.layer3[1].conv2.weight, source.layer3[1].conv2.weight)
     assert torch.equal(jpp.backbone.layer4[1].conv2.weight, source.layer4[1].conv2.weight)
-    pose = PoseNet(pretrained=str(path), **TINY)
+    pose = JPPNetPoseBranch(pretrained=str(path), **TINY)
     assert torch.equal(pose.backbone.layer3[1].conv2.weight, source.layer3[1].conv2.weight)
     assert not any(k.startswith("backbone.layer4") for k in pose.state_dict())
     # still strict: a ResNet of another depth does not load
     other = tmp_path / "resnet34.pth"
     torch.save(resnet(34, base_width=8).state_dict(), other)
     with pytest.raises(WeightsError, match="resnet34.pth"):
-        PoseNet(pretrained=str(other), **TINY)
+        JPPNetPoseBranch(pretrained=str(other), **TINY)
     with pytest.raises(WeightsError, match="resnet34.pth"):
         JPPNet(NUM_CLASSES, pretrained=str(other), **TINY)
+
+
+def test_the_papers_ss_jppnet_config_is_attention_on_vgg16_largefov():
+    """configs/lip/ss_jppnet_vgg16.yaml builds Chen et al.'s Attention (VGG-16 DeepLab-LargeFOV
+    over scales 1, 0.75, 0.5) and runs; it is tested at its own scales with flip."""
+    from pathlib import Path
+
+    from humanparse.config import load_config
+    from humanparse.models import AttentionToScale
+    from humanparse.nn import VGG16LargeFOV
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "lip" / "ss_jppnet_vgg16.yaml")
+    assert config["eval"]["scales"] == [1.0] and config["eval"]["flip"] is True
+    assert [term["type"] for term in config["loss"]] == ["cross_entropy", "structure_sensitive"]
+    model = build_model({**config["model"], "num_classes": NUM_CLASSES}).eval()
+    assert isinstance(model, AttentionToScale) and isinstance(model.backbone, VGG16LargeFOV)
+    assert model.scales == (1.0, 0.75, 0.5) and model.output_stride == 8
+    assert model.attention[0].in_channels == 3 * 1024  # fc7 of every scale
+    out = run(model, size=(41, 33), batch=1)
+    assert tuple(out.logits.shape) == (1, NUM_CLASSES, *expected_size((41, 33)))
+    assert len(out.aux_logits) == 3 and tuple(out.extras["scale_weights"].shape) == (1, 3, *expected_size((41, 33)))

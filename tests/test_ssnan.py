@@ -118,8 +118,41 @@ def test_pooling_baselines():
     assert predicts_scale_weights(neural)
 
 
+def test_concat_aggregation_reads_the_scales_together_in_a_fixed_order():
+    """The literal Eq. 3 layers: two 3x3 convs over the concatenated maps (S*C -> 512 -> N_S),
+    a softmax over the scales. Its weights sum to one and give the output; its shapes depend on
+    the number of scales, permuting the scales changes the output (unlike "neural"), and
+    set_scales keeps their number."""
+    reference = _model((0.5, 0.75, 1.0), aggregation="concat")
+    assert predicts_scale_weights(reference)
+    shapes = {name: tuple(p.shape) for name, p in reference.aggregation.named_parameters()}
+    assert shapes == {"hidden.weight": (8, 3 * NUM_CLASSES, 3, 3), "hidden.bias": (8,),
+                      "score.weight": (3, 8, 3, 3), "score.bias": (3,)}
+    x = torch.randn(2, 3, 57, 45)
+    out = _forward(reference, x)
+    weights = out.extras["scale_weights"]
+    assert tuple(out.logits.shape) == (2, NUM_CLASSES, 8, 6) and tuple(weights.shape) == (2, 3, 8, 6)
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(2, 8, 6))
+    expected = sum(weights[:, s : s + 1] * out.aux_logits[s] for s in range(3))
+    torch.testing.assert_close(out.logits, expected, atol=1e-5, rtol=1e-5)
+
+    permuted = SSNAN(NUM_CLASSES, scales=(1.0, 0.5, 0.75), aggregation="concat", **TINY).eval()
+    permuted.load_state_dict(reference.state_dict())  # same shapes: three scales
+    moved = _forward(permuted, x)
+    for i, j in enumerate([2, 0, 1]):  # the per-scale maps are the same, in the new order
+        torch.testing.assert_close(moved.aux_logits[i], out.aux_logits[j])
+    assert not torch.allclose(moved.logits, out.logits, atol=1e-3)
+
+    reference.set_scales((0.6, 0.8, 1.0))  # as many scales: allowed, each in its slot
+    with pytest.raises(ValueError, match=r"'concat' was built for 3 scales .* cannot run on 2"):
+        reference.set_scales((0.5, 1.0))
+    assert reference.scales == (0.6, 0.8, 1.0)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        SSNAN(NUM_CLASSES, scales=(0.5, 1.0), aggregation="concat", **TINY).load_state_dict(permuted.state_dict())
+
+
 def test_bad_options():
-    with pytest.raises(ValueError, match="neural, average, max"):
+    with pytest.raises(ValueError, match="neural, concat, average, max"):
         SSNAN(NUM_CLASSES, aggregation="attention", **{**TINY, "aggregation_channels": 8})
     with pytest.raises(ValueError, match="aggregation_channels"):
         SSNAN(NUM_CLASSES, **{**TINY, "aggregation_channels": 0})

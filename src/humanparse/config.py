@@ -63,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
         "poly_power": 0.9,
         "warmup_steps": 0,
         "head_lr_mult": 1.0,  # learning-rate factor for everything but the backbone (10 with ImageNet weights)
+        "base_lr_modules": [],  # parameter-name prefixes beside the backbone that keep lr (SS-NAN: [aggregation])
         "init_from": None,  # a model folder or checkpoint whose matching weights start the model (fine-tuning)
         "precision": "auto",  # auto: bf16-mixed on CUDA, 32 on CPU
         "channels_last": "auto",  # auto: on CUDA
@@ -72,6 +73,7 @@ DEFAULTS: dict[str, Any] = {
         "num_nodes": 1,
         "strategy": "auto",  # ddp is picked automatically for several devices
         "sync_batchnorm": False,  # batch statistics over all processes (small per-GPU batches)
+        "freeze_bn": False,  # BatchNorm kept at its (ImageNet) statistics, its weight and bias untrained (DeepLab)
         "accumulate_grad_batches": 1,
         "gradient_clip_val": None,
         "val_every_n_epochs": 1,
@@ -263,6 +265,15 @@ def _check(config: dict[str, Any]) -> None:
         raise ConfigError(f"train.optimizer must be 'sgd' or 'adamw', not {train['optimizer']!r}")
     if not isinstance(train["lr"], (int, float)) or train["lr"] <= 0:
         raise ConfigError(f"train.lr must be a positive number, not {train['lr']!r}")
+    modules = train["base_lr_modules"]
+    if not isinstance(modules, list) or not all(isinstance(m, str) and m.strip(".") for m in modules):
+        raise ConfigError(f"train.base_lr_modules must be a list of parameter-name prefixes, not {modules!r}")
+    for key in ("freeze_bn", "sync_batchnorm"):
+        if not isinstance(train[key], bool):
+            raise ConfigError(f"train.{key} must be true or false, not {train[key]!r}")
+    if train["freeze_bn"] and train["sync_batchnorm"]:
+        raise ConfigError("train.freeze_bn and train.sync_batchnorm exclude each other: frozen BatchNorm "
+                          "computes no batch statistics to synchronise")
     if ev["absent"] not in ("skip", "zero"):
         raise ConfigError(f"eval.absent must be 'skip' or 'zero', not {ev['absent']!r}")
     for key in ("scales", "network_scales"):

@@ -13,6 +13,7 @@ from ..evaluation.pose_metrics import PCKAccumulator
 from ..inference.predictor import decode_maps, original_views, output_maps
 from ..losses import LossContext, LossTerm, build_losses
 from ..models import ModelOutput, build_model, extra_inputs_of, predicts_joints, predicts_parsing
+from ..nn.batchnorm import batchnorm_layers, freeze_batchnorm
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema, joint_schema_from_dict, label_schema_from_dict
 
@@ -161,6 +162,20 @@ class HumanTask(L.LightningModule):
         self.log("train/loss", parts["loss"], batch_size=batch_size)
         return parts["loss"]
 
+    def train(self, mode: bool = True) -> HumanTask:
+        """As ``nn.Module.train``; with ``train.freeze_bn`` the model's BatchNorm layers stay in
+        eval mode (their running statistics fixed) and their affine parameters untrained."""
+        super().train(mode)
+        if mode and getattr(self, "train_options", {}).get("freeze_bn", False):
+            freeze_batchnorm(self.model)
+        return self
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning does not call train() when training starts, and after each validation it
+        # restores every submodule's own mode: freezing here covers every epoch.
+        if self.train_options.get("freeze_bn", False):
+            freeze_batchnorm(self.model)
+
     @property
     def model_stride(self) -> int:
         return int(self.model.output_stride)
@@ -214,11 +229,23 @@ class HumanTask(L.LightningModule):
     # -- optimisation -----------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:
         t = self.train_options
-        backbone = [p for n, p in self.model.named_parameters() if n.startswith("backbone.") and p.requires_grad]
-        backbone_ids = {id(p) for p in backbone}
-        rest = [p for p in self.model.parameters() if id(p) not in backbone_ids and p.requires_grad]
+        # Frozen BatchNorm's weight and bias are not trained (train.freeze_bn).
+        frozen_bn = batchnorm_layers(self.model) if t.get("freeze_bn", False) else []
+        frozen = {id(p) for layer in frozen_bn for p in layer.parameters()}
+        trained = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad and id(p) not in frozen]
+        # The backbone and train.base_lr_modules learn at lr, the rest at lr * head_lr_mult.
+        base_prefixes = ("backbone.", *(f"{m.rstrip('.')}." for m in t.get("base_lr_modules") or ()))
+        names = [n for n, _ in self.model.named_parameters()]
+        unknown = [m[:-1] for m in base_prefixes[1:] if not any(n.startswith(m) for n in names)]
+        if unknown:
+            tops = ", ".join(sorted({n.split(".")[0] for n in names}))
+            raise ConfigError(f"train.base_lr_modules: {', '.join(unknown)} names no parameters of the model "
+                              f"(its top-level modules: {tops})")
+        base = [p for n, p in trained if n.startswith(base_prefixes)]
+        base_ids = {id(p) for p in base}
+        rest = [p for _, p in trained if id(p) not in base_ids]
         groups = [g for g in (
-            {"params": backbone, "lr": t["lr"]},
+            {"params": base, "lr": t["lr"]},
             {"params": rest, "lr": t["lr"] * t.get("head_lr_mult", 1.0)},
         ) if g["params"]]
         if t["optimizer"] == "adamw":

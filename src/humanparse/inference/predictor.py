@@ -268,7 +268,12 @@ class Predictor:
         Where ``test_time`` names ``network_scales``, a multi-scale model (JPPNet, SS-NAN) runs on those
         input scales from now on (the saved model is changed in place)."""
         network_scales = saved.test_time.get("network_scales")
-        if network_scales is not None and hasattr(saved.model, "set_scales"):
+        if network_scales is not None:
+            if not hasattr(saved.model, "set_scales"):
+                raise ValueError(
+                    f"the model file asks for network_scales {network_scales}, but model {saved.spec['name']!r} has "
+                    "fixed input scales (test it at its own, with test_time.scales for letterbox zooms)"
+                )
             saved.model.set_scales(network_scales)
         if device is None:
             first = next(saved.model.parameters(), None)

@@ -14,15 +14,18 @@ from ..errors import ConfigError
 
 from .attention_to_scale import AttentionToScale
 from .deeplab import DeepLab
-from .jppnet import JPPNet, PoseNet
+from .jppnet import JPPNet
 from .output import ExtraInput, ModelOutput, extra_inputs_of
+from .pose_net import JPPNetPoseBranch, PoseNet, ResNetPose
 from .ssnan import SSNAN
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "deeplab": DeepLab,
     "attention_to_scale": AttentionToScale,
     "jppnet": JPPNet,
-    "pose_net": PoseNet,
+    "jppnet_pose_branch": JPPNetPoseBranch,
+    "pose_net": JPPNetPoseBranch,  # the earlier name of jppnet_pose_branch: configs and model files that name it load
+    "resnet_pose": ResNetPose,
     "ss_nan": SSNAN,
 }
 
@@ -59,6 +62,6 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
 
 
 __all__ = [
-    "MODELS", "AttentionToScale", "DeepLab", "ExtraInput", "JPPNet", "ModelOutput", "PoseNet", "SSNAN", "build_model",
-    "extra_inputs_of", "predicts_joints", "predicts_parsing", "predicts_scale_weights",
+    "MODELS", "AttentionToScale", "DeepLab", "ExtraInput", "JPPNet", "JPPNetPoseBranch", "ModelOutput", "PoseNet",
+    "ResNetPose", "SSNAN", "build_model", "extra_inputs_of", "predicts_joints", "predicts_parsing", "predicts_scale_weights",
 ]

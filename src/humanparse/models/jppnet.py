@@ -10,13 +10,15 @@ supervised; at inference parsing averages the stages and pose takes the last one
 
 Multi-scale inputs ("MSC", Section 6.1): the whole network runs on each rescaled copy of the
 input; each stage's maps of every scale are resized to the scale-1.0 output size and merged
-by an elementwise max over the scales.
+by an elementwise max over the scales. At test time (the model in eval mode) ``test_fusion``
+may merge them by their mean instead, the paper's inference ("the average probabilities from
+each scale"; see :class:`JPPNet`).
 
 Layer widths are Table 7's at ``base_width`` 64 and scale with ``base_width / 64`` (at least
 :data:`MIN_WIDTH`), so tiny networks run on the CPU. The added modules have no BatchNorm, as
 in the authors' network; their convs have biases.
 
-:class:`PoseNet` is the pose-only baseline: the shared ResNet up to Res-4 and the joint module.
+JPPNet's pose branch alone, and the LIP paper's pose-only baseline, are in :mod:`.pose_net`.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ import torch
 from torch import nn
 
 from ..nn.aspp import ASPPv2Head, aspp_rates, init_classifier
-from .._checks import check_image_batch, positive_int
-from ..nn.backbones import STANDARD_WIDTH, build_backbone
+from .._checks import check_image_batch, one_of, positive_int
+from ..nn.backbones import DEPTHS, STANDARD_WIDTH, build_backbone
 from ..nn.init import init_weights
 from ..nn.weights import load_backbone_weights
-from .multiscale import MultiScaleInputs, run_scales
+from .multiscale import FUSIONS, MultiScaleInputs, fuse_scales, run_scales
 from .output import ModelOutput
 
 # Res-4 and Res-5 must have the same resolution, since the refinement concatenates maps from
@@ -53,7 +55,7 @@ def _conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Conv2d:
 
 def _check_common(num_joints: int, output_stride: int, base_width: int) -> None:
     positive_int("num_joints", num_joints)
-    if isinstance(output_stride, bool) or output_stride not in OUTPUT_STRIDES:
+    if isinstance(output_stride, bool) or not isinstance(output_stride, int) or output_stride not in OUTPUT_STRIDES:
         raise ValueError(
             f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, not {output_stride!r} "
             "(the joint module reads Res-4, which must have the output's resolution)"
@@ -62,20 +64,29 @@ def _check_common(num_joints: int, output_stride: int, base_width: int) -> None:
 
 
 def _res4_res5_backbone(name: str, output_stride: int, base_width: int) -> torch.nn.Module:
-    """The shared trunk: a backbone with Res-4 and Res-5 features (``stage3``, ``stage4``) at the
-    output stride (the ResNets)."""
+    """The shared trunk: a backbone whose last two stages, Res-4 and Res-5 (``stage3``, then
+    ``stage4`` as its last feature), are at the output stride (the ResNets)."""
     backbone = build_backbone(name, output_stride, base_width)
     strides = backbone.stage_strides
-    if strides.get("stage3") != output_stride or strides.get("stage4") != output_stride:
-        raise ValueError(f"backbone {name!r} has no Res-4 and Res-5 features at the output stride; use a ResNet")
+    last_two_at_stride = strides.get("stage3") == output_stride and strides.get("stage4") == output_stride
+    if backbone.out_feature != "stage4" or not last_two_at_stride:
+        resnets = ", ".join(f"resnet{depth}" for depth in DEPTHS)
+        raise ValueError(f"backbone {name!r} has no Res-4 and Res-5 features at the output stride; use {resnets}")
     return backbone
 
 
-def _max_over(maps: Sequence[torch.Tensor]) -> torch.Tensor:
-    fused = maps[0]
-    for m in maps[1:]:
-        fused = torch.maximum(fused, m)
-    return fused
+class ScaleFusion:
+    """How a network merges its input scales' maps: by max while training (DeepLab's MSC, as
+    JPPNet trains), by ``test_fusion`` in eval mode."""
+
+    test_fusion: str
+    training: bool
+
+    def set_test_fusion(self, test_fusion: str) -> None:
+        self.test_fusion = one_of("test_fusion", test_fusion, FUSIONS)
+
+    def fuse(self, maps: Sequence[torch.Tensor]) -> torch.Tensor:
+        return fuse_scales(maps, "max" if self.training else self.test_fusion)
 
 
 # ---------------------------------------------------------------- modules of Table 7
@@ -225,7 +236,7 @@ class RefinementStage(nn.Module):
 # ---------------------------------------------------------------- the networks
 
 
-class JPPNet(MultiScaleInputs, nn.Module):
+class JPPNet(ScaleFusion, MultiScaleInputs, nn.Module):
     """Joint human parsing and pose estimation network (LIP paper, Section 5, Table 7, Fig. 9).
 
     Args:
@@ -237,12 +248,18 @@ class JPPNet(MultiScaleInputs, nn.Module):
             it (Table 7's widths at 64, at least 8 channels).
         refine_stages: number of refinement stages, 0, 1 or 2 (the paper's best has 2).
         scales: the input scales (1.0 is the input itself); (1.0, 0.75, 0.5) is DeepLab's MSC.
+        test_fusion: how the scales merge in eval mode: "max" (as in training) or "mean", the
+            paper's inference. The mean is of the maps the network returns, parsing logits and
+            pose heatmaps, not of softmax probabilities: the authors' evaluation code averages
+            logits, and so do the stage average and the test-time flip and scales that follow,
+            so inference stays one average of logits throughout.
         pretrained: path to ImageNet weights for the backbone (torchvision's ResNet state dict),
             loaded strictly; None: random init.
 
     forward(x) takes a normalised float (B, 3, H, W) batch and returns :class:`ModelOutput`
     with, at h, w = ceil(H / s), ceil(W / s), s = :attr:`output_stride`, and "fused" meaning
-    merged over the scales by an elementwise max (just the map itself with one scale):
+    merged over the scales by an elementwise max (in eval mode: by ``test_fusion``; just the
+    map itself with one scale):
 
         logits: the mean over stages of the fused parsing maps (the paper's inference);
             ``supervise_logits`` is False, since every stage is supervised through aux_logits.
@@ -273,6 +290,7 @@ class JPPNet(MultiScaleInputs, nn.Module):
         base_width: int = STANDARD_WIDTH,
         refine_stages: int = 2,
         scales: Sequence[float] = (1.0,),
+        test_fusion: str = "max",
         pretrained: str | None = None,
     ) -> None:
         super().__init__()
@@ -283,6 +301,7 @@ class JPPNet(MultiScaleInputs, nn.Module):
                 f"refine_stages must be one of {', '.join(map(str, REFINE_STAGES))}, not {refine_stages!r}"
             )
         self.set_scales(scales)
+        self.set_test_fusion(test_fusion)
         self.num_classes = num_classes
         self.num_joints = num_joints
         self.refine_stages = refine_stages
@@ -322,7 +341,7 @@ class JPPNet(MultiScaleInputs, nn.Module):
         check_image_batch(x)
         per_scale = run_scales(self.stage_maps, x, self.scales, self._scale_fractions, self.output_stride)
         num_stages = 1 + self.refine_stages
-        fused = [_max_over([maps[j] for maps in per_scale]) for j in range(2 * num_stages)]
+        fused = [self.fuse([maps[j] for maps in per_scale]) for j in range(2 * num_stages)]
         fused_parsing, fused_pose = fused[:num_stages], fused[num_stages:]
         aux_logits = list(fused_parsing)
         aux_heatmaps = fused_pose[:-1]
@@ -342,62 +361,6 @@ class JPPNet(MultiScaleInputs, nn.Module):
         )
 
 
-class PoseNet(MultiScaleInputs, nn.Module):
-    """Pose-only baseline: JPPNet's shared ResNet up to Res-4 (``layer3``) and its joint module.
-
-    Args: as :class:`JPPNet`'s, less ``num_classes`` and ``refine_stages``.
-
-    forward(x) returns :class:`ModelOutput` with logits None, heatmaps the pose maps
-    (B, num_joints, ceil(H / s), ceil(W / s)) merged over the scales by an elementwise max, and
-    aux_heatmaps, with several scales, each scale's pose maps resized to that size (in the order
-    of ``scales``; empty with one scale).
-
-    Parameter names: ``backbone.*`` as :class:`DeepLab`'s ResNet without ``layer4`` (which this
-    network does not use and does not keep) and ``pose_module.*``.
-    """
-
-    def __init__(
-        self,
-        num_joints: int = DEFAULT_NUM_JOINTS,
-        backbone: str = "resnet101",
-        output_stride: int = 8,
-        base_width: int = STANDARD_WIDTH,
-        scales: Sequence[float] = (1.0,),
-        pretrained: str | None = None,
-    ) -> None:
-        super().__init__()
-        _check_common(num_joints, output_stride, base_width)
-        self.set_scales(scales)
-        self.num_joints = num_joints
-        trunk = _res4_res5_backbone(backbone, output_stride, base_width)
-        if pretrained is not None:
-            # Loaded while the ResNet is still whole, so the file is checked as strictly as for
-            # JPPNet and DeepLab (a full ResNet state dict of this depth and width); layer4's
-            # weights are then dropped with layer4 itself.
-            load_backbone_weights(trunk, pretrained)
-        # layer4 (Res-5) is not used: an Identity keeps ResNet.forward working (its "stage4"
-        # is then stage3, unused) and leaves no backbone.layer4.* in the state dict.
-        trunk.layer4 = nn.Identity()
-        trunk.out_feature = "stage3"
-        trunk.out_channels = trunk.stage_channels["stage3"]
-        self.backbone = trunk
-        self.output_stride: int = trunk.stage_strides["stage3"]
-        self.pose_module = JointModule(trunk.out_channels, num_joints, base_width)
-
-    def pose_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The network at one scale: [pose maps] at the output stride."""
-        heatmaps, _ = self.pose_module(self.backbone(x)["stage3"])
-        return [heatmaps]
-
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        check_image_batch(x)
-        per_scale = run_scales(self.pose_maps, x, self.scales, self._scale_fractions, self.output_stride)
-        maps = [m[0] for m in per_scale]
-        return ModelOutput(
-            logits=None, heatmaps=_max_over(maps), aux_heatmaps=maps if len(self.scales) > 1 else []
-        )
-
-
 __all__ = [
     "OUTPUT_STRIDES",
     "REFINE_STAGES",
@@ -405,7 +368,7 @@ __all__ = [
     "JointModule",
     "ParsingRefinement",
     "PartModule",
-    "PoseNet",
     "PoseRefinement",
     "RefinementStage",
+    "ScaleFusion",
 ]

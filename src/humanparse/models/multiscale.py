@@ -42,6 +42,18 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
+# How per-scale maps of one size merge: an elementwise max (DeepLab's MSC) or mean.
+FUSIONS = ("max", "mean")
+
+
+def fuse_scales(maps: Sequence[torch.Tensor], how: str) -> torch.Tensor:
+    """The elementwise max or mean (``how``, one of :data:`FUSIONS`) of same-sized maps."""
+    fused = maps[0]
+    for m in maps[1:]:
+        fused = torch.maximum(fused, m) if how == "max" else fused + m
+    return fused if how == "max" or len(maps) == 1 else fused / len(maps)
+
+
 class MultiScaleInputs:
     """The input scales of a network whose weights do not depend on them: they can change after
     training (``eval.network_scales``; the LIP paper tests JPPNet at other scales than it
@@ -83,4 +95,4 @@ def run_scales(
     return [outputs[i] for i in range(len(scales))]
 
 
-__all__ = ["MultiScaleInputs", "check_scales", "resize", "run_scales", "scale_fractions"]
+__all__ = ["FUSIONS", "MultiScaleInputs", "check_scales", "fuse_scales", "resize", "run_scales", "scale_fractions"]

@@ -2,10 +2,11 @@
 
 from .aspp import ASPP, ASPPv2Head, ASPPv3Head, LargeFOVHead, aspp_rates
 from .backbones import BACKBONES, Backbone, ResNet, VGG16LargeFOV, build_backbone, resnet, vgg16_largefov
+from .batchnorm import batchnorm_layers, freeze_batchnorm
 from .weights import WeightsError, load_backbone_weights, read_state_dict
 
 __all__ = [
     "ASPP", "ASPPv2Head", "ASPPv3Head", "BACKBONES", "Backbone", "LargeFOVHead", "ResNet", "VGG16LargeFOV",
-    "WeightsError", "aspp_rates", "build_backbone", "load_backbone_weights", "read_state_dict", "resnet",
-    "vgg16_largefov",
+    "WeightsError", "aspp_rates", "batchnorm_layers", "build_backbone", "freeze_batchnorm", "load_backbone_weights",
+    "read_state_dict", "resnet", "vgg16_largefov",
 ]
