@@ -1,4 +1,5 @@
-"""What several test files share: the tiny options of every registered model, and synthetic data."""
+"""What several test files share: the repository's folders, the tiny options of every registered
+model, and synthetic data."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from typing import Any
 
 from humanparse.data.synth import write_synthetic_dataset
 from humanparse.schemas import LIP, LIP_JOINTS
+
+# The checkout's root and its shipped configs, wherever the test file that asks sits below tests/.
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
 
 # model name -> options that make a tiny instance (a CPU forward in milliseconds). A model
 # registered in humanparse.MODELS needs an entry here: tests/test_every_model.py checks it.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import CONFIGS
 from humanparse.cli import main
 from humanparse.data.synth import write_synthetic_dataset
 
@@ -19,7 +20,7 @@ def tiny_root(tmp_path_factory) -> Path:
 
 
 def train_args(root: Path, out: Path, *overrides: str) -> list[str]:
-    config = Path(__file__).resolve().parents[1] / "configs" / "synth" / "deeplab_resnet18.yaml"
+    config = CONFIGS / "synth" / "deeplab_resnet18.yaml"
     return ["train", str(config), f"data.root={root}", f"train.out_dir={out}", "data.num_workers=0", *overrides]
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers import CONFIGS
 from humanparse.config import DEFAULTS, ConfigError, load_config, parse_override
 from humanparse.engine.data import ShardedSampler, select_ids
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*/*.yaml"))
+SHIPPED = sorted(CONFIGS.glob("*/*.yaml"))
 
 
 def test_overrides_are_read_as_yaml():
@@ -56,7 +57,7 @@ def test_unreadable_file(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=[f"{p.parent.name}/{p.name}" for p in CONFIGS])
+@pytest.mark.parametrize("path", SHIPPED, ids=[f"{p.parent.name}/{p.name}" for p in SHIPPED])
 def test_shipped_configs_load_and_build(path):
     from humanparse.engine.train import complete_spec
     from humanparse.models import build_model

@@ -13,6 +13,7 @@ import torch._dynamo as dynamo
 from lightning.pytorch.callbacks import Callback
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from helpers import CONFIGS
 from humanparse.config import load_config
 from humanparse.data.sample import VISIBLE
 from humanparse.data.synth import write_synthetic_dataset
@@ -21,8 +22,6 @@ from humanparse.engine.task import HumanTask
 from humanparse.engine.train import complete_spec, init_from_weights, run_train
 from humanparse.inference.model_file import load_model
 from humanparse.schemas import LIP_JOINTS, get_label_schema
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 # One shipped config per model and loss: DeepLab, Attention-to-scale, JPPNet (parsing and
 # pose), SS-JPPNet (structure-sensitive loss), SS-NAN (per-output loss), the pose network.
