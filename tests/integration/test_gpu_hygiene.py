@@ -31,13 +31,6 @@ SYNTH_CONFIGS = [
 ]
 
 
-@pytest.fixture
-def synth_tiny_root(tmp_path) -> Path:
-    root = tmp_path / "synth"
-    write_synthetic_dataset(root, 24, seed=1, size=(64, 64), val_fraction=0.25, clutter=0.0)
-    return root
-
-
 def task_of(name: str, *overrides: str) -> tuple[HumanTask, dict]:
     # The last phase's terms from the first step (outside a trainer the epoch is 0), so that
     # the structure-sensitive loss's step is the one checked.
@@ -205,7 +198,7 @@ def test_model_and_loss_trace_whole(name):
     assert (loss.graph_count, loss.graph_break_count) == (1, 0), loss.break_reasons
 
 
-def test_compiled_training_keeps_parameter_names(synth_tiny_root, tmp_path, monkeypatch):
+def test_compiled_training_keeps_parameter_names(small_synth_root, tmp_path, monkeypatch):
     """``train.compile=true`` compiles the model in place: checkpoints and the model file carry
     the plain parameter names, so they load without compilation. (The ``aot_eager`` backend
     traces forward and backward as inductor would, without generating code.)"""
@@ -219,7 +212,7 @@ def test_compiled_training_keeps_parameter_names(synth_tiny_root, tmp_path, monk
     out = tmp_path / "run"
     config = load_config(None, [
         "model.name=deeplab", "model.backbone=resnet18", "model.base_width=8", "model.output_stride=16",
-        "data.format=lip", f"data.root={synth_tiny_root}", "data.input_size=[64, 64]", "data.batch_size=4",
+        "data.format=lip", f"data.root={small_synth_root}", "data.input_size=[64, 64]", "data.batch_size=4",
         "data.num_workers=0", "train.optimizer=adamw", "train.accelerator=cpu", "train.devices=1",
         "train.max_epochs=1", "train.compile=true", f"train.out_dir={out}",
     ])
@@ -244,13 +237,13 @@ def test_compiled_training_keeps_parameter_names(synth_tiny_root, tmp_path, monk
 
 
 
-def test_persistent_workers_give_the_same_batches(synth_tiny_root):
+def test_persistent_workers_give_the_same_batches(small_synth_root):
     """Loader workers live through the run; each epoch's batches still equal those of a loader
     without workers (augmentation comes from (seed, epoch, sample), not from worker state),
     and labels leave the loader as uint8 (the task's loss widens them on the device)."""
 
     def epochs(workers: int) -> list[list[dict]]:
-        config = load_config(None, [f"data.root={synth_tiny_root}", "data.format=lip", "data.input_size=[64, 64]",
+        config = load_config(None, [f"data.root={small_synth_root}", "data.format=lip", "data.input_size=[64, 64]",
                                     "data.batch_size=4", f"data.num_workers={workers}"])
         datamodule = HumanDataModule(config["data"], seed=5)
         datamodule.setup("fit")

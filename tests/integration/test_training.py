@@ -14,7 +14,6 @@ from lightning.pytorch.callbacks import Callback
 from humanparse.cli import main
 from humanparse.config import load_config
 from humanparse.data.readers import open_dataset
-from humanparse.data.synth import write_synthetic_dataset
 from humanparse.evaluation.evaluate import evaluate_model
 from humanparse.engine.train import run_train
 from humanparse.evaluation import majority_scores
@@ -26,14 +25,6 @@ TINY = [
     "data.num_workers=0", "train.optimizer=adamw", "train.lr=0.002", "train.weight_decay=0.0",
     "train.log_every_n_steps=1", "train.accelerator=cpu", "train.devices=1",
 ]
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    # Uncluttered scenes: a network from scratch learns them in a few hundred steps.
-    write_synthetic_dataset(root, 200, seed=3, size=(64, 64), val_fraction=0.25, clutter=0.0)
-    return root
 
 
 def tiny_config(root: Path, out: Path, *extra: str) -> dict:

@@ -18,7 +18,6 @@ from PIL import Image
 from humanparse.cli import main
 from humanparse.config import load_config
 from humanparse.data.readers import open_dataset
-from humanparse.data.synth import write_synthetic_dataset
 from humanparse.engine.train import run_train
 from humanparse.evaluation import majority_scores
 from humanparse.engine.task import HumanTask
@@ -284,13 +283,6 @@ def test_dynamo_export_keeps_the_batch_dynamic(saved_ssnan: Path, tmp_path: Path
 
 
 # ----------------------------------------------------------------------------- learning
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    write_synthetic_dataset(root, 200, seed=3, size=(64, 64), val_fraction=0.25, clutter=0.0)
-    return root
 
 
 def test_learns_on_synthetic_humans_in_two_phases(synth_root: Path, tmp_path: Path):
