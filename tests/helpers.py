@@ -1,8 +1,10 @@
 """What several test files share: the repository's folders, the tiny options of every registered
-model, and synthetic data."""
+model, synthetic data, a training run's logged metrics and the expected output size."""
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +15,24 @@ from humanparse.schemas import LIP, LIP_JOINTS
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 
+# ResNet-18 at base width 8: the backbone of every tiny test network.
+TINY_BACKBONE: dict[str, Any] = {"backbone": "resnet18", "base_width": 8}
+
 # model name -> options that make a tiny instance (a CPU forward in milliseconds). A model
 # registered in humanparse.MODELS needs an entry here: tests/test_every_model.py checks it.
 TINY_OPTIONS: dict[str, dict[str, Any]] = {
-    "deeplab": {"backbone": "resnet18", "base_width": 8, "output_stride": 8},
-    "attention_to_scale": {"backbone": "resnet18", "base_width": 8, "scales": [1.0, 0.5], "attention_channels": 8},
-    "ss_nan": {"backbone": "resnet18", "base_width": 8, "scales": [0.5, 1.0], "aggregation_channels": 8},
-    "jppnet": {"backbone": "resnet18", "base_width": 8, "refine_stages": 1, "scales": [1.0, 0.75]},
-    "pose_net": {"backbone": "resnet18", "base_width": 8},
+    "deeplab": {**TINY_BACKBONE, "output_stride": 8},
+    "attention_to_scale": {**TINY_BACKBONE, "scales": [1.0, 0.5], "attention_channels": 8},
+    "ss_nan": {**TINY_BACKBONE, "scales": [0.5, 1.0], "aggregation_channels": 8},
+    "jppnet": {**TINY_BACKBONE, "refine_stages": 1, "scales": [1.0, 0.75]},
+    "pose_net": dict(TINY_BACKBONE),
 }
+
+# Config overrides shared by the tests that train: LIP-layout data read in the main process,
+# one CPU device, every step logged (so that the CSV log has a row per step).
+CPU_TRAINING = [
+    "data.format=lip", "data.num_workers=0", "train.log_every_n_steps=1", "train.accelerator=cpu", "train.devices=1",
+]
 
 
 def tiny_spec(name: str, factory: Any) -> dict[str, Any]:
@@ -42,3 +53,20 @@ def synthetic_humans(root: Path, count: int = 200, seed: int = 3, size: int = 64
     learns them in a few hundred steps."""
     write_synthetic_dataset(root, count, seed=seed, size=(size, size), val_fraction=0.25, clutter=0.0)
     return root
+
+
+def metrics_rows(out: Path, version: int = 0) -> list[dict[str, str]]:
+    """The rows of a training run's CSV log (``version`` counts the starts of a resumed run)."""
+    with open(out / "logs" / "csv" / f"version_{version}" / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def logged(out: Path, key: str, version: int = 0) -> list[float]:
+    """Every value the run logged under ``key``, in order."""
+    return [float(row[key]) for row in metrics_rows(out, version) if row.get(key)]
+
+
+def expected_size(size: tuple[int, int], stride: int = 8) -> tuple[int, int]:
+    """(h, w) of a stride-``stride`` network's output for an (H, W) input: the ceiling, worked
+    out here rather than by the package's own helper, which the tests check."""
+    return math.ceil(size[0] / stride), math.ceil(size[1] / stride)

@@ -4,7 +4,6 @@ into one graph for torch.compile."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import torch._dynamo as dynamo
 from lightning.pytorch.callbacks import Callback
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from helpers import CONFIGS
+from helpers import CONFIGS, metrics_rows
 from humanparse.config import load_config
 from humanparse.data.sample import VISIBLE
 from humanparse.data.synth import write_synthetic_dataset
@@ -178,8 +177,7 @@ def test_training_loop_reads_back_only_when_it_reports(tmp_path):
     reading = [i + 1 for i, n in enumerate(spy.reads) if n]
     assert reading, "the progress bar and the logs show the loss, so some steps must read it"
     assert all(step % 5 == 0 for step in reading), f"steps that read values back: {reading}"
-    with open(tmp_path / "run" / "logs" / "csv" / "version_0" / "metrics.csv", newline="") as f:
-        logged = [int(row["step"]) for row in csv.DictReader(f) if row.get("train/loss")]
+    logged = [int(row["step"]) for row in metrics_rows(tmp_path / "run") if row.get("train/loss")]
     assert logged == list(range(9, 80, 10))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from helpers import CPU_TRAINING, logged, metrics_rows
 from humanparse.cli import main
 from humanparse.config import load_config
 from humanparse.data.readers import open_dataset
@@ -21,9 +21,8 @@ from humanparse.inference.model_file import load_model
 
 TINY = [
     "model.name=deeplab", "model.backbone=resnet18", "model.base_width=16", "model.output_stride=8",
-    "model.head=aspp_v3", "data.format=lip", "data.input_size=[64, 64]", "data.batch_size=8",
-    "data.num_workers=0", "train.optimizer=adamw", "train.lr=0.002", "train.weight_decay=0.0",
-    "train.log_every_n_steps=1", "train.accelerator=cpu", "train.devices=1",
+    "model.head=aspp_v3", "data.input_size=[64, 64]", "data.batch_size=8", "train.optimizer=adamw",
+    "train.lr=0.002", "train.weight_decay=0.0", *CPU_TRAINING,
 ]
 
 
@@ -31,15 +30,9 @@ def tiny_config(root: Path, out: Path, *extra: str) -> dict:
     return load_config(None, [*TINY, f"data.root={root}", f"train.out_dir={out}", *extra])
 
 
-def logged(out: Path, key: str) -> list[float]:
-    with open(out / "logs" / "csv" / "version_0" / "metrics.csv", newline="") as f:
-        return [float(row[key]) for row in csv.DictReader(f) if row.get(key)]
-
-
 def _csv_steps(out: Path, version: int) -> list[int]:
     """Steps at which the training loss was logged in one start's CSV."""
-    with open(out / "logs" / "csv" / f"version_{version}" / "metrics.csv", newline="") as f:
-        return [int(row["step"]) for row in csv.DictReader(f) if row.get("train/loss")]
+    return [int(row["step"]) for row in metrics_rows(out, version) if row.get("train/loss")]
 
 
 def majority_miou(root: Path) -> float:

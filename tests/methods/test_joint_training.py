@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import CPU_TRAINING, logged, metrics_rows
 from humanparse.cli import main
 from humanparse.config import load_config
 from humanparse.data.readers import open_dataset
@@ -20,16 +20,9 @@ from humanparse.inference.model_file import load_model
 SIZE = 96  # the image size of synth_pose_root (conftest.py)
 JOINT_TINY = [
     "model.name=jppnet", "model.backbone=resnet18", "model.base_width=8", "model.output_stride=8",
-    "model.refine_stages=1", "data.format=lip", f"data.input_size=[{SIZE}, {SIZE}]", "data.batch_size=8",
-    "data.num_workers=0", "data.augment.rotation=0", "data.augment.jitter=false", "train.optimizer=adamw",
-    "train.lr=0.005", "train.weight_decay=0.0", "train.log_every_n_steps=1", "train.accelerator=cpu",
-    "train.devices=1",
+    "model.refine_stages=1", f"data.input_size=[{SIZE}, {SIZE}]", "data.batch_size=8", "data.augment.rotation=0",
+    "data.augment.jitter=false", "train.optimizer=adamw", "train.lr=0.005", "train.weight_decay=0.0", *CPU_TRAINING,
 ]
-
-
-def logged(out: Path, key: str) -> list[float]:
-    with open(out / "logs" / "csv" / "version_0" / "metrics.csv", newline="") as f:
-        return [float(row[key]) for row in csv.DictReader(f) if row.get(key)]
 
 
 def mean_pose_pck(root: Path) -> float:
@@ -76,9 +69,8 @@ def test_joint_training_learns_joints(synth_pose_root, tmp_path):
 
 PARSING_TINY = [
     "model.name=deeplab", "model.backbone=resnet18", "model.base_width=8", "model.output_stride=8",
-    "model.head=aspp_v2", "data.format=lip", "data.input_size=[64, 64]", "data.batch_size=8",
-    "data.num_workers=0", "train.optimizer=adamw", "train.lr=0.002", "train.log_every_n_steps=1",
-    "train.accelerator=cpu", "train.devices=1", "train.limit_val_batches=1",
+    "model.head=aspp_v2", "data.input_size=[64, 64]", "data.batch_size=8", "train.optimizer=adamw",
+    "train.lr=0.002", "train.limit_val_batches=1", *CPU_TRAINING,
 ]
 
 
@@ -91,8 +83,7 @@ def test_structure_loss_phase_and_joint_network_started_from_the_parsing_network
         "loss=[{type: cross_entropy, stop_epoch: 1}, {type: structure_sensitive, start_epoch: 1}]",
     ])
     summary = run_train(config, progress=False)
-    with open(first / "logs" / "csv" / "version_0" / "metrics.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = metrics_rows(first)
     factor_epochs = {int(r["epoch"]) for r in rows if r.get("train/loss_structure_factor")}
     loss_epochs = {int(r["epoch"]) for r in rows if r.get("train/loss")}
     assert loss_epochs == {0, 1} and factor_epochs == {1}, (loss_epochs, factor_epochs)

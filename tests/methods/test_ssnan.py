@@ -5,7 +5,6 @@ a learning test with both training phases."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from helpers import CPU_TRAINING, TINY_BACKBONE, metrics_rows
 from humanparse.cli import main
 from humanparse.config import load_config
 from humanparse.data.readers import open_dataset
@@ -30,7 +30,7 @@ from humanparse.schemas import LIP, LabelSchema
 
 NUM_CLASSES = 5
 LIP_5 = LabelSchema(name="five", classes=("bg", "a", "b", "c", "d"))
-TINY = {"backbone": "resnet18", "base_width": 8, "output_stride": 8, "aggregation_channels": 8}
+TINY = {**TINY_BACKBONE, "output_stride": 8, "aggregation_channels": 8}
 
 
 def _model(scales=(0.5, 0.75, 1.0), seed: int = 0, **options) -> SSNAN:
@@ -290,16 +290,14 @@ def test_learns_on_synthetic_humans_in_two_phases(synth_root: Path, tmp_path: Pa
     config = load_config(None, [
         "model.name=ss_nan", "model.backbone=resnet18", "model.base_width=16", "model.output_stride=8",
         "model.head=dense", "model.scales=[0.5, 0.75, 1.0]", "model.aggregation_channels=16",
-        "data.format=lip", f"data.root={synth_root}", "data.input_size=[64, 64]", "data.batch_size=8",
-        "data.num_workers=0", "train.optimizer=adamw", "train.lr=0.003", "train.weight_decay=0.0",
-        "train.log_every_n_steps=1", "train.accelerator=cpu", "train.devices=1", "train.max_epochs=16",
+        f"data.root={synth_root}", "data.input_size=[64, 64]", "data.batch_size=8", "train.optimizer=adamw",
+        "train.lr=0.003", "train.weight_decay=0.0", *CPU_TRAINING, "train.max_epochs=16",
         "loss=[{type: cross_entropy, stop_epoch: 12},"
         " {type: structure_sensitive, start_epoch: 12, per_output: true, form: coordinates}]",
         f"train.out_dir={out}",
     ])
     summary = run_train(config, progress=False)
-    with open(out / "logs" / "csv" / "version_0" / "metrics.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = metrics_rows(out)
     losses = [float(r["train/loss_parsing"]) for r in rows if r.get("train/loss_parsing") and int(r["epoch"]) < 12]
     assert np.mean(losses[-20:]) < 0.6 * np.mean(losses[:5]), losses
     # The joint loss runs in the second phase only.
