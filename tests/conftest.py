@@ -1,5 +1,6 @@
 """Shared test fixtures: the real data (in ../shared/data beside the checkout) and the synthetic
-datasets, each written once per session; the plain helpers are in helpers.py."""
+datasets, each written once per session, and the toy model registered by name; the plain
+helpers are in helpers.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import synthetic_humans
+import humanparse.models
+from helpers import ToyParser, synthetic_humans
 
 SHARED_DATA = Path(os.environ.get("HUMANPARSE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -49,3 +51,11 @@ def small_synth_root(tmp_path_factory) -> Path:
     """24 synthetic people at 64x64 (seed 1): for one-epoch runs and for commands that fail
     before they train."""
     return synthetic_humans(tmp_path_factory.mktemp("synth_small"), count=24, seed=1)
+
+
+@pytest.fixture
+def toy_model(monkeypatch: pytest.MonkeyPatch) -> str:
+    """helpers.ToyParser registered in humanparse.models.MODELS for one test, so that model files
+    of it save and load; gives the name to put in their spec."""
+    monkeypatch.setitem(humanparse.models.MODELS, "toy", ToyParser)
+    return "toy"

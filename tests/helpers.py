@@ -1,5 +1,6 @@
 """What several test files share: the repository's folders, the tiny options of every registered
-model, synthetic data, a training run's logged metrics and the expected output size."""
+model, a toy parsing network, synthetic data, a training run's logged metrics and the expected
+output size."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+import torch
+import torch.nn.functional as F
+from torch import nn
+
 from humanparse.data.synth import write_synthetic_dataset
+from humanparse.models import ModelOutput
 from humanparse.schemas import LIP, LIP_JOINTS
 
 # The checkout's root and its shipped configs, wherever the test file that asks sits below tests/.
@@ -33,6 +39,29 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
 CPU_TRAINING = [
     "data.format=lip", "data.num_workers=0", "train.log_every_n_steps=1", "train.accelerator=cpu", "train.devices=1",
 ]
+
+
+class ToyParser(nn.Module):
+    """A parsing network in miniature, for the tests of the model file, predict and export
+    (conftest's ``toy_model`` registers it): a strided conv with batch norm (parameters and
+    buffers, as real models have), a deeper branch resized bilinearly back (the operations real
+    parsing networks export) and an auxiliary output. Output stride 2; the weights are drawn
+    from ``seed`` without touching the global random state."""
+
+    def __init__(self, num_classes: int, width: int = 4, seed: int = 0) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.stem = nn.Conv2d(3, width, 3, stride=2, padding=1)
+            self.norm = nn.BatchNorm2d(width)
+            self.deeper = nn.Conv2d(width, width, 3, stride=2, padding=1)
+            self.head = nn.Conv2d(2 * width, num_classes, 1)
+            self.aux = nn.Conv2d(width, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        a = torch.relu(self.norm(self.stem(x)))
+        b = F.interpolate(torch.relu(self.deeper(a)), size=a.shape[-2:], mode="bilinear", align_corners=False)
+        return ModelOutput(self.head(torch.cat([a, b], 1)), aux_logits=[self.aux(b)])
 
 
 def tiny_spec(name: str, factory: Any) -> dict[str, Any]:
