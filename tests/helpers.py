@@ -1,14 +1,15 @@
 """What several test files share: the repository's folders, the tiny options of every registered
-model, a toy parsing network, synthetic data, a training run's logged metrics and the expected
-output size."""
+model, a toy parsing network, synthetic data, a training run's logged metrics, the expected
+output size and a few CPU processes joined by torch.distributed."""
 
 from __future__ import annotations
 
 import csv
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -99,3 +100,26 @@ def expected_size(size: tuple[int, int], stride: int = 8) -> tuple[int, int]:
     """(h, w) of a stride-``stride`` network's output for an (H, W) input: the ceiling, worked
     out here rather than by the package's own helper, which the tests check."""
     return math.ceil(size[0] / stride), math.ceil(size[1] / stride)
+
+
+def _process_main(rank: int, world_size: int, init_file: str, result_file: str, body: Callable[[int], Any]) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    try:
+        values = body(rank)
+        if rank == 0:
+            np.save(result_file, np.asarray(values))
+    finally:
+        dist.destroy_process_group()
+
+
+def run_on_processes(body: Callable[[int], Any], tmp_path: Path, world_size: int = 2) -> np.ndarray:
+    """Runs ``body(rank)`` in ``world_size`` CPU processes joined by a gloo process group and
+    gives back what rank 0 returned, as an array. ``body`` must be a module-level function (the
+    spawned processes import it by name)."""
+    import torch.multiprocessing as mp
+
+    result = tmp_path / "rank0.npy"
+    mp.spawn(_process_main, args=(world_size, str(tmp_path / "init"), str(result), body), nprocs=world_size, join=True)
+    return np.load(result)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import run_on_processes
 from humanparse.data.pose_files import read_mpii_gt_mat
 from humanparse.data.sample import MISSING, OCCLUDED, VISIBLE
 from humanparse.evaluation.pose_metrics import PCKAccumulator, auc, reference_lengths
@@ -180,29 +181,18 @@ def test_merge_equals_one_accumulator_over_the_union():
         whole.summary(0.3)
 
 
-def _distributed_worker(rank: int, world_size: int, init_file: str, result_file: str) -> None:
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
-    try:
-        # Rank r scores r + 1 people whose predictions are exact: all right at any threshold.
-        gt_xy = np.zeros((rank + 1, 16, 2))
-        gt_xy[:, 9, 1] = 10.0
-        acc = PCKAccumulator("lip", [0.5])
-        acc.update(gt_xy, _keypoints(gt_xy))
-        acc.all_reduce()
-        if rank == 0:
-            np.save(result_file, np.concatenate([acc.correct.ravel(), acc.annotated, [acc.num_rows]]))
-    finally:
-        dist.destroy_process_group()
+def _summed_counts(rank: int) -> np.ndarray:
+    # Rank r scores r + 1 people whose predictions are exact: all right at any threshold.
+    gt_xy = np.zeros((rank + 1, 16, 2))
+    gt_xy[:, 9, 1] = 10.0
+    acc = PCKAccumulator("lip", [0.5])
+    acc.update(gt_xy, _keypoints(gt_xy))
+    acc.all_reduce()
+    return np.concatenate([acc.correct.ravel(), acc.annotated, [acc.num_rows]])
 
 
 def test_all_reduce_sums_over_processes(tmp_path):
-    import torch.multiprocessing as mp
-
-    result = tmp_path / "result.npy"
-    mp.spawn(_distributed_worker, args=(2, str(tmp_path / "init"), str(result)), nprocs=2, join=True)
-    values = np.load(result)
+    values = run_on_processes(_summed_counts, tmp_path)
     assert values[:16].tolist() == [3] * 16 and values[16:32].tolist() == [3] * 16 and values[32] == 3
 
 
