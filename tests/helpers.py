@@ -1,6 +1,7 @@
 """What several test files share: the repository's folders, the tiny options of every registered
-model, a toy parsing network, synthetic data, a training run's logged metrics, the expected
-output size and a few CPU processes joined by torch.distributed."""
+model, a toy parsing network, synthetic data, random label maps and keypoints, published figures of
+the real data, a training run's logged metrics, the expected output size and a few CPU
+processes joined by torch.distributed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from humanparse.data.sample import VISIBLE
 from humanparse.data.synth import write_synthetic_dataset
 from humanparse.models import ModelOutput
 from humanparse.schemas import LIP, LIP_JOINTS
@@ -83,6 +85,40 @@ def synthetic_humans(root: Path, count: int = 200, seed: int = 3, size: int = 64
     learns them in a few hundred steps."""
     write_synthetic_dataset(root, count, seed=seed, size=(size, size), val_fraction=0.25, clutter=0.0)
     return root
+
+
+# Class ids as the datasets define them (see the LIP and ATR docs).
+LIP_LEFT_ARM, LIP_RIGHT_ARM, LIP_PANTS = 14, 15, 9
+ATR_LEFT_SHOE, ATR_RIGHT_SHOE = 9, 10
+
+# Per-joint PCKh@0.5 of the published predictions in detections_our_format.mat, as
+# ../shared/data/README.md states them ("neck" = upper neck, "head" = head top).
+MPII_README_PCKH = {
+    "r_ankle": 65.2, "r_knee": 73.4, "r_hip": 82.0, "l_hip": 81.9, "l_knee": 73.3, "l_ankle": 65.7,
+    "upper_neck": 97.7, "head_top": 95.6, "r_wrist": 76.4, "r_elbow": 83.4, "r_shoulder": 92.2,
+    "l_shoulder": 93.3, "l_elbow": 83.4, "l_wrist": 77.1,
+}
+MPII_README_MEAN = 82.34
+
+
+def blob_label(rng: np.random.Generator, size: tuple[int, int], classes: list[int]) -> np.ndarray:
+    """A label map of background plus random axis-aligned rectangles of the given classes."""
+    h, w = size
+    label = np.zeros(size, dtype=np.uint8)
+    for c in classes:
+        y0, x0 = rng.integers(0, h - 8), rng.integers(0, w - 8)
+        label[y0 : y0 + rng.integers(8, h // 2), x0 : x0 + rng.integers(8, w // 2)] = c
+    return label
+
+
+def random_keypoints(rng: np.random.Generator, n: int, k: int, size: tuple[int, int], margin: float = 12.0) -> torch.Tensor:
+    """(n, k, 3) visible keypoints uniform over an (H, W) image, ``margin`` pixels from its edges."""
+    h, w = size
+    kp = np.zeros((n, k, 3), dtype=np.float32)
+    kp[..., 0] = rng.uniform(margin, w - 1 - margin, (n, k))
+    kp[..., 1] = rng.uniform(margin, h - 1 - margin, (n, k))
+    kp[..., 2] = VISIBLE
+    return torch.from_numpy(kp)
 
 
 def metrics_rows(out: Path, version: int = 0) -> list[dict[str, str]]:

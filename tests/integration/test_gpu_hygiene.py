@@ -4,8 +4,6 @@ into one graph for torch.compile."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import torch._dynamo as dynamo

@@ -4,20 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import run_on_processes
+from helpers import MPII_README_MEAN, MPII_README_PCKH, run_on_processes
 from humanparse.data.pose_files import read_mpii_gt_mat
 from humanparse.data.sample import MISSING, OCCLUDED, VISIBLE
 from humanparse.evaluation.pose_metrics import PCKAccumulator, auc, reference_lengths
 from humanparse.schemas import get_joint_schema
-
-# Per-joint PCKh@0.5 of the published predictions in detections_our_format.mat, as
-# ../shared/data/README.md states them ("neck" = upper neck, "head" = head top).
-MPII_README_PCKH = {
-    "r_ankle": 65.2, "r_knee": 73.4, "r_hip": 82.0, "l_hip": 81.9, "l_knee": 73.3, "l_ankle": 65.7,
-    "upper_neck": 97.7, "head_top": 95.6, "r_wrist": 76.4, "r_elbow": 83.4, "r_shoulder": 92.2,
-    "l_shoulder": 93.3, "l_elbow": 83.4, "l_wrist": 77.1,
-}
-MPII_README_MEAN = 82.34
 
 
 def test_mpii_readme_figures(shared_data):
