@@ -155,6 +155,7 @@ class _ReadsPerStep(Callback):
         self._stop()
 
 
+@pytest.mark.slow
 def test_training_loop_reads_back_only_when_it_reports(tmp_path):
     """Lightning turns ``prog_bar`` values into Python numbers after every step; the loss is
     shown by a progress bar that reads it at its refresh (every log_every_n_steps / 2 steps)
@@ -194,6 +195,7 @@ def test_model_and_loss_trace_whole(name):
     assert (loss.graph_count, loss.graph_break_count) == (1, 0), loss.break_reasons
 
 
+@pytest.mark.slow
 def test_compiled_training_keeps_parameter_names(small_synth_root, tmp_path, monkeypatch):
     """``train.compile=true`` compiles the model in place: checkpoints and the model file carry
     the plain parameter names, so they load without compilation. (The ``aot_eager`` backend

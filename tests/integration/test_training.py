@@ -41,6 +41,7 @@ def majority_miou(root: Path) -> float:
     return 100 * majority_scores([s.label for s in val], 20).miou
 
 
+@pytest.mark.slow
 def test_learns_on_synthetic_humans(synth_root, tmp_path):
     out = tmp_path / "run"
     summary = run_train(tiny_config(synth_root, out, "train.max_epochs=28"), progress=False)
@@ -111,6 +112,7 @@ def test_resume_continues_exactly(synth_root, tmp_path):
     assert first and max(first) < 4 <= min(resumed)
 
 
+@pytest.mark.slow
 def test_distributed_training_shards_data_and_sums_validation(synth_root, tmp_path):
     """Two CPU processes (gloo): each trains on half the images, and validation sums their
     confusion matrices, so its mIoU is the single-process evaluation of the same model."""

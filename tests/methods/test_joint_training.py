@@ -36,6 +36,7 @@ def mean_pose_pck(root: Path) -> float:
     return float(accumulator.summary().mean)
 
 
+@pytest.mark.slow
 def test_joint_training_learns_joints(synth_pose_root, tmp_path):
     out = tmp_path / "run"
     config = load_config(None, [*JOINT_TINY, f"data.root={synth_pose_root}", f"train.out_dir={out}", "train.max_epochs=15"])

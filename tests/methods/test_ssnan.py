@@ -285,6 +285,7 @@ def test_dynamo_export_keeps_the_batch_dynamic(saved_ssnan: Path, tmp_path: Path
 # ----------------------------------------------------------------------------- learning
 
 
+@pytest.mark.slow
 def test_learns_on_synthetic_humans_in_two_phases(synth_root: Path, tmp_path: Path):
     out = tmp_path / "run"
     config = load_config(None, [

@@ -213,6 +213,7 @@ def _summed_counts(rank: int) -> np.ndarray:
     return np.concatenate([cm.matrix.ravel(), sizes.buckets["small"].matrix.ravel(), [sizes.num_images["small"]]])
 
 
+@pytest.mark.slow
 def test_all_reduce_sums_over_processes(tmp_path):
     values = run_on_processes(_summed_counts, tmp_path)
     assert values[:9].reshape(3, 3).tolist() == [[1, 0, 0], [2, 0, 0], [0, 0, 0]]

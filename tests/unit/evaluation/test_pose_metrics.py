@@ -182,6 +182,7 @@ def _summed_counts(rank: int) -> np.ndarray:
     return np.concatenate([acc.correct.ravel(), acc.annotated, [acc.num_rows]])
 
 
+@pytest.mark.slow
 def test_all_reduce_sums_over_processes(tmp_path):
     values = run_on_processes(_summed_counts, tmp_path)
     assert values[:16].tolist() == [3] * 16 and values[16:32].tolist() == [3] * 16 and values[32] == 3
