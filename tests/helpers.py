@@ -1,24 +1,72 @@
-"""What several test files share: the tiny options of every registered model, and synthetic data."""
+"""What several test files share: the repository's folders, the tiny options of every registered
+model, a toy parsing network, synthetic data, random label maps and keypoints, published figures of
+the real data, a training run's logged metrics, the expected output size and a few CPU
+processes joined by torch.distributed."""
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from humanparse.data.sample import VISIBLE
 from humanparse.data.synth import write_synthetic_dataset
+from humanparse.models import ModelOutput
 from humanparse.schemas import LIP, LIP_JOINTS
+
+# The checkout's root and its shipped configs, wherever the test file that asks sits below tests/.
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+
+# ResNet-18 at base width 8: the backbone of every tiny test network.
+TINY_BACKBONE: dict[str, Any] = {"backbone": "resnet18", "base_width": 8}
 
 # model name -> options that make a tiny instance (a CPU forward in milliseconds). A model
 # registered in humanparse.MODELS needs an entry here: tests/test_every_model.py checks it.
 TINY_OPTIONS: dict[str, dict[str, Any]] = {
-    "deeplab": {"backbone": "resnet18", "base_width": 8, "output_stride": 8},
-    "attention_to_scale": {"backbone": "resnet18", "base_width": 8, "scales": [1.0, 0.5], "attention_channels": 8},
-    "ss_nan": {"backbone": "resnet18", "base_width": 8, "scales": [0.5, 1.0], "aggregation_channels": 8},
-    "jppnet": {"backbone": "resnet18", "base_width": 8, "refine_stages": 1, "scales": [1.0, 0.75]},
-    "pose_net": {"backbone": "resnet18", "base_width": 8},
-    "jppnet_pose_branch": {"backbone": "resnet18", "base_width": 8, "scales": [1.0, 0.75], "test_fusion": "mean"},
-    "resnet_pose": {"backbone": "resnet18", "base_width": 8},
+    "deeplab": {**TINY_BACKBONE, "output_stride": 8},
+    "attention_to_scale": {**TINY_BACKBONE, "scales": [1.0, 0.5], "attention_channels": 8},
+    "ss_nan": {**TINY_BACKBONE, "scales": [0.5, 1.0], "aggregation_channels": 8},
+    "jppnet": {**TINY_BACKBONE, "refine_stages": 1, "scales": [1.0, 0.75]},
+    "pose_net": dict(TINY_BACKBONE),
+    "jppnet_pose_branch": {**TINY_BACKBONE, "scales": [1.0, 0.75], "test_fusion": "mean"},
+    "resnet_pose": dict(TINY_BACKBONE),
 }
+
+# Config overrides shared by the tests that train: LIP-layout data read in the main process,
+# one CPU device, every step logged (so that the CSV log has a row per step).
+CPU_TRAINING = [
+    "data.format=lip", "data.num_workers=0", "train.log_every_n_steps=1", "train.accelerator=cpu", "train.devices=1",
+]
+
+
+class ToyParser(nn.Module):
+    """A parsing network in miniature, for the tests of the model file, predict and export
+    (conftest's ``toy_model`` registers it): a strided conv with batch norm (parameters and
+    buffers, as real models have), a deeper branch resized bilinearly back (the operations real
+    parsing networks export) and an auxiliary output. Output stride 2; the weights are drawn
+    from ``seed`` without touching the global random state."""
+
+    def __init__(self, num_classes: int, width: int = 4, seed: int = 0) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.stem = nn.Conv2d(3, width, 3, stride=2, padding=1)
+            self.norm = nn.BatchNorm2d(width)
+            self.deeper = nn.Conv2d(width, width, 3, stride=2, padding=1)
+            self.head = nn.Conv2d(2 * width, num_classes, 1)
+            self.aux = nn.Conv2d(width, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        a = torch.relu(self.norm(self.stem(x)))
+        b = F.interpolate(torch.relu(self.deeper(a)), size=a.shape[-2:], mode="bilinear", align_corners=False)
+        return ModelOutput(self.head(torch.cat([a, b], 1)), aux_logits=[self.aux(b)])
 
 
 def tiny_spec(name: str, factory: Any) -> dict[str, Any]:
@@ -39,3 +87,77 @@ def synthetic_humans(root: Path, count: int = 200, seed: int = 3, size: int = 64
     learns them in a few hundred steps."""
     write_synthetic_dataset(root, count, seed=seed, size=(size, size), val_fraction=0.25, clutter=0.0)
     return root
+
+
+# Class ids as the datasets define them (see the LIP and ATR docs).
+LIP_LEFT_ARM, LIP_RIGHT_ARM, LIP_PANTS = 14, 15, 9
+ATR_LEFT_SHOE, ATR_RIGHT_SHOE = 9, 10
+
+# Per-joint PCKh@0.5 of the published predictions in detections_our_format.mat, as
+# ../shared/data/README.md states them ("neck" = upper neck, "head" = head top).
+MPII_README_PCKH = {
+    "r_ankle": 65.2, "r_knee": 73.4, "r_hip": 82.0, "l_hip": 81.9, "l_knee": 73.3, "l_ankle": 65.7,
+    "upper_neck": 97.7, "head_top": 95.6, "r_wrist": 76.4, "r_elbow": 83.4, "r_shoulder": 92.2,
+    "l_shoulder": 93.3, "l_elbow": 83.4, "l_wrist": 77.1,
+}
+MPII_README_MEAN = 82.34
+
+
+def blob_label(rng: np.random.Generator, size: tuple[int, int], classes: list[int]) -> np.ndarray:
+    """A label map of background plus random axis-aligned rectangles of the given classes."""
+    h, w = size
+    label = np.zeros(size, dtype=np.uint8)
+    for c in classes:
+        y0, x0 = rng.integers(0, h - 8), rng.integers(0, w - 8)
+        label[y0 : y0 + rng.integers(8, h // 2), x0 : x0 + rng.integers(8, w // 2)] = c
+    return label
+
+
+def random_keypoints(rng: np.random.Generator, n: int, k: int, size: tuple[int, int], margin: float = 12.0) -> torch.Tensor:
+    """(n, k, 3) visible keypoints uniform over an (H, W) image, ``margin`` pixels from its edges."""
+    h, w = size
+    kp = np.zeros((n, k, 3), dtype=np.float32)
+    kp[..., 0] = rng.uniform(margin, w - 1 - margin, (n, k))
+    kp[..., 1] = rng.uniform(margin, h - 1 - margin, (n, k))
+    kp[..., 2] = VISIBLE
+    return torch.from_numpy(kp)
+
+
+def metrics_rows(out: Path, version: int = 0) -> list[dict[str, str]]:
+    """The rows of a training run's CSV log (``version`` counts the starts of a resumed run)."""
+    with open(out / "logs" / "csv" / f"version_{version}" / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def logged(out: Path, key: str, version: int = 0) -> list[float]:
+    """Every value the run logged under ``key``, in order."""
+    return [float(row[key]) for row in metrics_rows(out, version) if row.get(key)]
+
+
+def expected_size(size: tuple[int, int], stride: int = 8) -> tuple[int, int]:
+    """(h, w) of a stride-``stride`` network's output for an (H, W) input: the ceiling, worked
+    out here rather than by the package's own helper, which the tests check."""
+    return math.ceil(size[0] / stride), math.ceil(size[1] / stride)
+
+
+def _process_main(rank: int, world_size: int, init_file: str, result_file: str, body: Callable[[int], Any]) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    try:
+        values = body(rank)
+        if rank == 0:
+            np.save(result_file, np.asarray(values))
+    finally:
+        dist.destroy_process_group()
+
+
+def run_on_processes(body: Callable[[int], Any], tmp_path: Path, world_size: int = 2) -> np.ndarray:
+    """Runs ``body(rank)`` in ``world_size`` CPU processes joined by a gloo process group and
+    gives back what rank 0 returned, as an array. ``body`` must be a module-level function (the
+    spawned processes import it by name)."""
+    import torch.multiprocessing as mp
+
+    result = tmp_path / "rank0.npy"
+    mp.spawn(_process_main, args=(world_size, str(tmp_path / "init"), str(result), body), nprocs=world_size, join=True)
+    return np.load(result)

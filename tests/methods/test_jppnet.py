@@ -4,23 +4,17 @@ backbone weights. Tiny networks (ResNet-18 at base width 8) on small inputs, on 
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from torch import nn
 
+from helpers import TINY_BACKBONE as TINY, expected_size
 from humanparse.models import DeepLab, JPPNet, JPPNetPoseBranch, ModelOutput, build_model
 from humanparse.nn import WeightsError, resnet
 
 NUM_CLASSES = 5
 NUM_JOINTS = 16
-TINY = {"backbone": "resnet18", "base_width": 8}
 SIZE = (61, 45)  # odd, so that the output size is a ceiling: (8, 6) at output stride 8
-
-
-def expected_size(size: tuple[int, int], stride: int = 8) -> tuple[int, int]:
-    return math.ceil(size[0] / stride), math.ceil(size[1] / stride)
 
 
 def run(model: nn.Module, size: tuple[int, int] = SIZE, batch: int = 2) -> ModelOutput:

@@ -3,21 +3,16 @@ merge, memory formats, the model registry, torch.export and ONNX export."""
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import pytest
 import torch
 
+from helpers import TINY_BACKBONE as TINY, expected_size
 from humanparse.models import AttentionToScale, DeepLab, ModelOutput, build_model
 from humanparse.nn import WeightsError, resnet
 
 NUM_CLASSES = 5
-TINY = {"backbone": "resnet18", "base_width": 8}
-
-
-def expected_size(size: tuple[int, int], stride: int) -> tuple[int, int]:
-    return math.ceil(size[0] / stride), math.ceil(size[1] / stride)
 
 
 @pytest.mark.parametrize(

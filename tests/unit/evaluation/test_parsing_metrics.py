@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import run_on_processes
 from humanparse.evaluation.parsing_metrics import (
     MEDIUM_AREA_LIMIT,
     SMALL_AREA_LIMIT,
@@ -201,31 +202,20 @@ def test_size_breakdown_buckets_images_by_person_area():
     assert np.isnan(SizeBreakdown(3).miou()["small"])
 
 
-def _distributed_worker(rank: int, world_size: int, init_file: str, result_file: str) -> None:
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
-    try:
-        cm = ConfusionMatrix(3)
-        # Rank r counts r + 1 pixels of class r predicted as class 0.
-        cm.update(torch.zeros(rank + 1, dtype=torch.long), torch.full((rank + 1,), rank))
-        cm.all_reduce()
-        sizes = SizeBreakdown(3)
-        sizes.update(np.zeros((4, 4), np.uint8), np.full((4, 4), rank, np.uint8))
-        sizes.all_reduce()
-        if rank == 0:
-            np.save(result_file, np.concatenate([cm.matrix.ravel(), sizes.buckets["small"].matrix.ravel(),
-                                                 [sizes.num_images["small"]]]))
-    finally:
-        dist.destroy_process_group()
+def _summed_counts(rank: int) -> np.ndarray:
+    cm = ConfusionMatrix(3)
+    # Rank r counts r + 1 pixels of class r predicted as class 0.
+    cm.update(torch.zeros(rank + 1, dtype=torch.long), torch.full((rank + 1,), rank))
+    cm.all_reduce()
+    sizes = SizeBreakdown(3)
+    sizes.update(np.zeros((4, 4), np.uint8), np.full((4, 4), rank, np.uint8))
+    sizes.all_reduce()
+    return np.concatenate([cm.matrix.ravel(), sizes.buckets["small"].matrix.ravel(), [sizes.num_images["small"]]])
 
 
+@pytest.mark.slow
 def test_all_reduce_sums_over_processes(tmp_path):
-    import torch.multiprocessing as mp
-
-    result = tmp_path / "result.npy"
-    mp.spawn(_distributed_worker, args=(2, str(tmp_path / "init"), str(result)), nprocs=2, join=True)
-    values = np.load(result)
+    values = run_on_processes(_summed_counts, tmp_path)
     assert values[:9].reshape(3, 3).tolist() == [[1, 0, 0], [2, 0, 0], [0, 0, 0]]
     assert values[9:18].reshape(3, 3).tolist() == [[16, 0, 0], [16, 0, 0], [0, 0, 0]]
     assert values[18] == 2

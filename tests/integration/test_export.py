@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 import humanparse.models
+from helpers import ToyParser
 from humanparse.cli import main
 from humanparse.inference.export import export_onnx, sidecar_of
 from humanparse.models import ModelOutput
@@ -23,30 +23,12 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 
-class SmallSegNet(nn.Module):
-    """Strided conv, batch norm and a bilinear resize: the operations real parsing nets export."""
-
-    def __init__(self, num_classes: int) -> None:
-        super().__init__()
-        torch.manual_seed(4)
-        self.down = nn.Conv2d(3, 8, 3, stride=2, padding=1)
-        self.norm = nn.BatchNorm2d(8)
-        self.deeper = nn.Conv2d(8, 8, 3, stride=2, padding=1)
-        self.head = nn.Conv2d(16, num_classes, 1)
-
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        a = torch.relu(self.norm(self.down(x)))
-        b = F.interpolate(torch.relu(self.deeper(a)), size=a.shape[-2:], mode="bilinear", align_corners=False)
-        return ModelOutput(self.head(torch.cat([a, b], 1)), aux_logits=[b])
-
-
 @pytest.fixture
-def model_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setitem(humanparse.models.MODELS, "small_seg", SmallSegNet)
-    net = SmallSegNet(LIP.num_classes)
+def model_dir(toy_model: str, tmp_path: Path) -> Path:
+    net = ToyParser(LIP.num_classes)
     net.norm.running_mean.uniform_(-0.5, 0.5)
     return save_model(
-        tmp_path / "model", net.eval(), {"name": "small_seg", "num_classes": LIP.num_classes}, LIP, (32, 24),
+        tmp_path / "model", net.eval(), {"name": toy_model, "num_classes": LIP.num_classes}, LIP, (32, 24),
         extra={"test_time": {"scales": [1.0, 0.75], "flip": True}},
     )
 
@@ -106,7 +88,7 @@ def test_dynamic_height_and_width(model_dir: Path, tmp_path: Path) -> None:
     assert np.allclose(got, expected, atol=1e-4)
 
 
-class FixedResizeNet(SmallSegNet):
+class FixedResizeNet(ToyParser):
     """Resizes to a size computed with Python numbers, which tracing freezes at the example size."""
 
     def forward(self, x: torch.Tensor) -> ModelOutput:

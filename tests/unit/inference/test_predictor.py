@@ -10,7 +10,7 @@ from torch import nn
 
 from humanparse.data.sample import Sample
 from humanparse.data.transforms import EvalTransform, warp_back
-from humanparse.evaluation.tta import ParsingPredictor, class_ids, normalize
+from humanparse.inference.predictor import Predictor, class_ids, normalize
 from humanparse.models import ModelOutput
 from humanparse.schemas import LIP, LabelSchema
 
@@ -85,8 +85,8 @@ def test_normalize_maps_pixels_to_standard_units() -> None:
 def test_flip_is_exact_for_a_mirror_equivariant_model() -> None:
     images = _images([(40, 30), (29, 45)])
     model = MirrorEquivariantNet(LIP).eval()
-    plain = ParsingPredictor(model, LIP, (32, 32), MEAN, STD, flip=False).predict_logits(images)
-    flipped = ParsingPredictor(model, LIP, (32, 32), MEAN, STD, flip=True).predict_logits(images)
+    plain = Predictor(model, LIP, (32, 32), MEAN, STD, flip=False).predict_logits(images)
+    flipped = Predictor(model, LIP, (32, 32), MEAN, STD, flip=True).predict_logits(images)
     for a, b in zip(plain, flipped):
         assert torch.allclose(a, b, atol=1e-4)
 
@@ -94,8 +94,8 @@ def test_flip_is_exact_for_a_mirror_equivariant_model() -> None:
 def test_flip_changes_the_output_of_a_model_that_is_not_symmetric() -> None:
     images = _images([(40, 30)])
     model = MirrorEquivariantNet(LIP, symmetric=False).eval()
-    plain = ParsingPredictor(model, LIP, (32, 32), MEAN, STD, flip=False).predict_logits(images)[0]
-    flipped = ParsingPredictor(model, LIP, (32, 32), MEAN, STD, flip=True).predict_logits(images)[0]
+    plain = Predictor(model, LIP, (32, 32), MEAN, STD, flip=False).predict_logits(images)[0]
+    flipped = Predictor(model, LIP, (32, 32), MEAN, STD, flip=True).predict_logits(images)[0]
     assert (plain - flipped).abs().max() > 0.1
 
 
@@ -103,15 +103,15 @@ def test_flipped_branch_swaps_left_and_right_by_the_schema() -> None:
     left_arm, right_arm = LIP.classes.index("Left-arm"), LIP.classes.index("Right-arm")
     model = SideNet(LIP.num_classes, left_arm, right_arm)
     images = _images([(64, 64)])
-    plain = ParsingPredictor(model, LIP, (32, 32), MEAN, STD, flip=False).predict_logits(images)[0]
-    flipped = ParsingPredictor(model, LIP, (32, 32), MEAN, STD, flip=True).predict_logits(images)[0]
+    plain = Predictor(model, LIP, (32, 32), MEAN, STD, flip=False).predict_logits(images)[0]
+    flipped = Predictor(model, LIP, (32, 32), MEAN, STD, flip=True).predict_logits(images)[0]
     assert torch.allclose(plain, flipped, atol=1e-5)
-    labels = ParsingPredictor(model, LIP, (32, 32), MEAN, STD, flip=True).predict_labels(images)[0]
+    labels = Predictor(model, LIP, (32, 32), MEAN, STD, flip=True).predict_labels(images)[0]
     assert (labels[:, :28] == left_arm).all() and (labels[:, 36:] == right_arm).all()
 
     # Without the schema's pairs the mirrored branch puts Left-arm on the right: no longer consistent.
     unpaired = LabelSchema("lip_unpaired", LIP.classes, LIP.palette)
-    confused = ParsingPredictor(model, unpaired, (32, 32), MEAN, STD, flip=True).predict_logits(images)[0]
+    confused = Predictor(model, unpaired, (32, 32), MEAN, STD, flip=True).predict_logits(images)[0]
     assert (confused - plain).abs().max() > 1.0
 
 
@@ -129,7 +129,7 @@ def _manual_scale(model: nn.Module, image: np.ndarray, scale: float, size=(32, 3
 def test_multi_scale_is_the_mean_of_single_scales_at_odd_original_sizes() -> None:
     model = StridedNet(LIP.num_classes).eval()
     images = _images([(37, 53), (50, 41)])
-    out = ParsingPredictor(model, LIP, (32, 32), MEAN, STD, scales=(0.5, 0.75)).predict_logits(images)
+    out = Predictor(model, LIP, (32, 32), MEAN, STD, scales=(0.5, 0.75)).predict_logits(images)
     for image, logits in zip(images, out):
         assert logits.shape == (LIP.num_classes, *image.shape[:2])
         # Zooms below 1 keep the whole image inside the network input, so every pixel is
@@ -142,7 +142,7 @@ def test_multi_scale_is_the_mean_of_single_scales_at_odd_original_sizes() -> Non
 def test_zoomed_scales_only_count_where_they_see_the_image() -> None:
     model = StridedNet(LIP.num_classes).eval()
     image = _images([(37, 53)])[0]
-    logits = ParsingPredictor(model, LIP, (32, 32), MEAN, STD, scales=(0.75, 1.5)).predict_logits([image])[0]
+    logits = Predictor(model, LIP, (32, 32), MEAN, STD, scales=(0.75, 1.5)).predict_logits([image])[0]
     (a, _cov_a), (b, cov_b) = (_manual_scale(model, image, s) for s in (0.75, 1.5))
     assert (cov_b == 0).any(), "a zoom of 1.5 should crop the image's sides"
     cropped = cov_b[0] == 0
@@ -169,7 +169,7 @@ def test_image_edges_are_not_faded_by_the_border(scales) -> None:
     """Warping back reads zeros beyond the network map at the image's edges; dividing by the
     coverage undoes that, so a constant prediction stays constant up to the edge."""
     image = _images([(37, 53)])[0]
-    logits = ParsingPredictor(ConstantNet(LIP.num_classes), LIP, (32, 32), MEAN, STD, scales=scales)
+    logits = Predictor(ConstantNet(LIP.num_classes), LIP, (32, 32), MEAN, STD, scales=scales)
     out = logits.predict_logits([image])[0]
     expected = torch.arange(LIP.num_classes, dtype=torch.float32).view(-1, 1, 1).expand_as(out)
     assert torch.allclose(out, expected, atol=1e-4), (out - expected).abs().amax()
@@ -178,7 +178,7 @@ def test_image_edges_are_not_faded_by_the_border(scales) -> None:
 def test_labels_and_probabilities_match_the_logits() -> None:
     model = StridedNet(LIP.num_classes).eval()
     images = _images([(37, 53), (20, 20), (64, 33)])
-    predictor = ParsingPredictor(model, LIP, (32, 32), MEAN, STD, scales=(1.0, 0.75), flip=True)
+    predictor = Predictor(model, LIP, (32, 32), MEAN, STD, scales=(1.0, 0.75), flip=True)
     logits = predictor.predict_logits(images)
     preds = predictor.predict(images, probabilities=True)
     for image, lg, pred in zip(images, logits, preds):
@@ -190,13 +190,13 @@ def test_labels_and_probabilities_match_the_logits() -> None:
 
 
 def test_bad_input_is_rejected() -> None:
-    predictor = ParsingPredictor(StridedNet(LIP.num_classes), LIP, (32, 32))
+    predictor = Predictor(StridedNet(LIP.num_classes), LIP, (32, 32))
     with pytest.raises(ValueError, match="uint8"):
         predictor.predict_logits([np.zeros((10, 10, 3), dtype=np.float32)])
     with pytest.raises(ValueError, match="scales"):
-        ParsingPredictor(StridedNet(LIP.num_classes), LIP, (32, 32), scales=(0.0,))
+        Predictor(StridedNet(LIP.num_classes), LIP, (32, 32), scales=(0.0,))
     with pytest.raises(ValueError, match="classes"):
-        ParsingPredictor(StridedNet(5), LIP, (32, 32)).predict_logits(_images([(10, 10)]))
+        Predictor(StridedNet(5), LIP, (32, 32)).predict_logits(_images([(10, 10)]))
 
 
 def test_class_ids_are_the_argmax_first_on_ties():

@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy import ndimage
 
+from helpers import ATR_LEFT_SHOE, ATR_RIGHT_SHOE, LIP_LEFT_ARM, LIP_PANTS, LIP_RIGHT_ARM, blob_label
 from humanparse.data.sample import MISSING, OCCLUDED, VISIBLE, Sample, missing_keypoints
 from humanparse.data.transforms import (
     AffineParams,
@@ -23,21 +24,8 @@ from humanparse.data.transforms import (
 )
 from humanparse.schemas import ATR, COCO_JOINTS, LIP, LIP_JOINTS, PASCAL_PERSON_PART
 
-# Class ids and joint indices as the datasets define them (see the LIP and MPII docs).
-LIP_LEFT_ARM, LIP_RIGHT_ARM = 14, 15
-LIP_PANTS = 9
-ATR_LEFT_SHOE, ATR_RIGHT_SHOE = 9, 10
+# Joint indices as MPII defines them.
 MPII_R_SHOULDER, MPII_L_SHOULDER = 12, 13
-
-
-def blob_label(rng: np.random.Generator, size: tuple[int, int], classes: list[int]) -> np.ndarray:
-    """A label map of background plus random axis-aligned rectangles of the given classes."""
-    h, w = size
-    label = np.zeros(size, dtype=np.uint8)
-    for c in classes:
-        y0, x0 = rng.integers(0, h - 8), rng.integers(0, w - 8)
-        label[y0 : y0 + rng.integers(8, h // 2), x0 : x0 + rng.integers(8, w // 2)] = c
-    return label
 
 
 def interior(label: np.ndarray, margin: float) -> np.ndarray:

@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
+from helpers import TINY_BACKBONE as TINY
 from humanparse.models import DeepLab, JPPNetPoseBranch, ResNetPose, build_model, predicts_joints, predicts_parsing
-from humanparse.models.saved import load_model, save_model
+from humanparse.inference.model_file import load_model, save_model
 from humanparse.nn import ASPPv2Head, LargeFOVHead
 from humanparse.schemas import LIP, LIP_JOINTS
 
-TINY = {"backbone": "resnet18", "base_width": 8}
 SIZE = (61, 45)
 
 

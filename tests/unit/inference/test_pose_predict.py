@@ -18,7 +18,7 @@ from humanparse.cli import main
 from humanparse.data.heatmaps import heatmap_size, keypoint_targets
 from humanparse.data.sample import VISIBLE
 from humanparse.data.transforms import affine_matrix, transform_points
-from humanparse.evaluation.tta import ParsingPredictor
+from humanparse.inference.predictor import Predictor
 from humanparse.models import ModelOutput, build_model
 from humanparse.inference.model_file import load_model, save_model
 from humanparse.schemas import LIP, LIP_JOINTS
@@ -86,7 +86,7 @@ def dot_image(size: tuple[int, int], red: tuple[float, float], green: tuple[floa
 def test_predicted_joints_land_on_the_dots_at_original_resolution(scales, flip):
     # letterboxed into 64x64; both dots lie in the right half of the network input
     image = dot_image((50, 70), red=(50.3, 30.6), green=(47.8, 12.2))
-    predictor = ParsingPredictor(DotFinder(), LIP, (64, 64), scales=scales, flip=flip, joint_schema=LIP_JOINTS)
+    predictor = Predictor(DotFinder(), LIP, (64, 64), scales=scales, flip=flip, joint_schema=LIP_JOINTS)
     joints = predictor.predict_joints([image])[0]
     assert joints.shape == (16, 3)
     for k in range(16):
@@ -100,8 +100,8 @@ def test_predicted_joints_land_on_the_dots_at_original_resolution(scales, flip):
 
 def test_flip_is_exact_for_a_symmetric_pose_model():
     image = dot_image((64, 64), red=(44.0, 30.0), green=(40.0, 10.0))
-    plain = ParsingPredictor(DotFinder(), LIP, (64, 64), joint_schema=LIP_JOINTS)
-    flipped = ParsingPredictor(DotFinder(), LIP, (64, 64), flip=True, joint_schema=LIP_JOINTS)
+    plain = Predictor(DotFinder(), LIP, (64, 64), joint_schema=LIP_JOINTS)
+    flipped = Predictor(DotFinder(), LIP, (64, 64), flip=True, joint_schema=LIP_JOINTS)
     maps_plain, c = plain._predict_maps([image])
     maps_flip, _ = flipped._predict_maps([image])
     # The mirrored view, swapped back by the schema and mirrored back, is the plain view
@@ -119,7 +119,7 @@ def test_decoding_through_the_predictor_is_sub_pixel(image_size, input_size):
     rng = np.random.default_rng(0)
     original = np.stack([rng.uniform(40, w - 40, 16), rng.uniform(40, h - 40, 16)], axis=-1)
     on_input = torch.tensor(transform_points(original, affine_matrix(image_size, input_size)), dtype=torch.float32)
-    predictor = ParsingPredictor(GaussianAt(on_input), LIP, input_size, joint_schema=LIP_JOINTS)
+    predictor = Predictor(GaussianAt(on_input), LIP, input_size, joint_schema=LIP_JOINTS)
     joints = predictor.predict_joints([np.zeros((h, w, 3), np.uint8)])[0]
     error = np.hypot(*(joints[:, :2] - original).T)
     assert error.max() < 0.6, error
@@ -127,7 +127,7 @@ def test_decoding_through_the_predictor_is_sub_pixel(image_size, input_size):
 
 def test_predictor_needs_the_joint_schema_for_heatmaps():
     with pytest.raises(ValueError, match="joint schema"):
-        ParsingPredictor(DotFinder(), LIP, (32, 32)).predict([dot_image((32, 32), (5, 5), (20, 20))])
+        Predictor(DotFinder(), LIP, (32, 32)).predict([dot_image((32, 32), (5, 5), (20, 20))])
 
 
 @pytest.fixture
@@ -203,7 +203,7 @@ def test_network_scales_of_the_model_file_apply_at_test_time(tmp_path):
                         extra={"test_time": {"scales": [1.0], "flip": False, "network_scales": [0.75, 1.25]}})
     saved = load_model(folder)
     assert saved.model.scales == (1.0, 0.5)  # as trained, until a predictor applies the test-time ones
-    ParsingPredictor.from_saved(saved)
+    Predictor.from_saved(saved)
     assert saved.model.scales == (0.75, 1.25)
     with pytest.raises(ValueError, match="joint_schema"):
         save_model(tmp_path / "bad", model, spec, LIP, (32, 32))
@@ -240,7 +240,7 @@ def test_real_lip_joints_survive_encoding_letterbox_and_decoding(shared_data):
     annotated = np.isfinite(truth[:, 0])
     assert annotated.sum() >= 12  # the row has a few unannotated joints, which must not count
     on_input = transform_points(truth[:, :2], affine_matrix(image.shape[:2], (384, 384)))
-    predictor = ParsingPredictor(GaussianAt(torch.tensor(on_input, dtype=torch.float32)), LIP, (384, 384),
+    predictor = Predictor(GaussianAt(torch.tensor(on_input, dtype=torch.float32)), LIP, (384, 384),
                                  joint_schema=LIP_JOINTS)
     joints = predictor.predict_joints([image])[0]
     error = np.hypot(*(joints[annotated, :2] - truth[annotated, :2]).T)

@@ -8,13 +8,14 @@ from unittest.mock import PropertyMock, patch
 import pytest
 import torch
 
+from helpers import TINY_BACKBONE
 from humanparse.config import ConfigError
 from humanparse.data.sample import VISIBLE
 from humanparse.engine.task import HumanTask
 from humanparse.losses import LOSSES, HeatmapLoss, LossContext, ParsingLoss, StructureSensitiveLoss, build_losses
 from humanparse.schemas import LIP, LIP_JOINTS
 
-TINY_DEEPLAB = {"name": "deeplab", "num_classes": LIP.num_classes, "backbone": "resnet18", "base_width": 8}
+TINY_DEEPLAB = {"name": "deeplab", "num_classes": LIP.num_classes, **TINY_BACKBONE}
 
 
 def batch(size=(32, 32)) -> dict:

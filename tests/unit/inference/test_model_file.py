@@ -9,36 +9,16 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from torch import nn
 
-import humanparse.models
+from helpers import ToyParser
 from humanparse.data.image_io import DataError
-from humanparse.models import ModelOutput
 from humanparse.inference.model_file import SavedModel, load_model, read_model_info, save_model
 from humanparse.schemas import LIP, PASCAL_PERSON_PART
 
 
-class TinyNet(nn.Module):
-    """Conv + batch norm at output stride 2: has parameters and buffers, like real models."""
-
-    def __init__(self, num_classes: int, width: int = 4) -> None:
-        super().__init__()
-        self.stem = nn.Conv2d(3, width, 3, stride=2, padding=1)
-        self.norm = nn.BatchNorm2d(width)
-        self.head = nn.Conv2d(width, num_classes, 1)
-
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        return ModelOutput(self.head(torch.relu(self.norm(self.stem(x)))))
-
-
-@pytest.fixture
-def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(humanparse.models.MODELS, "tiny_test", TinyNet)
-
-
-def _trained_like(num_classes: int) -> TinyNet:
+def _trained_like(num_classes: int) -> ToyParser:
     torch.manual_seed(0)
-    net = TinyNet(num_classes, width=4)
+    net = ToyParser(num_classes, width=4)
     # Non-default running statistics, so that forgetting buffers would change the output.
     net.norm.running_mean.uniform_(-1, 1)
     net.norm.running_var.uniform_(0.5, 2)
@@ -47,13 +27,13 @@ def _trained_like(num_classes: int) -> TinyNet:
 
 def _save(tmp_path: Path, schema=PASCAL_PERSON_PART, **kwargs) -> Path:
     net = _trained_like(schema.num_classes)
-    spec = {"name": "tiny_test", "num_classes": schema.num_classes, "width": 4}
+    spec = {"name": "toy", "num_classes": schema.num_classes, "width": 4}
     return save_model(tmp_path / "model", net, spec, schema, (24, 20), **kwargs)
 
 
-def test_round_trip_gives_identical_logits(tiny, tmp_path: Path) -> None:
+def test_round_trip_gives_identical_logits(toy_model, tmp_path: Path) -> None:
     net = _trained_like(PASCAL_PERSON_PART.num_classes)
-    spec = {"name": "tiny_test", "num_classes": PASCAL_PERSON_PART.num_classes, "width": 4}
+    spec = {"name": "toy", "num_classes": PASCAL_PERSON_PART.num_classes, "width": 4}
     folder = save_model(tmp_path / "model", net, spec, PASCAL_PERSON_PART, (24, 20))
     assert sorted(p.name for p in folder.iterdir()) == ["model.json", "model.safetensors"]
 
@@ -66,14 +46,14 @@ def test_round_trip_gives_identical_logits(tiny, tmp_path: Path) -> None:
         assert torch.equal(saved.model(x).logits, expected)
 
 
-def test_json_records_spec_schema_size_and_normalisation(tiny, tmp_path: Path) -> None:
+def test_json_records_spec_schema_size_and_normalisation(toy_model, tmp_path: Path) -> None:
     folder = _save(
         tmp_path, schema=LIP, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3),
         extra={"training": {"best_val_miou": 41.5, "run": tmp_path / "run"}, "test_time": {"scales": [0.75, 1.0], "flip": True}},
     )
     info = json.loads((folder / "model.json").read_text())
     assert info["format"] == "humanparse-model" and info["version"] == 1
-    assert info["model"] == {"name": "tiny_test", "num_classes": 20, "width": 4}
+    assert info["model"] == {"name": "toy", "num_classes": 20, "width": 4}
     assert info["label_schema"]["name"] == "lip"
     assert info["label_schema"]["classes"][14] == "Left-arm"
     assert [14, 15] in info["label_schema"]["flip_pairs"]
@@ -90,13 +70,13 @@ def test_json_records_spec_schema_size_and_normalisation(tiny, tmp_path: Path) -
     assert saved.info["training"]["best_val_miou"] == 41.5
 
 
-def test_default_test_time_is_single_scale_without_flip(tiny, tmp_path: Path) -> None:
+def test_default_test_time_is_single_scale_without_flip(toy_model, tmp_path: Path) -> None:
     info = read_model_info(_save(tmp_path))
     assert info["test_time"] == {"scales": [1.0], "flip": False}
     assert info["normalization"]["mean"] == [0.485, 0.456, 0.406]
 
 
-def test_weights_missing_a_key_name_the_file_and_key(tiny, tmp_path: Path) -> None:
+def test_weights_missing_a_key_name_the_file_and_key(toy_model, tmp_path: Path) -> None:
     folder = _save(tmp_path)
     weights = folder / "model.safetensors"
     state = load_file(str(weights))
@@ -108,7 +88,7 @@ def test_weights_missing_a_key_name_the_file_and_key(tiny, tmp_path: Path) -> No
     assert "missing" in str(err.value) and "head.weight" in str(err.value)
 
 
-def test_weights_of_the_wrong_shape_are_rejected(tiny, tmp_path: Path) -> None:
+def test_weights_of_the_wrong_shape_are_rejected(toy_model, tmp_path: Path) -> None:
     folder = _save(tmp_path)
     weights = folder / "model.safetensors"
     state = load_file(str(weights))
@@ -118,7 +98,7 @@ def test_weights_of_the_wrong_shape_are_rejected(tiny, tmp_path: Path) -> None:
         load_model(folder)
 
 
-def test_unknown_model_name_names_the_json(tiny, tmp_path: Path) -> None:
+def test_unknown_model_name_names_the_json(toy_model, tmp_path: Path) -> None:
     folder = _save(tmp_path)
     info = json.loads((folder / "model.json").read_text())
     info["model"]["name"] = "no_such_net"
@@ -129,7 +109,7 @@ def test_unknown_model_name_names_the_json(tiny, tmp_path: Path) -> None:
     assert "no_such_net" in str(err.value)
 
 
-def test_wrong_format_field_is_rejected(tiny, tmp_path: Path) -> None:
+def test_wrong_format_field_is_rejected(toy_model, tmp_path: Path) -> None:
     folder = _save(tmp_path)
     info = json.loads((folder / "model.json").read_text())
     info["format"] = "something-else"
@@ -148,7 +128,7 @@ class _Exploit:
         return (Path.touch, (self.marker,))
 
 
-def test_pickle_named_safetensors_is_rejected_unexecuted(tiny, tmp_path: Path) -> None:
+def test_pickle_named_safetensors_is_rejected_unexecuted(toy_model, tmp_path: Path) -> None:
     folder = _save(tmp_path)
     marker = tmp_path / "code_ran"
     weights = folder / "model.safetensors"
@@ -163,7 +143,7 @@ def test_pickle_named_safetensors_is_rejected_unexecuted(tiny, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("remove", ["folder", "model.json", "model.safetensors"])
-def test_missing_parts_are_named(tiny, tmp_path: Path, remove: str) -> None:
+def test_missing_parts_are_named(toy_model, tmp_path: Path, remove: str) -> None:
     folder = _save(tmp_path)
     if remove == "folder":
         target = tmp_path / "elsewhere"
@@ -175,18 +155,18 @@ def test_missing_parts_are_named(tiny, tmp_path: Path, remove: str) -> None:
     assert err.value.path == str(target)
 
 
-def test_failed_save_leaves_nothing_behind(tiny, tmp_path: Path) -> None:
+def test_failed_save_leaves_nothing_behind(toy_model, tmp_path: Path) -> None:
     net = _trained_like(7)
-    spec = {"name": "tiny_test", "num_classes": 7}
+    spec = {"name": "toy", "num_classes": 7}
     with pytest.raises(TypeError, match="cannot be written as JSON"):
         save_model(tmp_path / "model", net, spec, PASCAL_PERSON_PART, (24, 20), extra={"bad": object()})
     assert list(tmp_path.iterdir()) == []
 
 
-def test_save_replaces_an_older_model_but_not_other_folders(tiny, tmp_path: Path) -> None:
+def test_save_replaces_an_older_model_but_not_other_folders(toy_model, tmp_path: Path) -> None:
     folder = _save(tmp_path)
-    net = TinyNet(7, width=2)
-    save_model(folder, net, {"name": "tiny_test", "num_classes": 7, "width": 2}, PASCAL_PERSON_PART, (16, 16))
+    net = ToyParser(7, width=2)
+    save_model(folder, net, {"name": "toy", "num_classes": 7, "width": 2}, PASCAL_PERSON_PART, (16, 16))
     assert load_model(folder).input_size == (16, 16)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary folders left
 
@@ -194,26 +174,26 @@ def test_save_replaces_an_older_model_but_not_other_folders(tiny, tmp_path: Path
     other.mkdir()
     (other / "holiday.jpg").write_bytes(b"not a model")
     with pytest.raises(FileExistsError):
-        save_model(other, net, {"name": "tiny_test", "num_classes": 7, "width": 2}, PASCAL_PERSON_PART, (16, 16))
+        save_model(other, net, {"name": "toy", "num_classes": 7, "width": 2}, PASCAL_PERSON_PART, (16, 16))
     assert (other / "holiday.jpg").read_bytes() == b"not a model"
 
 
-def test_save_rejects_inconsistent_arguments(tiny, tmp_path: Path) -> None:
+def test_save_rejects_inconsistent_arguments(toy_model, tmp_path: Path) -> None:
     net = _trained_like(7)
     with pytest.raises(ValueError, match="classes"):
-        save_model(tmp_path / "m", net, {"name": "tiny_test", "num_classes": 20}, PASCAL_PERSON_PART, (24, 20))
+        save_model(tmp_path / "m", net, {"name": "toy", "num_classes": 20}, PASCAL_PERSON_PART, (24, 20))
     with pytest.raises(ValueError, match="extra may not replace"):
-        save_model(tmp_path / "m", net, {"name": "tiny_test", "num_classes": 7}, PASCAL_PERSON_PART, (24, 20),
+        save_model(tmp_path / "m", net, {"name": "toy", "num_classes": 7}, PASCAL_PERSON_PART, (24, 20),
                    extra={"input_size": [1, 1]})
     with pytest.raises(ValueError, match="unknown model"):
         save_model(tmp_path / "m", net, {"name": "nope", "num_classes": 7}, PASCAL_PERSON_PART, (24, 20))
     with pytest.raises(ValueError, match="scales"):
-        save_model(tmp_path / "m", net, {"name": "tiny_test", "num_classes": 7}, PASCAL_PERSON_PART, (24, 20),
+        save_model(tmp_path / "m", net, {"name": "toy", "num_classes": 7}, PASCAL_PERSON_PART, (24, 20),
                    extra={"test_time": {"scales": [], "flip": False}})
     assert not (tmp_path / "m").exists()
 
 
-def test_cuda_device_without_gpu_is_a_clear_error(tiny, tmp_path: Path) -> None:
+def test_cuda_device_without_gpu_is_a_clear_error(toy_model, tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     folder = _save(tmp_path)

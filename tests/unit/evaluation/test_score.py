@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import MPII_README_MEAN, MPII_README_PCKH
 from humanparse.cli import main
 from humanparse.data.image_io import DataError, read_label, write_label_png
 from humanparse.data.pose_files import read_mpii_gt_mat
 from humanparse.evaluation.score import run_score_parsing, run_score_pose
 from humanparse.schemas import get_label_schema
-
-from test_pose_metrics import MPII_README_MEAN, MPII_README_PCKH
 
 CCP_STEMS = [f"{i:04d}" for i in range(701, 731)]
 

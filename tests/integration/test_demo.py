@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from humanparse.cli import main
 
 
+@pytest.mark.slow
 def test_demo_end_to_end_in_small(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--minutes", "0.1", "--num-images", "40"]) == 0

@@ -10,36 +10,20 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
-import humanparse.models
+from helpers import ToyParser
 from humanparse.cli import main
 from humanparse.errors import UsageError
 from humanparse.inference.predict import run_predict
-from humanparse.models import ModelOutput
 from humanparse.inference.model_file import save_model
 from humanparse.schemas import LIP, PASCAL_PERSON_PART
 
 
-class ColourNet(nn.Module):
-    """A per-pixel function of colour at output stride 2: several classes show up."""
-
-    def __init__(self, num_classes: int) -> None:
-        super().__init__()
-        torch.manual_seed(2)
-        self.pool = nn.AvgPool2d(2)
-        self.head = nn.Conv2d(3, num_classes, 1)
-
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        return ModelOutput(self.head(self.pool(x)) * 4)
-
-
 @pytest.fixture
-def model_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setitem(humanparse.models.MODELS, "colour_test", ColourNet)
+def model_dir(toy_model: str, tmp_path: Path) -> Path:
     schema = PASCAL_PERSON_PART
     return save_model(
-        tmp_path / "model", ColourNet(schema.num_classes), {"name": "colour_test", "num_classes": schema.num_classes},
+        tmp_path / "model", ToyParser(schema.num_classes).eval(), {"name": toy_model, "num_classes": schema.num_classes},
         schema, (32, 32),
     )
 
@@ -197,9 +181,9 @@ def test_cuda_without_gpu_is_a_clear_error(model_dir: Path, tmp_path: Path, caps
     assert "humanparse: error: device 'cuda' asked for, but no CUDA GPU" in capsys.readouterr().err
 
 
-def test_real_lip_photo(shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setitem(humanparse.models.MODELS, "colour_test", ColourNet)
-    model = save_model(tmp_path / "lip_model", ColourNet(LIP.num_classes), {"name": "colour_test", "num_classes": 20}, LIP, (64, 64))
+def test_real_lip_photo(shared_data: Path, toy_model: str, tmp_path: Path) -> None:
+    model = save_model(tmp_path / "lip_model", ToyParser(LIP.num_classes).eval(), {"name": toy_model, "num_classes": 20},
+                       LIP, (64, 64))
     photo = min((shared_data / "lip_cihp_samples" / "lip" / "images").glob("*.jpg"))
     out = tmp_path / "out"
     assert run_predict(model, [photo], out, flip=True, progress=False) == 0

@@ -4,19 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import MPII_README_MEAN, MPII_README_PCKH, run_on_processes
 from humanparse.data.pose_files import read_mpii_gt_mat
 from humanparse.data.sample import MISSING, OCCLUDED, VISIBLE
 from humanparse.evaluation.pose_metrics import PCKAccumulator, auc, reference_lengths
 from humanparse.schemas import get_joint_schema
-
-# Per-joint PCKh@0.5 of the published predictions in detections_our_format.mat, as
-# ../shared/data/README.md states them ("neck" = upper neck, "head" = head top).
-MPII_README_PCKH = {
-    "r_ankle": 65.2, "r_knee": 73.4, "r_hip": 82.0, "l_hip": 81.9, "l_knee": 73.3, "l_ankle": 65.7,
-    "upper_neck": 97.7, "head_top": 95.6, "r_wrist": 76.4, "r_elbow": 83.4, "r_shoulder": 92.2,
-    "l_shoulder": 93.3, "l_elbow": 83.4, "l_wrist": 77.1,
-}
-MPII_README_MEAN = 82.34
 
 
 def test_mpii_readme_figures(shared_data):
@@ -180,29 +172,19 @@ def test_merge_equals_one_accumulator_over_the_union():
         whole.summary(0.3)
 
 
-def _distributed_worker(rank: int, world_size: int, init_file: str, result_file: str) -> None:
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
-    try:
-        # Rank r scores r + 1 people whose predictions are exact: all right at any threshold.
-        gt_xy = np.zeros((rank + 1, 16, 2))
-        gt_xy[:, 9, 1] = 10.0
-        acc = PCKAccumulator("lip", [0.5])
-        acc.update(gt_xy, _keypoints(gt_xy))
-        acc.all_reduce()
-        if rank == 0:
-            np.save(result_file, np.concatenate([acc.correct.ravel(), acc.annotated, [acc.num_rows]]))
-    finally:
-        dist.destroy_process_group()
+def _summed_counts(rank: int) -> np.ndarray:
+    # Rank r scores r + 1 people whose predictions are exact: all right at any threshold.
+    gt_xy = np.zeros((rank + 1, 16, 2))
+    gt_xy[:, 9, 1] = 10.0
+    acc = PCKAccumulator("lip", [0.5])
+    acc.update(gt_xy, _keypoints(gt_xy))
+    acc.all_reduce()
+    return np.concatenate([acc.correct.ravel(), acc.annotated, [acc.num_rows]])
 
 
+@pytest.mark.slow
 def test_all_reduce_sums_over_processes(tmp_path):
-    import torch.multiprocessing as mp
-
-    result = tmp_path / "result.npy"
-    mp.spawn(_distributed_worker, args=(2, str(tmp_path / "init"), str(result)), nprocs=2, join=True)
-    values = np.load(result)
+    values = run_on_processes(_summed_counts, tmp_path)
     assert values[:16].tolist() == [3] * 16 and values[16:32].tolist() == [3] * 16 and values[32] == 3
 
 

@@ -4,15 +4,13 @@ into one graph for torch.compile."""
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import pytest
 import torch
 import torch._dynamo as dynamo
 from lightning.pytorch.callbacks import Callback
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from helpers import CONFIGS, metrics_rows
 from humanparse.config import load_config
 from humanparse.data.sample import VISIBLE
 from humanparse.data.synth import write_synthetic_dataset
@@ -22,8 +20,6 @@ from humanparse.engine.train import complete_spec, init_from_weights, run_train
 from humanparse.inference.model_file import load_model
 from humanparse.schemas import LIP_JOINTS, get_label_schema
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
 # One shipped config per model and loss: DeepLab, Attention-to-scale, JPPNet (parsing and
 # pose), SS-JPPNet (structure-sensitive loss), SS-NAN (per-output loss), JPPNet's pose branch,
 # the pose-only baseline.
@@ -31,13 +27,6 @@ SYNTH_CONFIGS = [
     "deeplab_resnet18", "attention_to_scale_resnet18", "jppnet_resnet18", "ss_jppnet_resnet18",
     "ss_nan_resnet18", "pose_net_resnet18", "resnet_pose_resnet18",
 ]
-
-
-@pytest.fixture
-def synth_tiny_root(tmp_path) -> Path:
-    root = tmp_path / "synth"
-    write_synthetic_dataset(root, 24, seed=1, size=(64, 64), val_fraction=0.25, clutter=0.0)
-    return root
 
 
 def task_of(name: str, *overrides: str) -> tuple[HumanTask, dict]:
@@ -167,6 +156,7 @@ class _ReadsPerStep(Callback):
         self._stop()
 
 
+@pytest.mark.slow
 def test_training_loop_reads_back_only_when_it_reports(tmp_path):
     """Lightning turns ``prog_bar`` values into Python numbers after every step; the loss is
     shown by a progress bar that reads it at its refresh (every log_every_n_steps / 2 steps)
@@ -187,8 +177,7 @@ def test_training_loop_reads_back_only_when_it_reports(tmp_path):
     reading = [i + 1 for i, n in enumerate(spy.reads) if n]
     assert reading, "the progress bar and the logs show the loss, so some steps must read it"
     assert all(step % 5 == 0 for step in reading), f"steps that read values back: {reading}"
-    with open(tmp_path / "run" / "logs" / "csv" / "version_0" / "metrics.csv", newline="") as f:
-        logged = [int(row["step"]) for row in csv.DictReader(f) if row.get("train/loss")]
+    logged = [int(row["step"]) for row in metrics_rows(tmp_path / "run") if row.get("train/loss")]
     assert logged == list(range(9, 80, 10))
 
 
@@ -207,7 +196,8 @@ def test_model_and_loss_trace_whole(name):
     assert (loss.graph_count, loss.graph_break_count) == (1, 0), loss.break_reasons
 
 
-def test_compiled_training_keeps_parameter_names(synth_tiny_root, tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_compiled_training_keeps_parameter_names(small_synth_root, tmp_path, monkeypatch):
     """``train.compile=true`` compiles the model in place: checkpoints and the model file carry
     the plain parameter names, so they load without compilation. (The ``aot_eager`` backend
     traces forward and backward as inductor would, without generating code.)"""
@@ -221,7 +211,7 @@ def test_compiled_training_keeps_parameter_names(synth_tiny_root, tmp_path, monk
     out = tmp_path / "run"
     config = load_config(None, [
         "model.name=deeplab", "model.backbone=resnet18", "model.base_width=8", "model.output_stride=16",
-        "data.format=lip", f"data.root={synth_tiny_root}", "data.input_size=[64, 64]", "data.batch_size=4",
+        "data.format=lip", f"data.root={small_synth_root}", "data.input_size=[64, 64]", "data.batch_size=4",
         "data.num_workers=0", "train.optimizer=adamw", "train.accelerator=cpu", "train.devices=1",
         "train.max_epochs=1", "train.compile=true", f"train.out_dir={out}",
     ])
@@ -246,13 +236,13 @@ def test_compiled_training_keeps_parameter_names(synth_tiny_root, tmp_path, monk
 
 
 
-def test_persistent_workers_give_the_same_batches(synth_tiny_root):
+def test_persistent_workers_give_the_same_batches(small_synth_root):
     """Loader workers live through the run; each epoch's batches still equal those of a loader
     without workers (augmentation comes from (seed, epoch, sample), not from worker state),
     and labels leave the loader as uint8 (the task's loss widens them on the device)."""
 
     def epochs(workers: int) -> list[list[dict]]:
-        config = load_config(None, [f"data.root={synth_tiny_root}", "data.format=lip", "data.input_size=[64, 64]",
+        config = load_config(None, [f"data.root={small_synth_root}", "data.format=lip", "data.input_size=[64, 64]",
                                     "data.batch_size=4", f"data.num_workers={workers}"])
         datamodule = HumanDataModule(config["data"], seed=5)
         datamodule.setup("fit")

@@ -7,19 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from helpers import CONFIGS
 from humanparse.cli import main
-from humanparse.data.synth import write_synthetic_dataset
-
-
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tiny")
-    write_synthetic_dataset(root, 8, seed=0, size=(64, 64), val_fraction=0.25, clutter=0.0)
-    return root
 
 
 def train_args(root: Path, out: Path, *overrides: str) -> list[str]:
-    config = Path(__file__).resolve().parents[1] / "configs" / "synth" / "deeplab_resnet18.yaml"
+    config = CONFIGS / "synth" / "deeplab_resnet18.yaml"
     return ["train", str(config), f"data.root={root}", f"train.out_dir={out}", "data.num_workers=0", *overrides]
 
 
@@ -48,9 +41,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_is_one_line_and_exit_2(case, tiny_root, tmp_path, capsys):
+def test_bad_input_is_one_line_and_exit_2(case, small_synth_root, tmp_path, capsys):
     make_args, message = CASES[case]
-    assert main(make_args(tiny_root, tmp_path)) == 2
+    assert main(make_args(small_synth_root, tmp_path)) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith("humanparse")]

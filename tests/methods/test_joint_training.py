@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -10,34 +9,20 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import CPU_TRAINING, logged, metrics_rows
 from humanparse.cli import main
 from humanparse.config import load_config
 from humanparse.data.readers import open_dataset
-from humanparse.data.synth import write_synthetic_dataset
 from humanparse.engine.train import run_train
 from humanparse.evaluation.pose_metrics import PCKAccumulator
 from humanparse.inference.model_file import load_model
 
-SIZE = 96
+SIZE = 96  # the image size of synth_pose_root (conftest.py)
 JOINT_TINY = [
     "model.name=jppnet", "model.backbone=resnet18", "model.base_width=8", "model.output_stride=8",
-    "model.refine_stages=1", "data.format=lip", f"data.input_size=[{SIZE}, {SIZE}]", "data.batch_size=8",
-    "data.num_workers=0", "data.augment.rotation=0", "data.augment.jitter=false", "train.optimizer=adamw",
-    "train.lr=0.005", "train.weight_decay=0.0", "train.log_every_n_steps=1", "train.accelerator=cpu",
-    "train.devices=1",
+    "model.refine_stages=1", f"data.input_size=[{SIZE}, {SIZE}]", "data.batch_size=8", "data.augment.rotation=0",
+    "data.augment.jitter=false", "train.optimizer=adamw", "train.lr=0.005", "train.weight_decay=0.0", *CPU_TRAINING,
 ]
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth_pose")
-    write_synthetic_dataset(root, 200, seed=5, size=(SIZE, SIZE), val_fraction=0.25, clutter=0.0)
-    return root
-
-
-def logged(out: Path, key: str) -> list[float]:
-    with open(out / "logs" / "csv" / "version_0" / "metrics.csv", newline="") as f:
-        return [float(row[key]) for row in csv.DictReader(f) if row.get(key)]
 
 
 def mean_pose_pck(root: Path) -> float:
@@ -51,14 +36,15 @@ def mean_pose_pck(root: Path) -> float:
     return float(accumulator.summary().mean)
 
 
-def test_joint_training_learns_joints(synth_root, tmp_path):
+@pytest.mark.slow
+def test_joint_training_learns_joints(synth_pose_root, tmp_path):
     out = tmp_path / "run"
-    config = load_config(None, [*JOINT_TINY, f"data.root={synth_root}", f"train.out_dir={out}", "train.max_epochs=15"])
+    config = load_config(None, [*JOINT_TINY, f"data.root={synth_pose_root}", f"train.out_dir={out}", "train.max_epochs=15"])
     summary = run_train(config, progress=False)
     pose_loss = logged(out, "train/loss_pose")
     assert np.mean(pose_loss[-20:]) < 0.8 * np.mean(pose_loss[:5]), pose_loss
     pck = logged(out, "val/pck")
-    baseline = mean_pose_pck(synth_root)
+    baseline = mean_pose_pck(synth_pose_root)
     # A joint guessed uniformly over the image lands within half the head length (about 4.5
     # of 96 pixels here) well under 1% of the time; the mean pose does better (about 7%).
     # Beating the mean pose by half again means the network localises joints per image.
@@ -73,7 +59,7 @@ def test_joint_training_learns_joints(synth_root, tmp_path):
     # evaluate scores both tasks of the model file; its scores are validation's at the best
     # epoch (both turn the network's maps into predictions by the predictor's same steps).
     json_out = tmp_path / "scores.json"
-    assert main(["evaluate", "--model", summary["model"], "--format", "lip", "--root", str(synth_root),
+    assert main(["evaluate", "--model", summary["model"], "--format", "lip", "--root", str(synth_pose_root),
                  "--split", "val", "--json", str(json_out)]) == 0
     written = json.loads(json_out.read_text())
     best_epoch = int(np.argmax(logged(out, "val/miou")))
@@ -84,23 +70,21 @@ def test_joint_training_learns_joints(synth_root, tmp_path):
 
 PARSING_TINY = [
     "model.name=deeplab", "model.backbone=resnet18", "model.base_width=8", "model.output_stride=8",
-    "model.head=aspp_v2", "data.format=lip", "data.input_size=[64, 64]", "data.batch_size=8",
-    "data.num_workers=0", "train.optimizer=adamw", "train.lr=0.002", "train.log_every_n_steps=1",
-    "train.accelerator=cpu", "train.devices=1", "train.limit_val_batches=1",
+    "model.head=aspp_v2", "data.input_size=[64, 64]", "data.batch_size=8", "train.optimizer=adamw",
+    "train.lr=0.002", "train.limit_val_batches=1", *CPU_TRAINING,
 ]
 
 
-def test_structure_loss_phase_and_joint_network_started_from_the_parsing_network(synth_root, tmp_path):
+def test_structure_loss_phase_and_joint_network_started_from_the_parsing_network(synth_pose_root, tmp_path):
     # SS-JPPNet's two phases in one run: plain cross-entropy in epoch 0, structure-sensitive from epoch 1.
     first = tmp_path / "parsing"
     config = load_config(None, [
-        *PARSING_TINY, f"data.root={synth_root}", f"train.out_dir={first}", "train.max_epochs=2",
+        *PARSING_TINY, f"data.root={synth_pose_root}", f"train.out_dir={first}", "train.max_epochs=2",
         "data.train_ids=synth_000000-synth_000015",
         "loss=[{type: cross_entropy, stop_epoch: 1}, {type: structure_sensitive, start_epoch: 1}]",
     ])
     summary = run_train(config, progress=False)
-    with open(first / "logs" / "csv" / "version_0" / "metrics.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = metrics_rows(first)
     factor_epochs = {int(r["epoch"]) for r in rows if r.get("train/loss_structure_factor")}
     loss_epochs = {int(r["epoch"]) for r in rows if r.get("train/loss")}
     assert loss_epochs == {0, 1} and factor_epochs == {1}, (loss_epochs, factor_epochs)
@@ -109,7 +93,7 @@ def test_structure_loss_phase_and_joint_network_started_from_the_parsing_network
     parsing = load_model(summary["model"]).model.state_dict()
     second = tmp_path / "joint"
     config = load_config(None, [
-        *JOINT_TINY, f"data.root={synth_root}", f"train.out_dir={second}", "data.input_size=[64, 64]",
+        *JOINT_TINY, f"data.root={synth_pose_root}", f"train.out_dir={second}", "data.input_size=[64, 64]",
         "train.max_steps=1", f"train.init_from={summary['model']}",
     ])
     from humanparse.engine.data import HumanDataModule

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_transforms import blob_label
 
+from helpers import ATR_LEFT_SHOE, ATR_RIGHT_SHOE, LIP_LEFT_ARM, LIP_PANTS, LIP_RIGHT_ARM, blob_label
 from humanparse.data.sample import MapSpec, Sample, collate, missing_keypoints
 from humanparse.data.transforms import (
     AffineParams,
@@ -19,10 +19,6 @@ from humanparse.data.transforms import (
     warp_sample,
 )
 from humanparse.schemas import ATR, LIP, LIP_JOINTS
-
-# Class ids as the datasets define them.
-LIP_LEFT_ARM, LIP_RIGHT_ARM, LIP_PANTS = 14, 15, 9
-ATR_LEFT_SHOE, ATR_RIGHT_SHOE = 9, 10
 
 PRIOR = MapSpec("continuous", class_indexed=True)
 CONFIDENCE = MapSpec("continuous")

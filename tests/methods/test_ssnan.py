@@ -5,7 +5,6 @@ a learning test with both training phases."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -15,14 +14,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from helpers import CPU_TRAINING, TINY_BACKBONE, metrics_rows
 from humanparse.cli import main
 from humanparse.config import load_config
 from humanparse.data.readers import open_dataset
-from humanparse.data.synth import write_synthetic_dataset
 from humanparse.engine.train import run_train
 from humanparse.evaluation import majority_scores
 from humanparse.engine.task import HumanTask
-from humanparse.evaluation.tta import ParsingPredictor, normalize
+from humanparse.inference.predictor import Predictor, normalize
 from humanparse.inference.export import export_onnx
 from humanparse.losses import ParsingLoss, StructureSensitiveLoss
 from humanparse.models import SSNAN, DeepLab, ModelOutput, predicts_scale_weights
@@ -31,7 +30,7 @@ from humanparse.schemas import LIP, LabelSchema
 
 NUM_CLASSES = 5
 LIP_5 = LabelSchema(name="five", classes=("bg", "a", "b", "c", "d"))
-TINY = {"backbone": "resnet18", "base_width": 8, "output_stride": 8, "aggregation_channels": 8}
+TINY = {**TINY_BACKBONE, "output_stride": 8, "aggregation_channels": 8}
 
 
 def _model(scales=(0.5, 0.75, 1.0), seed: int = 0, **options) -> SSNAN:
@@ -243,7 +242,7 @@ def saved_ssnan(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("flip", [False, True])
 def test_predictor_returns_scale_weights_at_the_original_resolution(saved_ssnan: Path, flip: bool):
-    predictor = ParsingPredictor.from_saved(load_model(saved_ssnan), scales=(1.0, 0.75), flip=flip)
+    predictor = Predictor.from_saved(load_model(saved_ssnan), scales=(1.0, 0.75), flip=flip)
     images = [np.random.default_rng(i).integers(0, 256, (70 + 9 * i, 50, 3), dtype=np.uint8) for i in range(2)]
     predictions = predictor.predict(images, scale_weights=True)
     for image, pred in zip(images, predictions):
@@ -261,7 +260,7 @@ def test_flipped_weights_are_mirrored_back():
     mirrored position; no channel is swapped (scales have no left and right)."""
     torch.manual_seed(1)
     model = _model()
-    predictor = ParsingPredictor(model, LIP_5, (48, 48), scales=(1.0,), flip=True)
+    predictor = Predictor(model, LIP_5, (48, 48), scales=(1.0,), flip=True)
     image = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
     got = predictor.predict([image], scale_weights=True)[0].scale_weights
     x = normalize(torch.from_numpy(image).permute(2, 0, 1)[None], predictor.mean, predictor.std)
@@ -277,7 +276,7 @@ def test_saved_network_scales_replace_the_trained_ones(tmp_path: Path):
     model = SSNAN(LIP.num_classes, **TINY)
     spec = {"name": "ss_nan", "num_classes": LIP.num_classes, **TINY}
     saved = save_model(tmp_path / "m", model, spec, LIP, (48, 48), extra={"test_time": {"network_scales": [0.75, 1.25]}})
-    predictor = ParsingPredictor.from_saved(load_model(saved))
+    predictor = Predictor.from_saved(load_model(saved))
     assert predictor.model.scales == (0.75, 1.25)
     image = np.zeros((40, 30, 3), dtype=np.uint8)
     assert predictor.predict([image], scale_weights=True)[0].scale_weights.shape == (2, 40, 30)
@@ -319,28 +318,20 @@ def test_dynamo_export_keeps_the_batch_dynamic(saved_ssnan: Path, tmp_path: Path
 # ----------------------------------------------------------------------------- learning
 
 
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    write_synthetic_dataset(root, 200, seed=3, size=(64, 64), val_fraction=0.25, clutter=0.0)
-    return root
-
-
+@pytest.mark.slow
 def test_learns_on_synthetic_humans_in_two_phases(synth_root: Path, tmp_path: Path):
     out = tmp_path / "run"
     config = load_config(None, [
         "model.name=ss_nan", "model.backbone=resnet18", "model.base_width=16", "model.output_stride=8",
         "model.head=dense", "model.scales=[0.5, 0.75, 1.0]", "model.aggregation_channels=16",
-        "data.format=lip", f"data.root={synth_root}", "data.input_size=[64, 64]", "data.batch_size=8",
-        "data.num_workers=0", "train.optimizer=adamw", "train.lr=0.003", "train.weight_decay=0.0",
-        "train.log_every_n_steps=1", "train.accelerator=cpu", "train.devices=1", "train.max_epochs=16",
+        f"data.root={synth_root}", "data.input_size=[64, 64]", "data.batch_size=8", "train.optimizer=adamw",
+        "train.lr=0.003", "train.weight_decay=0.0", *CPU_TRAINING, "train.max_epochs=16",
         "loss=[{type: cross_entropy, stop_epoch: 12},"
         " {type: structure_sensitive, start_epoch: 12, per_output: true, form: coordinates}]",
         f"train.out_dir={out}",
     ])
     summary = run_train(config, progress=False)
-    with open(out / "logs" / "csv" / "version_0" / "metrics.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = metrics_rows(out)
     losses = [float(r["train/loss_parsing"]) for r in rows if r.get("train/loss_parsing") and int(r["epoch"]) < 12]
     assert np.mean(losses[-20:]) < 0.6 * np.mean(losses[:5]), losses
     # The joint loss runs in the second phase only.

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers import CONFIGS
 from humanparse.config import DEFAULTS, ConfigError, load_config, parse_override
-from humanparse.engine.data import ShardedSampler, select_ids
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*/*.yaml"))
+SHIPPED = sorted(CONFIGS.glob("*/*.yaml"))
 
 
 def test_overrides_are_read_as_yaml():
@@ -56,7 +56,7 @@ def test_unreadable_file(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=[f"{p.parent.name}/{p.name}" for p in CONFIGS])
+@pytest.mark.parametrize("path", SHIPPED, ids=[f"{p.parent.name}/{p.name}" for p in SHIPPED])
 def test_shipped_configs_load_and_build(path):
     from humanparse.engine.train import complete_spec
     from humanparse.models import build_model
@@ -67,30 +67,6 @@ def test_shipped_configs_load_and_build(path):
     if config["model"]["backbone"] in ("resnet101", "resnet50"):
         spec["base_width"] = 8  # the layout is what is checked here, not the width
     build_model(spec)
-
-
-def test_id_selection():
-    ids = [f"{i:04d}" for i in range(1, 11)]
-    assert select_ids(ids, None) == list(range(10))
-    assert select_ids(ids, "0003-0005") == [2, 3, 4]
-    assert select_ids(ids, ["0010", "0001"]) == [9, 0]
-    with pytest.raises(ValueError, match="no sample id"):
-        select_ids(ids, "0100-0200")
-    with pytest.raises(ValueError, match="not in the dataset"):
-        select_ids(ids, ["0001", "9999"])
-
-
-def test_sampler_reshuffles_per_epoch_and_repeats_per_seed():
-    a, b = ShardedSampler(20, shuffle=True, seed=1, with_epoch=True), ShardedSampler(20, shuffle=True, seed=1, with_epoch=True)
-    first = list(a)
-    assert first == list(b)
-    assert sorted(i for _, i in first) == list(range(20))
-    assert {e for e, _ in first} == {0}
-    a.set_epoch(1)
-    second = list(a)
-    assert [i for _, i in second] != [i for _, i in first]
-    assert {e for e, _ in second} == {1}
-    assert list(ShardedSampler(5, shuffle=False)) == [0, 1, 2, 3, 4]
 
 
 # ----------------------------------------------------------------------------- the loss list

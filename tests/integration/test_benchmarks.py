@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 ABLATION_KEYS = ["settings", "machine", "protocol", "rows"]
 
 # script -> the top-level keys of the JSON it writes, the results last

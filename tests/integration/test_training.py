@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -11,10 +10,10 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from helpers import CPU_TRAINING, logged, metrics_rows
 from humanparse.cli import main
 from humanparse.config import load_config
 from humanparse.data.readers import open_dataset
-from humanparse.data.synth import write_synthetic_dataset
 from humanparse.evaluation.evaluate import evaluate_model
 from humanparse.engine.train import run_train
 from humanparse.evaluation import majority_scores
@@ -22,33 +21,18 @@ from humanparse.inference.model_file import load_model
 
 TINY = [
     "model.name=deeplab", "model.backbone=resnet18", "model.base_width=16", "model.output_stride=8",
-    "model.head=aspp_v3", "data.format=lip", "data.input_size=[64, 64]", "data.batch_size=8",
-    "data.num_workers=0", "train.optimizer=adamw", "train.lr=0.002", "train.weight_decay=0.0",
-    "train.log_every_n_steps=1", "train.accelerator=cpu", "train.devices=1",
+    "model.head=aspp_v3", "data.input_size=[64, 64]", "data.batch_size=8", "train.optimizer=adamw",
+    "train.lr=0.002", "train.weight_decay=0.0", *CPU_TRAINING,
 ]
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    # Uncluttered scenes: a network from scratch learns them in a few hundred steps.
-    write_synthetic_dataset(root, 200, seed=3, size=(64, 64), val_fraction=0.25, clutter=0.0)
-    return root
 
 
 def tiny_config(root: Path, out: Path, *extra: str) -> dict:
     return load_config(None, [*TINY, f"data.root={root}", f"train.out_dir={out}", *extra])
 
 
-def logged(out: Path, key: str) -> list[float]:
-    with open(out / "logs" / "csv" / "version_0" / "metrics.csv", newline="") as f:
-        return [float(row[key]) for row in csv.DictReader(f) if row.get(key)]
-
-
 def _csv_steps(out: Path, version: int) -> list[int]:
     """Steps at which the training loss was logged in one start's CSV."""
-    with open(out / "logs" / "csv" / f"version_{version}" / "metrics.csv", newline="") as f:
-        return [int(row["step"]) for row in csv.DictReader(f) if row.get("train/loss")]
+    return [int(row["step"]) for row in metrics_rows(out, version) if row.get("train/loss")]
 
 
 def majority_miou(root: Path) -> float:
@@ -57,6 +41,7 @@ def majority_miou(root: Path) -> float:
     return 100 * majority_scores([s.label for s in val], 20).miou
 
 
+@pytest.mark.slow
 def test_learns_on_synthetic_humans(synth_root, tmp_path):
     out = tmp_path / "run"
     summary = run_train(tiny_config(synth_root, out, "train.max_epochs=28"), progress=False)
@@ -127,6 +112,7 @@ def test_resume_continues_exactly(synth_root, tmp_path):
     assert first and max(first) < 4 <= min(resumed)
 
 
+@pytest.mark.slow
 def test_distributed_training_shards_data_and_sums_validation(synth_root, tmp_path):
     """Two CPU processes (gloo): each trains on half the images, and validation sums their
     confusion matrices, so its mIoU is the single-process evaluation of the same model."""
