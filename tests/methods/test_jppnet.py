@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import TINY_BACKBONE as TINY, expected_size
+from helpers import CONFIGS, TINY_BACKBONE as TINY, expected_size
 from humanparse.models import DeepLab, JPPNet, JPPNetPoseBranch, ModelOutput, build_model
 from humanparse.nn import WeightsError, resnet
 
@@ -349,7 +349,7 @@ def test_the_papers_ss_jppnet_config_is_attention_on_vgg16_largefov():
     from humanparse.models import AttentionToScale
     from humanparse.nn import VGG16LargeFOV
 
-    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "lip" / "ss_jppnet_vgg16.yaml")
+    config = load_config(CONFIGS / "lip" / "ss_jppnet_vgg16.yaml")
     assert config["eval"]["scales"] == [1.0] and config["eval"]["flip"] is True
     assert [term["type"] for term in config["loss"]] == ["cross_entropy", "structure_sensitive"]
     model = build_model({**config["model"], "num_classes": NUM_CLASSES}).eval()
