@@ -89,14 +89,14 @@ def _upsample_heatmaps(heatmaps: torch.Tensor, size: tuple[int, int], stride: in
 
 def check_output(output: ModelOutput, label_schema: LabelSchema | None, joint_schema: JointSchema | None) -> None:
     """An error unless the model's output fits the schemas it is read with."""
-    for maps, schema, kind, what in (
-        (output.logits, label_schema, "parsing logits", "classes"),
-        (output.heatmaps, joint_schema, "joint heatmaps", "joints"),
+    for maps, schema, kind, schema_kind, what in (
+        (output.logits, label_schema, "parsing logits", "label", "classes"),
+        (output.heatmaps, joint_schema, "joint heatmaps", "joint", "joints"),
     ):
         if maps is None:
             continue
         if schema is None:
-            raise ValueError(f"the model predicts {kind} but no schema of its {what} was given")
+            raise ValueError(f"the model predicts {kind} but no {schema_kind} schema was given")
         expected = schema.num_classes if what == "classes" else schema.num_joints
         if maps.shape[1] != expected:
             raise ValueError(f"the model predicts {maps.shape[1]} {what} but schema {schema.name!r} has {expected}")
