@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import yaml
 
 from .errors import ConfigError  # re-exported: its historic home
+from .io import read_yaml_mapping
 from .losses import LOSSES, check_loss_entry
 
 
@@ -187,14 +188,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     base: Path | None = None
     if path is not None:
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read config: {e}") from e
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from e
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: a config must be a mapping of model/data/loss/train/eval")
+        data = read_yaml_mapping(path, ConfigError, "config", empty=True)  # a mapping of model/data/loss/train/eval
         try:
             config = _merge(config, data, "")
         except ConfigError as e:

@@ -33,8 +33,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ..io import read_yaml_mapping
 from .base import JointSchema, LabelSchema, PCKReference, SchemaError
 
 _LABEL_KEYS = {"name", "classes", "palette", "flip_pairs", "groups", "description", "hierarchy"}
@@ -44,16 +43,7 @@ _JOINT_KEYS = {
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise SchemaError(f"{path}: cannot read schema file: {e}") from e
-    except yaml.YAMLError as e:
-        raise SchemaError(f"{path}: not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise SchemaError(f"{path}: a schema file must hold a mapping")
-    return data
+    return read_yaml_mapping(path, SchemaError, "a schema file")
 
 
 def _mapping(value: Any, key: str, path: Path) -> dict:
