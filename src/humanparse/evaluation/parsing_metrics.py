@@ -29,6 +29,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..schemas.base import IGNORE_INDEX, LabelSchema
+from ._counts import distributed, sum_over_ranks
 
 ABSENT_CONVENTIONS = ("skip", "zero")
 
@@ -183,20 +184,11 @@ class ConfusionMatrix:
     def all_reduce(self) -> "ConfusionMatrix":
         """Sum the counts over all ``torch.distributed`` ranks, in place (a no-op when
         torch.distributed is not initialised). Every rank must call it."""
-        import torch
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
+        if not distributed():
             return self
-        device = self._reduce_device()
-        total = torch.as_tensor(self.matrix, dtype=torch.int64, device=device)
-        dist.all_reduce(total, op=dist.ReduceOp.SUM)
-        self._host = total.cpu().numpy().astype(np.int64)
+        self._host = sum_over_ranks(self.matrix, self._device_counts)
         self._device_counts = None
         return self
-
-    def _reduce_device(self) -> Any:
-        return _distributed_device(self._device_counts)
 
     def reset(self) -> None:
         self._host[:] = 0
@@ -220,18 +212,6 @@ class ConfusionMatrix:
 
     def __repr__(self) -> str:
         return f"ConfusionMatrix(num_classes={self.num_classes}, ignore_index={self.ignore_index}, total={self.total})"
-
-
-def _distributed_device(hint: Any) -> Any:
-    """Where a tensor for ``all_reduce`` must live: NCCL needs the GPU, gloo takes the CPU."""
-    import torch
-    import torch.distributed as dist
-
-    if hint is not None and hint.device.type != "cpu":
-        return hint.device
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
 
 
 @dataclass(frozen=True)
@@ -425,17 +405,12 @@ class SizeBreakdown:
 
     def all_reduce(self) -> "SizeBreakdown":
         """Sum matrices and image counts over ``torch.distributed`` ranks, in place."""
-        import torch
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
+        if not distributed():
             return self
         for b in SIZE_BUCKETS:
             self.buckets[b].all_reduce()
-        counts = torch.tensor([self.num_images[b] for b in SIZE_BUCKETS], dtype=torch.int64,
-                              device=_distributed_device(None))
-        dist.all_reduce(counts, op=dist.ReduceOp.SUM)
-        self.num_images = {b: int(c) for b, c in zip(SIZE_BUCKETS, counts.tolist())}
+        counts = sum_over_ranks(np.array([self.num_images[b] for b in SIZE_BUCKETS]))
+        self.num_images = {b: int(c) for b, c in zip(SIZE_BUCKETS, counts)}
         return self
 
     def scores(self, absent: str = "skip") -> dict[str, ParsingScores]:

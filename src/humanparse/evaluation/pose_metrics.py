@@ -28,6 +28,7 @@ import numpy as np
 
 from ..data.sample import MISSING
 from ..schemas import JointSchema, get_joint_schema
+from ._counts import distributed, sum_over_ranks
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -187,18 +188,10 @@ class PCKAccumulator:
 
     def all_reduce(self) -> "PCKAccumulator":
         """Sum the counts over ``torch.distributed`` ranks, in place (no-op when not initialised)."""
-        import torch
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
+        if not distributed():
             return self
-        # NCCL reduces only GPU tensors; gloo takes CPU ones.
-        nccl = dist.get_backend() == "nccl"
-        device = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
-        flat = np.concatenate([self.correct.ravel(), self.annotated, [self.num_rows, self.num_dropped]])
-        total = torch.as_tensor(flat, dtype=torch.int64, device=device)
-        dist.all_reduce(total, op=dist.ReduceOp.SUM)
-        values = total.cpu().numpy()
+        counts = [self.correct.ravel(), self.annotated, [self.num_rows, self.num_dropped]]
+        values = sum_over_ranks(np.concatenate(counts))
         n = self.correct.size
         self.correct = values[:n].reshape(self.correct.shape)
         self.annotated = values[n : n + self.annotated.size]
