@@ -25,7 +25,7 @@ import yaml
 
 from .errors import ConfigError  # re-exported: its historic home
 from .io import read_yaml_mapping
-from .losses import LOSSES, check_loss_entry
+from .losses import check_loss_list
 
 
 DEFAULTS: dict[str, Any] = {
@@ -235,18 +235,6 @@ def _override_loss_entry(config: dict[str, Any], text: str, parts: Sequence[str]
     entries[matches[0]] = {**entries[matches[0]], option: value}
 
 
-def _check_loss(entries: Any) -> None:
-    if entries is None:
-        return
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(
-            f"'loss' must be a non-empty list of terms such as [{{type: cross_entropy}}] (types: {', '.join(LOSSES)}), "
-            f"or null for the model's default; got {entries!r}"
-        )
-    for i, entry in enumerate(entries):
-        check_loss_entry(entry, f"loss[{i}]")
-
-
 def _check(config: dict[str, Any]) -> None:
     data, train, ev = config["data"], config["train"], config["eval"]
     size = data["input_size"]
@@ -276,7 +264,7 @@ def _check(config: dict[str, Any]) -> None:
             continue
         if not isinstance(values, list) or not values or not all(isinstance(s, (int, float)) and s > 0 for s in values):
             raise ConfigError(f"eval.{key} must be a list of positive numbers, not {values!r}")
-    _check_loss(config["loss"])
+    check_loss_list(config["loss"])
     if not isinstance(config["model"].get("name"), str):
         raise ConfigError("model.name must name a model (e.g. deeplab, attention_to_scale)")
 

@@ -10,7 +10,7 @@ import torch
 from ..errors import ConfigError
 from ..evaluation.parsing_metrics import ConfusionMatrix
 from ..evaluation.pose_metrics import PCKAccumulator
-from ..inference.predictor import decode_maps, original_views, output_maps
+from ..inference.predictor import decode_maps, heatmap_stride_of, original_views, output_maps
 from ..losses import LossContext, LossTerm, build_losses
 from ..models import ModelOutput, build_model, extra_inputs_of, predicts_joints, predicts_parsing
 from ..nn.batchnorm import batchnorm_layers, freeze_batchnorm
@@ -82,10 +82,17 @@ class HumanTask(L.LightningModule):
         self.input_size = tuple(input_size)
         self.absent = absent
         self.preprocessing = Preprocessing(tuple(mean), tuple(std))  # type: ignore[arg-type]
-        self.mean, self.std = self.preprocessing.mean, self.preprocessing.std
         self.channels_last = False
         self.val_matrix = ConfusionMatrix(self.schema.num_classes if self.schema else 1, IGNORE_INDEX)
         self.val_pck = PCKAccumulator(self.joint_schema) if self.joint_schema is not None else None
+
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        return self.preprocessing.mean
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        return self.preprocessing.std
 
     def use_channels_last(self) -> None:
         """Channels-last weights and inputs from now on (faster convolutions on a GPU)."""
@@ -176,10 +183,6 @@ class HumanTask(L.LightningModule):
         if self.train_options.get("freeze_bn", False):
             freeze_batchnorm(self.model)
 
-    @property
-    def model_stride(self) -> int:
-        return int(self.model.output_stride)
-
     # -- validation -------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
         self.val_matrix.reset()
@@ -188,7 +191,8 @@ class HumanTask(L.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         output = self(batch["image"], **self.model_inputs(batch))
-        maps, layout = output_maps(output, self.input_size, self.schema, self.joint_schema, self.model_stride)
+        stride = heatmap_stride_of(self.model, output, self.input_size)
+        maps, layout = output_maps(output, self.input_size, self.schema, self.joint_schema, stride)
         metas = batch["meta"]
         views = original_views(maps, [m["affine"] for m in metas], [m["orig_size"] for m in metas])
         for meta, (view, coverage) in zip(metas, views):

@@ -191,8 +191,9 @@ def build_task(config: dict[str, Any], datamodule: HumanDataModule) -> HumanTask
     joint_schema = datamodule.joint_schema
     spec = complete_spec(config["model"], schema, joint_schema)
     task = HumanTask(
-        spec, schema.to_dict() if schema is not None else None, tuple(config["data"]["input_size"]), config["train"], absent=config["eval"]["absent"],
-        joint_schema=joint_schema.to_dict() if joint_schema is not None else None, loss=config["loss"],
+        spec, schema.to_dict() if schema is not None else None, tuple(config["data"]["input_size"]), config["train"],
+        absent=config["eval"]["absent"], joint_schema=joint_schema.to_dict() if joint_schema is not None else None,
+        loss=config["loss"],
     )
     train = config["train"]
     if train["init_from"] and _resume_path(train) is None:  # a resumed run has its own weights

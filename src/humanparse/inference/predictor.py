@@ -32,9 +32,9 @@ from ..data.sample import MapSpec, Sample
 from ..data.transforms import EvalTransform, flip_heatmaps, flip_logits, warp_back
 from ..models.multiscale import check_scales
 from ..models.output import ModelOutput, extra_inputs_of
-from .model_file import resolve_device
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, normalize
 from ..schemas import JointSchema, LabelSchema
+from .model_file import resolve_device
 
 if TYPE_CHECKING:
     from .model_file import SavedModel
@@ -102,6 +102,15 @@ def check_output(output: ModelOutput, label_schema: LabelSchema | None, joint_sc
             raise ValueError(f"the model predicts {maps.shape[1]} {what} but schema {schema.name!r} has {expected}")
     if output.logits is None and output.heatmaps is None:
         raise ValueError("the model predicts neither parsing logits nor joint heatmaps")
+
+
+def heatmap_stride_of(model: nn.Module, output: ModelOutput, input_size: tuple[int, int]) -> int:
+    """Input pixels per heatmap cell: the model's output stride (or, for a model that does not
+    state it, the ratio of input to heatmap size)."""
+    stride = getattr(getattr(model, "_orig_mod", model), "output_stride", None)
+    if stride:
+        return int(stride)
+    return max(1, round(input_size[0] / output.heatmaps.shape[-2])) if output.heatmaps is not None else 1
 
 
 def output_maps(
@@ -243,7 +252,6 @@ class Predictor:
         self.label_schema = label_schema
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.preprocessing = Preprocessing(tuple(mean), tuple(std))  # type: ignore[arg-type]
-        self.mean, self.std = self.preprocessing.mean, self.preprocessing.std
         self.scales = scales
         self.flip = bool(flip)
         self.amp = bool(amp)
@@ -251,6 +259,14 @@ class Predictor:
         self.extra_inputs = extra_inputs_of(model)
         fill = self.preprocessing.fill
         self._transforms = [EvalTransform(self.input_size, scale=s, keep_original=False, fill=fill) for s in scales]
+
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        return self.preprocessing.mean
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        return self.preprocessing.std
 
     @classmethod
     def from_saved(
@@ -292,15 +308,6 @@ class Predictor:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _heatmap_stride(self, output: ModelOutput) -> int:
-        """Input pixels per heatmap cell: the model's output stride (or, for a model that does not
-        state it, the ratio of input to heatmap size)."""
-        model = getattr(self.model, "_orig_mod", self.model)
-        stride = getattr(model, "output_stride", None)
-        if stride:
-            return int(stride)
-        return max(1, round(self.input_size[0] / output.heatmaps.shape[-2])) if output.heatmaps is not None else 1
-
     def _mirror_input(self, name: str, x: torch.Tensor) -> torch.Tensor:
         """An extra input of the mirrored image: mirrored, its class channels swapped if it has them."""
         if self.extra_inputs[name].class_indexed:
@@ -322,7 +329,8 @@ class Predictor:
         with self._autocast():
             output = self.model(x, **extras)
         return output_maps(
-            output, self.input_size, self.label_schema, self.joint_schema, self._heatmap_stride(output),
+            output, self.input_size, self.label_schema, self.joint_schema,
+            heatmap_stride_of(self.model, output, self.input_size),
             flip=self.flip, scale_weights=scale_weights,
         )
 
@@ -332,14 +340,15 @@ class Predictor:
     ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, MapLayout]]:
         """For each scale and image: (image index, maps (C + K (+ S), H, W), coverage (1, H, W),
         their layout) at the original resolution. Extra inputs are letterboxed with their image."""
-        specs = {name: MapSpec("continuous", class_indexed=spec.class_indexed) for name, spec in self.extra_inputs.items()}
+        extra = self.extra_inputs if inputs else {}
+        specs = {name: MapSpec("continuous", class_indexed=spec.class_indexed) for name, spec in extra.items()}
         for transform in self._transforms:
             warped = [
-                transform(Sample(image=image, maps=dict(inputs[i]) if inputs else {}, map_specs=specs if inputs else {}))
+                transform(Sample(image=image, maps=dict(inputs[i]) if inputs else {}, map_specs=specs))
                 for i, image in enumerate(images)
             ]
             batch = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2)
-            extras = {name: torch.from_numpy(np.stack([w.maps[name] for w in warped])) for name in specs} if inputs else {}
+            extras = {name: torch.from_numpy(np.stack([w.maps[name] for w in warped])) for name in specs}
             maps, layout = self._network_maps(batch, scale_weights, extras)
             views = original_views(maps, [w.meta["affine"] for w in warped], [w.meta["orig_size"] for w in warped])
             for i, (view, coverage) in enumerate(views):
@@ -366,8 +375,6 @@ class Predictor:
             sums[i] = maps if sums[i] is None else sums[i] + maps
             weights[i] = coverage if weights[i] is None else weights[i] + coverage
         return [s / w.clamp_min(1e-6) for s, w in zip(sums, weights)], layout  # type: ignore[operator, union-attr]
-
-    # ----------------------------------------------------------------------- public
 
     def _check_inputs(
         self, images: Sequence[np.ndarray], inputs: Sequence[dict[str, np.ndarray]] | None
@@ -397,6 +404,8 @@ class Predictor:
                 entry[name] = array
             checked.append(entry)
         return checked
+
+    # ----------------------------------------------------------------------- public
 
     def predict_logits(
         self, images: Sequence[np.ndarray], inputs: Sequence[dict[str, np.ndarray]] | None = None
@@ -460,5 +469,5 @@ ParsingPrediction = Prediction
 
 __all__ = [
     "DecodedMaps", "MapLayout", "ParsingPrediction", "ParsingPredictor", "Prediction", "Predictor", "check_output",
-    "class_ids", "decode_maps", "normalize", "original_views", "output_maps",
+    "class_ids", "decode_maps", "heatmap_stride_of", "normalize", "original_views", "output_maps",
 ]

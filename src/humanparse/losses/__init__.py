@@ -69,20 +69,32 @@ def check_loss_entry(entry: Any, where: str) -> None:
         raise LossConfigError(f"{where}: {entry['type']} takes no option {', '.join(map(repr, unknown))}; known: {known}")
 
 
+def check_loss_list(entries: Any) -> None:
+    """An error unless ``entries`` is a config's ``loss:`` value: null (the model's default terms)
+    or a non-empty list of well-formed entries."""
+    if entries is None:
+        return
+    if not isinstance(entries, (list, tuple)) or not entries:
+        raise LossConfigError(
+            f"'loss' must be a non-empty list of terms such as [{{type: cross_entropy}}] (types: {', '.join(LOSSES)}), "
+            f"or null for the model's default; got {entries!r}"
+        )
+    for i, entry in enumerate(entries):
+        check_loss_entry(entry, f"loss[{i}]")
+
+
 def build_losses(
     entries: Sequence[dict[str, Any]] | None, context: LossContext, parses: bool, poses: bool
 ) -> list[LossTerm]:
     """The loss terms of a config's ``loss:`` list (None: :func:`default_losses`) for a model
     that ``parses`` and/or ``poses``; an error for a term the model cannot feed."""
+    check_loss_list(entries)
     if entries is None:
         entries = default_losses(parses, poses)
-    if not entries:
-        raise LossConfigError("loss: the list is empty; name at least one loss term")
     predicts = {"parsing": parses, "joints": poses}
     terms = []
     for i, entry in enumerate(entries):
         where = f"loss[{i}]"
-        check_loss_entry(entry, where)
         cls = LOSSES[entry["type"]]
         if not predicts[cls.needs]:
             raise LossConfigError(f"{where}: {entry['type']} needs a model that predicts {cls.needs}, and this one does not")
@@ -99,5 +111,5 @@ def build_losses(
 
 __all__ = [
     "LOSSES", "HeatmapLoss", "Loss", "LossConfigError", "LossContext", "LossTerm", "ParsingLoss",
-    "StructureSensitiveLoss", "build_losses", "check_loss_entry", "default_losses", "loss_options", "upsample_to",
+    "StructureSensitiveLoss", "build_losses", "check_loss_entry", "check_loss_list", "default_losses", "loss_options", "upsample_to",
 ]
