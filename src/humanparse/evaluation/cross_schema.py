@@ -14,15 +14,16 @@ the target: built in for datasets that share classes, or a YAML file. Two rules,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..errors import SchemaError
 from ..schemas import IGNORE_INDEX, LabelSchema, get_label_mapping, get_label_schema, load_label_mapping
 from ..schemas.mappings import LabelMapping
+from ..schemas.relabel import lookup_table, relabel
 
 
 def resolve_mapping(source: LabelSchema, target: str | Path | LabelSchema) -> LabelMapping:
@@ -48,29 +49,36 @@ class CrossSchema:
     def target(self) -> LabelSchema:
         return self.mapping.target
 
-    @property
-    def predicted_ids(self) -> np.ndarray:
-        """(source classes,) target id of each model class, unmapped ones -> background (0)."""
-        return np.array([0 if t == IGNORE_INDEX else t for t in self.mapping.targets], dtype=np.int64)
+    @cached_property
+    def predicted_ids(self) -> tuple[int, ...]:
+        """Target id of each model class, unmapped ones -> background (0)."""
+        return tuple(0 if t == IGNORE_INDEX else int(t) for t in self.mapping.targets)
 
-    @property
+    @cached_property
     def reachable(self) -> tuple[int, ...]:
         """Target ids some model class maps to (background always), in target order."""
-        return tuple(sorted({0, *(int(t) for t in self.predicted_ids)}))
+        return tuple(sorted({0, *self.predicted_ids}))
+
+    @cached_property
+    def _to_target(self) -> np.ndarray:
+        return lookup_table(self.predicted_ids, self.mapping.source.num_classes)
+
+    @cached_property
+    def _to_scored(self) -> np.ndarray:
+        position = {c: i for i, c in enumerate(self.reachable)}
+        return lookup_table([position.get(c, IGNORE_INDEX) for c in range(self.target.num_classes)], self.target.num_classes)
 
     def labels(self, ids: Any) -> Any:
         """Model class ids (NumPy or torch) -> target ids."""
-        if isinstance(ids, torch.Tensor):
-            return torch.as_tensor(self.predicted_ids, device=ids.device)[ids.long()].to(ids.dtype)
-        return self.predicted_ids.astype(np.asarray(ids).dtype)[np.asarray(ids)]
+        return relabel(ids, self._to_target, f"schema {self.mapping.source.name!r}")
 
     def probabilities(self, probs: np.ndarray) -> np.ndarray:
         """(source classes, H, W) probabilities -> (target classes, H, W), summed per target class."""
         out = np.zeros((self.target.num_classes, *probs.shape[1:]), dtype=probs.dtype)
-        np.add.at(out, self.predicted_ids, probs)
+        np.add.at(out, list(self.predicted_ids), probs)
         return out
 
-    @property
+    @cached_property
     def scored_schema(self) -> LabelSchema:
         """The target restricted to its reachable classes: the space scores are computed in."""
         keep = self.reachable
@@ -83,19 +91,13 @@ class CrossSchema:
             flip_pairs=tuple((position[a], position[b]) for a, b in target.flip_pairs if a in position and b in position),
         )
 
-    def _to_scored(self, target_ids: np.ndarray) -> np.ndarray:
-        table = np.full(256, IGNORE_INDEX, dtype=np.uint8)
-        for i, c in enumerate(self.reachable):
-            table[c] = i
-        return table[np.asarray(target_ids, dtype=np.uint8)]
-
     def scored_prediction(self, model_ids: np.ndarray) -> np.ndarray:
         """Model class ids -> ids of :attr:`scored_schema`."""
-        return self._to_scored(self.labels(np.asarray(model_ids)))
+        return self.scored_ground_truth(self.labels(model_ids))
 
     def scored_ground_truth(self, target_ids: np.ndarray) -> np.ndarray:
         """Ground truth in the target's ids -> ids of :attr:`scored_schema`; unreachable classes ignored."""
-        return self._to_scored(target_ids)
+        return relabel(target_ids, self._to_scored, f"schema {self.target.name!r}")
 
     def describe(self) -> str:
         return (

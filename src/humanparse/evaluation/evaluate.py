@@ -32,7 +32,8 @@ from .score import format_parsing_table, format_pose_table, rule_text, write_jso
 class Evaluation:
     """What ``evaluate`` measured on a split: parsing scores, size breakdown and confusion
     matrix (None for a pose-only model), PCK counts (None for a parsing-only model or data
-    without keypoints)."""
+    without keypoints); ``cross_schema`` says how predictions were mapped into the data's
+    schema (``to_schema``), else None."""
 
     scores: ParsingScores | None
     sizes: dict[str, Any] | None
@@ -40,6 +41,7 @@ class Evaluation:
     schema: LabelSchema | None
     pose: PCKAccumulator | None = None
     matrix: ConfusionMatrix | None = None
+    cross_schema: str | None = None
 
 
 def evaluate_model(
@@ -69,7 +71,6 @@ def evaluate_model(
         if schema is None:
             raise UsageError("--to-schema maps parsing predictions, and this model predicts joints only")
         cross = CrossSchema(resolve_mapping(schema, to_schema))
-        data = {**data, "schema": data.get("schema") or cross.target}
         schema = cross.target
     data = {**data, "schema": data.get("schema") or schema}
     reader, indices = open_split(data, split_key, ids_key)
@@ -79,16 +80,11 @@ def evaluate_model(
             f"the model predicts {schema.num_classes} classes ({schema.name}) but the data has "
             f"{reader.schema.num_classes} ({reader.schema.name})"
         )
-    predictor = Predictor.from_saved(
-        saved,
-        scales=tuple(scales) if scales else tuple(saved.test_time.get("scales", [1.0])),
-        flip=saved.test_time.get("flip", False) if flip is None else flip,
-        device=device,
-    )
+    # Scales and flip default to the model file's test_time there.
+    predictor = Predictor.from_saved(saved, scales=tuple(scales) if scales else None, flip=flip, device=device)
     parses = predicts_parsing(saved.model)
     if cross is not None:
         schema = cross.scored_schema
-        print(cross.describe(), file=sys.stderr)
     matrix = ConfusionMatrix(schema.num_classes, IGNORE_INDEX) if parses else None
     sizes = SizeBreakdown(schema.num_classes, IGNORE_INDEX) if parses else None
     pose = None
@@ -126,6 +122,7 @@ def evaluate_model(
         scores=matrix.scores(absent) if matrix is not None else None,
         sizes=sizes.to_dict(absent) if sizes is not None else None,
         count=len(indices), schema=schema, pose=pose, matrix=matrix,
+        cross_schema=cross.describe() if cross is not None else None,
     )
 
 
@@ -145,6 +142,8 @@ def run_evaluate(
         raise UsageError(f"--absent must be one of {ABSENT_CONVENTIONS}, not {absent!r}")
     resolve_device(options.get("device", "cpu"))
     result = evaluate_model(model_path, data, absent=absent, **options)
+    if result.cross_schema is not None:
+        print(result.cross_schema, file=sys.stderr)
     if result.scores is not None:
         print(format_parsing_table(result.scores, result.schema.classes, result.sizes or {}, result.count))
     if result.pose is not None:
