@@ -86,14 +86,6 @@ class HumanTask(L.LightningModule):
         self.val_matrix = ConfusionMatrix(self.schema.num_classes if self.schema else 1, IGNORE_INDEX)
         self.val_pck = PCKAccumulator(self.joint_schema) if self.joint_schema is not None else None
 
-    @property
-    def mean(self) -> tuple[float, float, float]:
-        return self.preprocessing.mean
-
-    @property
-    def std(self) -> tuple[float, float, float]:
-        return self.preprocessing.std
-
     def use_channels_last(self) -> None:
         """Channels-last weights and inputs from now on (faster convolutions on a GPU)."""
         self.channels_last = True

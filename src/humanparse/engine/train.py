@@ -225,7 +225,8 @@ def export_model_file(task: HumanTask, config: dict[str, Any], out: Path, summar
     # The file holds all the weights: rebuilding it must not look for ImageNet weights again.
     spec = {**task.hparams["model_spec"], "pretrained": None}
     return save_model(
-        out, model, spec, task.schema, tuple(task.input_size), task.mean, task.std,
+        out, model, spec, task.schema, tuple(task.input_size),
+        task.preprocessing.mean, task.preprocessing.std,
         extra={"training": summary, "test_time": test_time},
         joint_schema=task.joint_schema if task.poses else None,
     )
