@@ -10,7 +10,7 @@ import torch
 from ..errors import ConfigError
 from ..evaluation.parsing_metrics import ConfusionMatrix
 from ..evaluation.pose_metrics import PCKAccumulator
-from ..inference.predictor import decode_maps, heatmap_stride_of, original_views, output_maps
+from ..inference.predictor import View, decode_maps, heatmap_stride_of, original_views, output_maps
 from ..losses import LossContext, LossTerm, build_losses
 from ..models import ModelOutput, build_model, extra_inputs_of, predicts_joints, predicts_parsing
 from ..nn.batchnorm import batchnorm_layers, freeze_batchnorm
@@ -188,7 +188,7 @@ class HumanTask(L.LightningModule):
         metas = batch["meta"]
         views = original_views(maps, [m["affine"] for m in metas], [m["orig_size"] for m in metas])
         for meta, (view, coverage) in zip(metas, views):
-            decoded = decode_maps(view / coverage.clamp_min(1e-6), layout, self.input_size)
+            decoded = decode_maps(view / coverage.clamp_min(1e-6), layout, View.whole(meta["affine"], meta["orig_size"]))
             original = meta.get("orig_label")
             if decoded.labels is not None and original is not None:
                 gt = torch.tensor(original, device=view.device, dtype=torch.long)  # copies: readers' arrays are read-only

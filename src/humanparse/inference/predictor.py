@@ -12,11 +12,17 @@ averaged heatmap (see :func:`humanparse.data.heatmaps.decode_heatmaps`).
 Validation during training goes through the same three steps for its letterboxed batches
 (:func:`output_maps`, :func:`original_views`, :func:`decode_maps`), so the scores it picks the
 best checkpoint by are the ones ``humanparse evaluate`` reproduces.
+
+A top-down view (one person of a pose dataset) is the same path with a box: the box, not the
+image, is letterboxed into the input, the maps are warped back onto the window of the original
+image that the box's views see, and the joints decoded there are moved by the window's origin
+into the image's pixels (:class:`View`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +35,10 @@ from torch import nn
 
 from ..data.heatmaps import decode_heatmaps
 from ..data.sample import MapSpec, Sample
-from ..data.transforms import EvalTransform, flip_heatmaps, flip_logits, warp_back
+from ..data.transforms import (
+    AffineParams, EvalTransform, affine_matrix, compose_affine, flip_heatmaps, flip_logits, invert_affine,
+    transform_points, warp_back,
+)
 from ..models.multiscale import check_scales
 from ..models.output import ModelOutput, extra_inputs_of
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, normalize
@@ -57,6 +66,10 @@ class Prediction:
     probabilities: np.ndarray | None = None
     joints: np.ndarray | None = None
     scale_weights: np.ndarray | None = None
+    # (x0, y0, x1, y1): the pixels of the original image that labels, probabilities and scale
+    # weights cover (the whole image, unless the prediction was of a box); joints are always in
+    # the whole image's pixels.
+    window: tuple[int, int, int, int] | None = None
 
 
 class MapLayout(NamedTuple):
@@ -157,14 +170,68 @@ def output_maps(
     return torch.cat(parts, dim=1), layout
 
 
+@dataclass(frozen=True)
+class View:
+    """Where one image's maps lie: ``affine`` takes original pixels to network-input pixels at
+    zoom 1 (the letterbox of the whole image, or of a person's box); ``window`` is the
+    (x0, y0, x1, y1) block of original pixels (half-open) the maps are warped back onto: the
+    whole image, or what the views of a box see of it."""
+
+    affine: np.ndarray
+    window: tuple[int, int, int, int]
+
+    @classmethod
+    def whole(cls, affine: np.ndarray, size: tuple[int, int]) -> View:
+        """The view of a whole (h, w) image letterboxed by ``affine``."""
+        return cls(affine, (0, 0, int(size[1]), int(size[0])))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(h, w) of the window."""
+        x0, y0, x1, y1 = self.window
+        return y1 - y0, x1 - x0
+
+    @property
+    def zoom(self) -> float:
+        """Input pixels per original pixel (the letterbox never rotates or shears)."""
+        return math.sqrt(abs(float(np.linalg.det(np.asarray(self.affine)[:, :2]))))
+
+
+def box_window(
+    size: tuple[int, int], box: Sequence[float], input_size: tuple[int, int], scales: Sequence[float]
+) -> tuple[int, int, int, int]:
+    """The (x0, y0, x1, y1) pixels of an (h, w) image that the letterboxes of ``box`` at the
+    given zooms see, clipped to the image; a ValueError if that is nothing."""
+    h, w = size
+    out_h, out_w = input_size
+    corners = np.array([[-0.5, -0.5], [out_w - 0.5, out_h - 0.5]])
+    seen = np.concatenate([
+        transform_points(corners, invert_affine(affine_matrix(size, input_size, AffineParams(scale=s), box=tuple(box))))
+        for s in scales
+    ])
+    # Pixel i spans [i - 0.5, i + 0.5]: keep those that overlap what the views see.
+    x0, y0 = (max(0, math.floor(v + 0.5)) for v in seen.min(axis=0))
+    x1, y1 = (min(limit, math.ceil(v + 0.5)) for v, limit in zip(seen.max(axis=0), (w, h)))
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"box {tuple(box)} lies outside the {h}x{w} image")
+    return x0, y0, x1, y1
+
+
 def original_views(
-    maps: torch.Tensor, affines: Sequence[np.ndarray], original_sizes: Sequence[tuple[int, int]]
+    maps: torch.Tensor, affines: Sequence[np.ndarray], original_sizes: Sequence[tuple[int, int]],
+    windows: Sequence[tuple[int, int, int, int]] | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Per image of a (B, M, H, W) stack at the input size: its maps (M, h, w) warped back onto
     its original (h, w) pixels by the letterbox's affine, and the (1, h, w) coverage (how much
-    of each original pixel the view sees; bilinear sampling mixes in zeros from outside it)."""
+    of each original pixel the view sees; bilinear sampling mixes in zeros from outside it).
+    With ``windows``, each image's maps are warped onto that (x0, y0, x1, y1) block of its
+    pixels only."""
     ones = torch.ones_like(maps[:, :1])
     for i, (affine, size) in enumerate(zip(affines, original_sizes)):
+        if windows is not None:
+            x0, y0, x1, y1 = windows[i]
+            # window pixel (u, v) is original pixel (u + x0, v + y0)
+            affine, size = compose_affine(affine, np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]])), (y1 - y0, x1 - x0)
         # The letterbox never mirrors, so no channel swap is involved here.
         both = warp_back(torch.cat([maps[i], ones[i]]), affine, size)
         yield both[:-1], both[-1:]
@@ -180,21 +247,40 @@ class DecodedMaps:
     scale_weights: torch.Tensor | None
 
 
-def decode_maps(maps: torch.Tensor, layout: MapLayout, input_size: tuple[int, int]) -> DecodedMaps:
-    """One image's (M, h, w) averaged maps at its original resolution -> class ids (argmax of the
-    logits), the logits, joints (the refined peaks of the heatmaps, (K, 3): x, y, score) and
-    weights over input scales, each None where the layout has none."""
+def decode_maps(maps: torch.Tensor, layout: MapLayout, view: View) -> DecodedMaps:
+    """One image's (M, h, w) averaged maps over its ``view``'s window of original pixels -> class
+    ids (argmax of the logits), the logits, joints (the refined peaks of the heatmaps, (K, 3):
+    x, y, score, in the whole image's pixels) and weights over input scales, each None where the
+    layout has none."""
     weights = maps[maps.shape[0] - layout.scales :] if layout.scales else None
     maps = maps[: maps.shape[0] - layout.scales]
     logits = maps[: layout.classes] if layout.classes else None
     labels = class_ids(logits) if logits is not None else None
     joints = None
     if maps.shape[0] > layout.classes:
-        # The maps were upsampled from cells of stride / zoom original pixels (zoom: the
+        # The maps were upsampled from cells of stride / zoom original pixels (zoom: the view's
         # letterbox of scale 1); the refinement reads the peak's neighbours that far away.
-        zoom = min(input_size[0] / maps.shape[-2], input_size[1] / maps.shape[-1])
-        joints = decode_heatmaps(maps[None, layout.classes :], stride=1, spacing=layout.heatmap_stride / zoom)[0]
+        joints = decode_heatmaps(maps[None, layout.classes :], stride=1, spacing=layout.heatmap_stride / view.zoom)[0]
+        x0, y0 = view.window[:2]
+        if x0 or y0:
+            joints = joints + torch.tensor([x0, y0, 0.0], device=joints.device)
     return DecodedMaps(labels, logits, joints, weights)
+
+
+def _check_boxes(images: Sequence[np.ndarray], boxes: Sequence[Sequence[float] | None] | None) -> list:
+    """One (x0, y0, x1, y1) box or None per image."""
+    if boxes is None:
+        return [None] * len(images)
+    boxes = list(boxes)
+    if len(boxes) != len(images):
+        raise ValueError(f"give one box (or None) per image: {len(boxes)} boxes for {len(images)} images")
+    for i, box in enumerate(boxes):
+        if box is None:
+            continue
+        values = np.asarray(box, dtype=np.float64)
+        if values.shape != (4,) or not np.isfinite(values).all() or values[2] <= values[0] or values[3] <= values[1]:
+            raise ValueError(f"box {i}: expected (x0, y0, x1, y1) finite numbers with x1 > x0 and y1 > y0, got {box!r}")
+    return boxes
 
 
 def _check_images(images: Sequence[np.ndarray]) -> None:
@@ -334,47 +420,60 @@ class Predictor:
             flip=self.flip, scale_weights=scale_weights,
         )
 
+    def _view(self, size: tuple[int, int], box: Sequence[float] | None) -> View:
+        """The view of an (h, w) image: the whole of it, or the window its box's views see."""
+        if box is None:
+            return View.whole(affine_matrix(size, self.input_size), size)
+        box = tuple(float(v) for v in box)
+        return View(affine_matrix(size, self.input_size, box=box), box_window(size, box, self.input_size, self.scales))
+
     def _scale_views(
-        self, images: Sequence[np.ndarray], scale_weights: bool = False,
-        inputs: Sequence[dict[str, np.ndarray]] | None = None,
+        self, images: Sequence[np.ndarray], views: Sequence[View], boxes: Sequence[Sequence[float] | None],
+        scale_weights: bool = False, inputs: Sequence[dict[str, np.ndarray]] | None = None,
     ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, MapLayout]]:
-        """For each scale and image: (image index, maps (C + K (+ S), H, W), coverage (1, H, W),
-        their layout) at the original resolution. Extra inputs are letterboxed with their image."""
+        """For each scale and image: (image index, maps (C + K (+ S), h, w), coverage (1, h, w),
+        their layout) over the image's view window at the original resolution. Extra inputs are
+        letterboxed with their image (or box)."""
         extra = self.extra_inputs if inputs else {}
         specs = {name: MapSpec("continuous", class_indexed=spec.class_indexed) for name, spec in extra.items()}
+        windows = [v.window for v in views]
         for transform in self._transforms:
             warped = [
-                transform(Sample(image=image, maps=dict(inputs[i]) if inputs else {}, map_specs=specs))
+                transform(Sample(image=image, maps=dict(inputs[i]) if inputs else {}, map_specs=specs), box=boxes[i])
                 for i, image in enumerate(images)
             ]
             batch = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2)
             extras = {name: torch.from_numpy(np.stack([w.maps[name] for w in warped])) for name in specs}
             maps, layout = self._network_maps(batch, scale_weights, extras)
-            views = original_views(maps, [w.meta["affine"] for w in warped], [w.meta["orig_size"] for w in warped])
-            for i, (view, coverage) in enumerate(views):
+            affines = [w.meta["affine"] for w in warped]
+            for i, (view, coverage) in enumerate(original_views(maps, affines, [w.meta["orig_size"] for w in warped], windows)):
                 yield i, view, coverage, layout
 
     @torch.inference_mode()
     def _predict_maps(
         self, images: Sequence[np.ndarray], scale_weights: bool = False,
         inputs: Sequence[dict[str, np.ndarray]] | None = None,
-    ) -> tuple[list[torch.Tensor], MapLayout]:
-        """(C + K (+ S), H, W) averaged maps per image at its original resolution, and their channels."""
+        boxes: Sequence[Sequence[float] | None] | None = None,
+    ) -> tuple[list[torch.Tensor], MapLayout, list[View]]:
+        """(C + K (+ S), h, w) averaged maps per image over its view's window at the original
+        resolution, their channels, and the views."""
         images = list(images)
         if not images:
-            return [], MapLayout(0)
+            return [], MapLayout(0), []
         _check_images(images)
         inputs = self._check_inputs(images, inputs)
+        boxes = _check_boxes(images, boxes)
+        views = [self._view(image.shape[:2], box) for image, box in zip(images, boxes)]
         sums: list[torch.Tensor | None] = [None] * len(images)
         weights: list[torch.Tensor | None] = [None] * len(images)
         layout = MapLayout(0)
-        for i, maps, coverage, layout in self._scale_views(images, scale_weights, inputs):
+        for i, maps, coverage, layout in self._scale_views(images, views, boxes, scale_weights, inputs):
             # A warped view already carries its coverage (bilinear sampling mixes in zeros from
             # outside the letterbox), so dividing the sum by the summed coverage averages each
             # pixel over the views that see it and undoes that zero padding at the border.
             sums[i] = maps if sums[i] is None else sums[i] + maps
             weights[i] = coverage if weights[i] is None else weights[i] + coverage
-        return [s / w.clamp_min(1e-6) for s, w in zip(sums, weights)], layout  # type: ignore[operator, union-attr]
+        return [s / w.clamp_min(1e-6) for s, w in zip(sums, weights)], layout, views  # type: ignore[operator, union-attr]
 
     def _check_inputs(
         self, images: Sequence[np.ndarray], inputs: Sequence[dict[str, np.ndarray]] | None
@@ -412,7 +511,7 @@ class Predictor:
     ) -> list[torch.Tensor]:
         """(C, H, W) float32 logits per (H, W, 3) uint8 RGB image, at its original resolution,
         on the predictor's device; averaged over scales (and flip)."""
-        maps, layout = self._predict_maps(images, inputs=inputs)
+        maps, layout, _ = self._predict_maps(images, inputs=inputs)
         num_classes = layout.classes
         if maps and num_classes == 0:
             raise ValueError("this model predicts joints only, no parsing logits")
@@ -422,16 +521,20 @@ class Predictor:
     def predict(
         self, images: Sequence[np.ndarray], probabilities: bool = False, scale_weights: bool = False,
         inputs: Sequence[dict[str, np.ndarray]] | None = None,
+        boxes: Sequence[Sequence[float] | None] | None = None,
     ) -> list[Prediction]:
         """Class ids (argmax of the averaged logits), optionally softmax probabilities, the
         joints decoded from the averaged heatmaps of a model that predicts them, and optionally
         the averaged per-pixel weights over a multi-scale model's input scales (an error for a
         model without them). ``inputs``: for a model with extra inputs (``ExtraInput``), one
-        mapping per image of name -> (channels, H, W) float array over the image's pixels."""
-        maps, layout = self._predict_maps(images, scale_weights, inputs)
+        mapping per image of name -> (channels, H, W) float array over the image's pixels.
+        ``boxes``: one (x0, y0, x1, y1) box (outer pixel edges) or None per image; a box is
+        letterboxed instead of its whole image (a top-down view of one person), its joints come
+        in the image's pixels and its maps over :attr:`Prediction.window`."""
+        maps, layout, views = self._predict_maps(images, scale_weights, inputs, boxes)
         out = []
-        for m in maps:
-            decoded = decode_maps(m, layout, self.input_size)
+        for m, view in zip(maps, views):
+            decoded = decode_maps(m, layout, view)
 
             def numpy(t: torch.Tensor | None) -> np.ndarray | None:
                 return None if t is None else t.cpu().numpy()
@@ -443,7 +546,7 @@ class Predictor:
                 probs = None if probs is None else self.cross.probabilities(probs)
             out.append(Prediction(
                 labels=labels, probabilities=probs, joints=numpy(decoded.joints),
-                scale_weights=numpy(decoded.scale_weights),
+                scale_weights=numpy(decoded.scale_weights), window=view.window,
             ))
         return out
 
@@ -455,9 +558,12 @@ class Predictor:
         """(C, H, W) float32 softmax probabilities per image, at its original resolution."""
         return [p.probabilities for p in self.predict(images, probabilities=True)]  # type: ignore[misc]
 
-    def predict_joints(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """(K, 3) float32 joints (x, y, score) per image, in its original pixels."""
-        predictions = self.predict(images)
+    def predict_joints(
+        self, images: Sequence[np.ndarray], boxes: Sequence[Sequence[float] | None] | None = None
+    ) -> list[np.ndarray]:
+        """(K, 3) float32 joints (x, y, score) per image, in its original pixels; with ``boxes``,
+        of the person in each image's box (see :meth:`predict`)."""
+        predictions = self.predict(images, boxes=boxes)
         if predictions and predictions[0].joints is None:
             raise ValueError("this model predicts no joints")
         return [p.joints for p in predictions]  # type: ignore[misc]
@@ -468,6 +574,7 @@ ParsingPredictor = Predictor
 ParsingPrediction = Prediction
 
 __all__ = [
-    "DecodedMaps", "MapLayout", "ParsingPrediction", "ParsingPredictor", "Prediction", "Predictor", "check_output",
-    "class_ids", "decode_maps", "heatmap_stride_of", "normalize", "original_views", "output_maps",
+    "DecodedMaps", "MapLayout", "ParsingPrediction", "ParsingPredictor", "Prediction", "Predictor", "View",
+    "box_window", "check_output", "class_ids", "decode_maps", "heatmap_stride_of", "normalize", "original_views",
+    "output_maps",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -102,8 +103,8 @@ def test_flip_is_exact_for_a_symmetric_pose_model():
     image = dot_image((64, 64), red=(44.0, 30.0), green=(40.0, 10.0))
     plain = Predictor(DotFinder(), LIP, (64, 64), joint_schema=LIP_JOINTS)
     flipped = Predictor(DotFinder(), LIP, (64, 64), flip=True, joint_schema=LIP_JOINTS)
-    maps_plain, c = plain._predict_maps([image])
-    maps_flip, _ = flipped._predict_maps([image])
+    maps_plain, c, _ = plain._predict_maps([image])
+    maps_flip, _, _ = flipped._predict_maps([image])
     # The mirrored view, swapped back by the schema and mirrored back, is the plain view
     # again, so averaging changes nothing (without the swap, left joints would see green).
     assert c.classes == 0
@@ -123,6 +124,44 @@ def test_decoding_through_the_predictor_is_sub_pixel(image_size, input_size):
     joints = predictor.predict_joints([np.zeros((h, w, 3), np.uint8)])[0]
     error = np.hypot(*(joints[:, :2] - original).T)
     assert error.max() < 0.6, error
+
+
+@pytest.mark.parametrize("box", [(130.0, 40.0, 250.0, 190.0), (-40.0, 150.0, 110.0, 330.0)])
+def test_a_box_view_round_trips_joints_through_its_letterbox(box):
+    # A person's joints at known pixels of a 300x400 image: the box (the second one reaching
+    # past the image's left and bottom edges) is letterboxed into the input, the network puts
+    # exact Gaussians on the joints there, and decoding over the box's window gives them back
+    # in the image's pixels.
+    size, input_size = (300, 400), (96, 96)
+    rng = np.random.default_rng(1)
+    x0, y0, x1, y1 = box
+    original = np.stack([rng.uniform(max(x0, 0) + 25, x1 - 25, 16), rng.uniform(y0 + 25, min(y1, 300) - 25, 16)], -1)
+    on_input = torch.tensor(transform_points(original, affine_matrix(size, input_size, box=box)), dtype=torch.float32)
+    predictor = Predictor(GaussianAt(on_input), None, input_size, joint_schema=LIP_JOINTS)
+    image = np.zeros((*size, 3), np.uint8)
+    prediction = predictor.predict([image, image], boxes=[box, None])
+    joints = prediction[0].joints
+    error = np.hypot(*(joints[:, :2] - original).T)
+    assert error.max() < 1.0, error
+    # the maps of a box cover the window its view sees (the square input sees a square around
+    # the box's centre), clipped to the image
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) / 2
+    expected = (math.floor(cx - half + 0.5), math.floor(cy - half + 0.5), math.ceil(cx + half + 0.5),
+                math.ceil(cy + half + 0.5))
+    assert prediction[0].window == (max(0, expected[0]), max(0, expected[1]), min(400, expected[2]),
+                                    min(300, expected[3]))
+    assert prediction[1].window == (0, 0, 400, 300)
+
+
+def test_boxes_are_checked():
+    predictor = Predictor(GaussianAt(torch.zeros(16, 2)), None, (32, 32), joint_schema=LIP_JOINTS)
+    image = np.zeros((40, 40, 3), np.uint8)
+    with pytest.raises(ValueError, match="one box"):
+        predictor.predict([image], boxes=[])
+    with pytest.raises(ValueError, match="box 0: expected"):
+        predictor.predict([image], boxes=[(10, 10, 5, 20)])
+    with pytest.raises(ValueError, match="outside the 40x40 image"):
+        predictor.predict([image], boxes=[(50, 50, 80, 80)])
 
 
 def test_predictor_needs_the_joint_schema_for_heatmaps():

@@ -50,8 +50,9 @@ class TrainTransform:
 
 @dataclass
 class EvalTransform:
-    """Deterministic letterbox to ``out_size``: the whole image centred and fitted keeping its
-    aspect ratio, optionally zoomed by ``scale``; no flip, no jitter.
+    """Deterministic letterbox to ``out_size``: the whole image (or the ``box`` given to the
+    call) centred and fitted keeping its aspect ratio, optionally zoomed by ``scale``; no flip,
+    no jitter.
 
     The meta keeps ``affine`` and ``orig_size`` for :func:`warp_back`; with ``keep_original``
     it also keeps ``orig_label`` and ``orig_keypoints`` so that metrics can be computed at the
@@ -66,9 +67,13 @@ class EvalTransform:
     def __post_init__(self) -> None:
         self.out_size = _check_size(self.out_size, "out_size")
 
-    def __call__(self, sample: Sample, rng: np.random.Generator | None = None) -> Sample:
-        """``rng`` is accepted and unused, so that both transforms are called alike."""
-        matrix = affine_matrix(sample.size, self.out_size, AffineParams(scale=self.scale))
+    def __call__(
+        self, sample: Sample, rng: np.random.Generator | None = None, box: tuple[float, float, float, float] | None = None
+    ) -> Sample:
+        """``rng`` is accepted and unused, so that both transforms are called alike. ``box``
+        (x0, y0, x1, y1, outer pixel edges of the original) letterboxes that region, not the
+        whole image: a top-down view of one person."""
+        matrix = affine_matrix(sample.size, self.out_size, AffineParams(scale=self.scale), box=box)
         out = warp_sample(sample, matrix, self.out_size, fill=self.fill)
         if self.keep_original:
             out.meta["orig_label"] = sample.label
