@@ -11,7 +11,7 @@ A config has five sections:
 - ``train``: optimisation, precision, devices, checkpoints and logs.
 - ``eval``: test-time augmentation and the absent-class convention for validation.
 
-Relative paths in ``data`` (``root``, ``schema`` when it is a file) are resolved against the
+Relative paths in ``data`` (``root``, ``headboxes``, ``schema`` when it is a file) are resolved against the
 config file's folder, or the working directory when that is where they exist.
 """
 
@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
         "format": "lip",
         "root": None,
         "schema": None,  # None: the format's own schema
+        "headboxes": None,  # mpii: the val split's ground-truth .mat, for its head boxes (None: mpii_gt_<split>.mat beside the json)
         "train_split": "train",
         "val_split": "val",
         "train_ids": None,  # a subset: a list of ids, "first-last" (inclusive), or an id-list file
@@ -205,6 +206,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         config = _merge(config, _nest(parts, value), "")
     data = config["data"]
     data["root"] = _resolve_path(data["root"], base)
+    data["headboxes"] = _resolve_path(data["headboxes"], base)
     if isinstance(data["schema"], str) and data["schema"].endswith((".yaml", ".yml")):
         data["schema"] = _resolve_path(data["schema"], base)
     for key in ("train_ids", "val_ids"):

@@ -132,6 +132,11 @@ def open_split(data: dict[str, Any], split_key: str, ids_key: str, labels_requir
     options: dict[str, Any] = {}
     if not labels_required:
         options["labels_required"] = False
+    # The head boxes' .mat covers one split: the one scored (validation, evaluate).
+    if data.get("headboxes") is not None and split_key == "val_split":
+        if data["format"] != "mpii":
+            raise ConfigError(f"data.headboxes is MPII's ground-truth .mat; the {data['format']!r} format takes none")
+        options["headboxes"] = data["headboxes"]
     reader = open_dataset(data["format"], data["root"], split=data[split_key], schema=data["schema"], **options)
     ids = [reader.sample_id(i) for i in range(len(reader))]
     try:

@@ -12,6 +12,7 @@ import scipy.io
 from PIL import Image
 
 from humanparse.data.image_io import DataError
+from humanparse.errors import ConfigError
 from humanparse.data.readers import (
     FORMATS,
     CCPReader,
@@ -419,6 +420,87 @@ def test_mpii_json_reader(tmp_path):
     assert len(open_dataset("mpii", tmp_path, strict=False).problems) == 1
 
 
+def _mpii_people(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 16, 2) 1-based joints and (N, 16) annotated flags of made-up people."""
+    rng = np.random.default_rng(seed)
+    joints = np.round(rng.uniform(20, 180, (count, 16, 2)), 1)
+    annotated = rng.random((count, 16)) > 0.2
+    return joints, annotated
+
+
+def _write_mpii_gt(path: Path, joints: np.ndarray, annotated: np.ndarray, headboxes: np.ndarray) -> None:
+    """An MPII ground-truth .mat as the evaluation scripts ship it: (16, 2, N), (16, N), (2, 2, N)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(path, {
+        "pos_gt_src": np.where(annotated[..., None], joints, 0).transpose(1, 2, 0),
+        "jnt_missing": (~annotated).astype(np.uint8).T, "headboxes_src": headboxes.transpose(1, 2, 0),
+    })
+
+
+def _mpii_entries(joints: np.ndarray, annotated: np.ndarray, images: list[str]) -> list[dict]:
+    return [
+        {"image": image, "joints": np.where(a[:, None], j, -1.0).tolist(), "joints_vis": a.astype(int).tolist(),
+         "center": [100.0 + i, 90.0], "scale": 0.8 + 0.1 * i}
+        for i, (j, a, image) in enumerate(zip(joints, annotated, images))
+    ]
+
+
+def test_mpii_people_get_their_head_boxes_from_the_ground_truth(tmp_path):
+    joints, annotated = _mpii_people(4)
+    headboxes = np.arange(4 * 4, dtype=np.float64).reshape(4, 2, 2) + 10.0
+    entries = _mpii_entries(joints[:3], annotated[:3], ["a.jpg", "b.jpg", "a.jpg"])
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "mpii_val.json").write_text(json.dumps(entries))
+    # mmpose's layout: the ground truth beside the json; the json may list its first people only
+    _write_mpii_gt(tmp_path / "annotations" / "mpii_gt_val.mat", joints, annotated, headboxes)
+    _save_image(tmp_path / "images" / "a.jpg", 200, 220)
+    a = open_dataset("mpii", tmp_path)[0]
+    # entries 0 and 2 are the people of a.jpg; the .mat's corners are 1-based like its joints
+    np.testing.assert_allclose(a.meta["headbox"], headboxes[[0, 2]] - 1.0)
+    assert a.meta["entry"].tolist() == [0, 2]
+    # the top-down box: side 200 x scale x 1.25 about the centre moved down by 15 x scale
+    cx, cy, scale = 100.0 + 2 - 1, 90.0 - 1, 1.0
+    side = 250 * scale
+    np.testing.assert_allclose(a.meta["box"][1], [cx - side / 2, cy + 15 * scale - side / 2, cx + side / 2,
+                                                  cy + 15 * scale + side / 2], rtol=1e-6)
+
+    # Listed in another order, the people are not those of the ground truth: an error, not
+    # someone else's head box.
+    swapped = [entries[1], entries[0], entries[2]]
+    (tmp_path / "annotations" / "mpii_val.json").write_text(json.dumps(swapped))
+    with pytest.raises(DataError, match=r"mpii_val.json: entry 0 \(b.jpg\): its (annotated joints are not those of|"
+                                        r"joints lie up to [0-9.]+ px from those of) person 0 of .*mpii_gt_val.mat"):
+        open_dataset("mpii", tmp_path)
+    lenient = open_dataset("mpii", tmp_path, strict=False)
+    assert len(lenient.problems) == 1 and "headbox" not in lenient.inspect(0).meta
+    # more people than the ground truth holds
+    (tmp_path / "annotations" / "mpii_val.json").write_text(json.dumps(entries + entries[:2]))
+    with pytest.raises(DataError, match="lists 5 people but .*mpii_gt_val.mat has 4"):
+        open_dataset("mpii", tmp_path)
+
+
+def test_mpii_head_boxes_from_a_named_file_through_the_config(tmp_path):
+    joints, annotated = _mpii_people(2, seed=1)
+    headboxes = np.ones((2, 2, 2)) * [[[5.0], [25.0]]]
+    json_path = tmp_path / "people.json"
+    json_path.write_text(json.dumps(_mpii_entries(joints, annotated, ["a.jpg", "b.jpg"])))
+    _write_mpii_gt(tmp_path / "gt" / "truth.mat", joints, annotated, headboxes)
+    _save_image(tmp_path / "a.jpg", 200, 220)
+    reader = open_dataset("mpii", json_path, headboxes=tmp_path / "gt" / "truth.mat")
+    np.testing.assert_allclose(reader[0].meta["headbox"], headboxes[:1] - 1.0)
+    assert "headbox" not in open_dataset("mpii", json_path)[0].meta  # nothing beside the json to find
+
+    from humanparse.config import load_config
+    from humanparse.engine.data import open_split
+
+    data = load_config(None, ["data.format=mpii", f"data.root={json_path}", "data.val_split=null",
+                              f"data.headboxes={tmp_path / 'gt' / 'truth.mat'}"])["data"]
+    reader, _ = open_split(data, "val_split", "val_ids")
+    np.testing.assert_allclose(reader[0].meta["headbox"], headboxes[:1] - 1.0)
+    with pytest.raises(ConfigError, match="data.headboxes is MPII's ground-truth .mat; the 'lip' format"):
+        open_split({**data, "format": "lip"}, "val_split", "val_ids")
+
+
 def test_mpii_real_json_and_mat(shared_data, tmp_path):
     json_path = shared_data / "pose" / "mmpose_samples" / "mpii" / "test_mpii.json"
     entries = json.loads(json_path.read_text())
@@ -440,6 +522,13 @@ def test_mpii_real_json_and_mat(shared_data, tmp_path):
     assert (record.keypoints[0, ~annotated, 2] == MISSING).all()
     with pytest.raises(DataError, match="names no images"):
         open_dataset("mpii", mat)
+
+    # mmpose's sample json lists the first five people of the validation ground truth, in its order
+    with_boxes = open_dataset("mpii", json_path, headboxes=mat)
+    for i in range(len(with_boxes)):
+        sample = with_boxes[i]
+        np.testing.assert_allclose(sample.meta["headbox"], people.headboxes[sample.meta["entry"]])
+    assert sorted(e for i in range(5) for e in with_boxes[i].meta["entry"].tolist()) == [0, 1, 2, 3, 4]
 
 
 # --------------------------------------------------------------------------------------

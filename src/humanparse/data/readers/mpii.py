@@ -5,6 +5,16 @@ Two readers: :class:`MPIIReader` yields Samples from the mmpose-style json
 ``annotations/mpii_{split}.json`` + ``images/`` or a json file next to its images;
 :class:`MPIIAnnotationReader` lists the people of the ground-truth .mat
 (``pos_gt_src``, ``jnt_missing``, ``headboxes_src``), which names no images.
+
+The json has no head boxes, which PCKh needs; the ground-truth .mat lists the same people in
+the same order (``mpii_gt_{split}.mat`` beside the json in mmpose's layout, or given as
+``headboxes=``), so :class:`MPIIReader` takes each person's head box from it, after checking
+that the person's joints there are the json's.
+
+Each person also gets the box a top-down model looks at (``meta["box"]``), by the convention
+of the MPII pose literature (Newell et al.'s hourglass code, mmpose): ``scale`` is the person's
+height over 200 px; the box is a square of side 200 x scale x 1.25 about ``center`` moved down
+by 15 x scale px.
 """
 
 from __future__ import annotations
@@ -15,12 +25,30 @@ from typing import Any
 
 import numpy as np
 
+from ...schemas import JointSchema
 from ..image_io import DataError
 from ..sample import MISSING, VISIBLE
 from .base import load_mat
 from .keypoint_json import ImagePoses, JsonSplit, KeypointJsonReader, finite_numbers, image_dir_for, load_json
 
 MPII_NUM_JOINTS = 16
+
+# The top-down box of a person (see the module's docstring).
+MPII_SCALE_PIXELS = 200.0
+MPII_BOX_MARGIN = 1.25
+MPII_CENTRE_DROP = 15.0
+# Joints of the json and the .mat that are the same person agree to float rounding.
+HEADBOX_MATCH_PIXELS = 1.0
+
+
+def mpii_person_boxes(center: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(P, 4) boxes (x0, y0, x1, y1, outer pixel edges) from MPII's (P, 2) centres (0-based
+    pixels) and (P,) scales; NaN where either is missing."""
+    center = np.asarray(center, dtype=np.float64).reshape(-1, 2)
+    scale = np.asarray(scale, dtype=np.float64).reshape(-1)
+    half = MPII_SCALE_PIXELS * MPII_BOX_MARGIN * scale / 2
+    cx, cy = center[:, 0], center[:, 1] + MPII_CENTRE_DROP * scale
+    return np.stack([cx - half, cy - half, cx + half, cy + half], axis=1).astype(np.float32)
 
 
 class MPIIReader(KeypointJsonReader):
@@ -29,6 +57,49 @@ class MPIIReader(KeypointJsonReader):
     layout_hint = "annotations/mpii_{split}.json + images/, or a json file beside its images"
 
     annotation_prefix = "mpii_"
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str | None = None,
+        schema: str | JointSchema | None = None,
+        *,
+        strict: bool = True,
+        image_dir: str | Path | None = None,
+        headboxes: str | Path | None = None,
+    ) -> None:
+        """``headboxes``: the ground-truth .mat whose head boxes the json's people get (default:
+        ``mpii_gt_{split}.mat`` beside the json, when it is there)."""
+        super().__init__(root, split, schema, strict=strict, image_dir=image_dir)
+        if headboxes is not None and len(self.parts) != 1:
+            raise DataError(self.root, f"headboxes= belongs to one split; name it (found {[p.split for p in self.parts]})")
+        for index, part in enumerate(self.parts):
+            mat = Path(headboxes) if headboxes is not None else part.json_path.parent / f"mpii_gt_{part.split}.mat"
+            if headboxes is not None or mat.is_file():
+                self._attach_headboxes(index, mat)
+
+    def _attach_headboxes(self, part_index: int, mat: Path) -> None:
+        """Each person of split ``part_index`` gets the head box of the same person of ``mat``
+        (0-based, as the joints); a problem where the two files disagree on who that is."""
+        json_path = self.parts[part_index].json_path
+        truth = MPIIAnnotationReader(mat)
+        images = [poses for i, poses in self._entries if i == part_index]
+        count = sum(len(p.keypoints) for p in images)
+        if count > len(truth):
+            self._problem(DataError(json_path, f"lists {count} people but {mat} has {len(truth)}: not the same people"))
+            return
+        for poses in images:
+            entries = poses.people["entry"]
+            for person, entry in enumerate(entries):
+                problem = _same_person(poses.keypoints[person], truth.keypoints[entry])
+                if problem is not None:
+                    self._problem(DataError(
+                        json_path,
+                        f"entry {entry} ({poses.file_name}): {problem} person {entry} of {mat}; the json and the "
+                        "ground truth must list the same people in the same order",
+                    ))
+                    return
+            poses.people["headbox"] = truth.headboxes[entries].copy()
 
     @classmethod
     def locate(cls, root: Path, split: str | None, image_dir: str | Path | None) -> JsonSplit:
@@ -43,6 +114,19 @@ class MPIIReader(KeypointJsonReader):
     def scan(self, json_path: Path) -> tuple[list[ImagePoses], list[DataError]]:
         assert self.joint_schema is not None
         return scan_mpii_json(json_path, self.joint_schema.num_joints)
+
+
+def _same_person(a: np.ndarray, b: np.ndarray) -> str | None:
+    """None if the (K, 3) keypoints ``a`` and ``b`` annotate the same joints at the same pixels,
+    else how they differ (the start of a sentence ending in the other's name)."""
+    annotated_a, annotated_b = a[:, 2] != MISSING, b[:, 2] != MISSING
+    if a.shape != b.shape or not np.array_equal(annotated_a, annotated_b):
+        return "its annotated joints are not those of"
+    if annotated_a.any():
+        distance = float(np.abs(a[annotated_a, :2] - b[annotated_a, :2]).max())
+        if distance > HEADBOX_MATCH_PIXELS:
+            return f"its joints lie up to {distance:.1f} px from those of"
+    return None
 
 
 @dataclass
@@ -152,7 +236,9 @@ def scan_mpii_json(path: str | Path, num_joints: int = MPII_NUM_JOINTS) -> tuple
     (in order of first appearance). MPII's coordinates are MATLAB's 1-based ones, so one is
     subtracted to get 0-based pixels (the same shift mmpose applies). ``joints_vis`` = 0 marks
     a joint that is not annotated (MISSING); 1 an annotated one, taken as VISIBLE because the
-    file does not tell visible from occluded. Malformed entries are collected as errors.
+    file does not tell visible from occluded. Per person, ``people`` holds ``center``,
+    ``scale``, the top-down ``box`` (:func:`mpii_person_boxes`) and ``entry``, its position in
+    the file. Malformed entries are collected as errors.
     """
     path = Path(path)
     data = load_json(path)
@@ -191,8 +277,9 @@ def scan_mpii_json(path: str | Path, num_joints: int = MPII_NUM_JOINTS) -> tuple
         annotated = vis == 1
         kp[annotated, :2] = xy[annotated]
         kp[:, 2] = np.where(annotated, VISIBLE, MISSING)
-        person = grouped.setdefault(image, {"keypoints": [], "center": [], "scale": []})
+        person = grouped.setdefault(image, {"keypoints": [], "center": [], "scale": [], "entry": []})
         person["keypoints"].append(kp)
+        person["entry"].append(index)
         person["center"].append(center - 1.0 if center is not None else np.array([np.nan, np.nan]))
         person["scale"].append(scale[0] if scale is not None else np.nan)
     images = [
@@ -202,6 +289,8 @@ def scan_mpii_json(path: str | Path, num_joints: int = MPII_NUM_JOINTS) -> tuple
             people={
                 "center": np.asarray(p["center"], dtype=np.float32),
                 "scale": np.asarray(p["scale"], dtype=np.float32),
+                "box": mpii_person_boxes(p["center"], p["scale"]),
+                "entry": np.asarray(p["entry"], dtype=np.int64),
             },
         )
         for name, p in grouped.items()
