@@ -101,7 +101,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation.evaluate import run_evaluate
 
     overrides = list(args.overrides)
-    for key, value in (("format", args.format), ("root", args.root), ("schema", args.schema)):
+    for key, value in (
+        ("format", args.format), ("root", args.root), ("schema", args.schema), ("headboxes", args.headboxes),
+    ):
         if value is not None:
             overrides.append(f"data.{key}={value}")
     if args.split is not None:
@@ -112,6 +114,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return run_evaluate(
         args.model, config["data"], json_out=args.json, absent=args.absent or config["eval"]["absent"],
         scales=args.scales, flip=args.flip, batch_size=args.batch_size, device=args.device, to_schema=args.to_schema,
+        top_down=args.top_down or config["eval"]["top_down"],
     )
 
 
@@ -251,6 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--to-schema", metavar="SCHEMA",
         help="the data's labels are in this label schema (or a mapping .yaml from the model's): predictions "
         "are mapped into it and scored on the classes they reach (e.g. a LIP model on ATR)",
+    )
+    ev.add_argument(
+        "--top-down", action="store_true", default=False,
+        help="score joints with every annotated person predicted from its own box (MPII: 200 x scale x 1.25 px "
+        "about its centre), as the LIP paper scores its LIP-trained pose models on MPII (Table 10)",
+    )
+    ev.add_argument(
+        "--headboxes", metavar="MAT",
+        help="MPII: the ground-truth .mat whose head boxes PCKh needs (default: mpii_gt_<split>.mat beside the json)",
     )
     ev.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.val_ids=0701-0800")
     ev.set_defaults(func=_cmd_evaluate)

@@ -85,7 +85,8 @@ DEFAULTS: dict[str, Any] = {
         "resume": None,  # a checkpoint path, or "last" for out_dir's last.ckpt
     },
     # network_scales: a multi-scale model's own input scales at test time (null: as trained).
-    "eval": {"scales": [1.0], "flip": False, "network_scales": None, "absent": "skip"},
+    # top_down (evaluate only): every annotated person predicted from its own box (MPII's protocol).
+    "eval": {"scales": [1.0], "flip": False, "network_scales": None, "absent": "skip", "top_down": False},
 }
 
 # Sections whose keys are not checked here (the model checks its own options).
@@ -258,6 +259,8 @@ def _check(config: dict[str, Any]) -> None:
     if train["freeze_bn"] and train["sync_batchnorm"]:
         raise ConfigError("train.freeze_bn and train.sync_batchnorm exclude each other: frozen BatchNorm "
                           "computes no batch statistics to synchronise")
+    if not isinstance(ev["top_down"], bool):
+        raise ConfigError(f"eval.top_down must be true or false, not {ev['top_down']!r}")
     if ev["absent"] not in ("skip", "zero"):
         raise ConfigError(f"eval.absent must be 'skip' or 'zero', not {ev['absent']!r}")
     for key in ("scales", "network_scales"):

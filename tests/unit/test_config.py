@@ -39,6 +39,7 @@ def test_file_then_overrides(tmp_path):
         ("data.input_size=[64]", "input_size"),
         ("train.optimizer=adam", "sgd' or 'adamw"),
         ("eval.absent=never", "eval.absent"),
+        ("eval.top_down=maybe", "eval.top_down must be true or false"),
         ("data=3", "must be a mapping"),
     ],
 )

@@ -186,6 +186,8 @@ def init_from_weights(model: torch.nn.Module, path: str | Path) -> tuple[int, in
 
 
 def build_task(config: dict[str, Any], datamodule: HumanDataModule) -> HumanTask:
+    if config["eval"]["top_down"]:
+        raise ConfigError("eval.top_down is for humanparse evaluate; validation during training scores whole images")
     datamodule.setup("fit")
     schema = datamodule.schema
     joint_schema = datamodule.joint_schema

@@ -3,7 +3,9 @@
 Predictions are made with the model file's test-time augmentation (or the scales and flip
 given), mapped back to each image's own resolution, and accumulated into one confusion
 matrix against the original labels; the table and JSON are those of ``humanparse score``.
-A model that predicts joints is also scored by PCK against the data's keypoints.
+A model that predicts joints is also scored by PCK against the data's keypoints, its joints
+mapped by name into the data's joint schema (a LIP model on MPII); with ``top_down`` every
+annotated person is a view of its own instead (:mod:`.top_down`, MPII's protocol).
 """
 
 from __future__ import annotations
@@ -13,27 +15,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..data.readers import get_format
 from ..engine.data import open_split
 from ..errors import DataError, UsageError
 from ..inference.model_file import load_model, resolve_device
 from ..inference.predictor import Predictor
 from ..models import predicts_parsing
-from ..schemas import IGNORE_INDEX, LabelSchema
+from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema
+from ..schemas.mappings import JointMapping, joint_mapping
 from .cross_schema import CrossSchema, resolve_mapping
 from .parsing_metrics import ABSENT_CONVENTIONS, ConfusionMatrix, ParsingScores, SizeBreakdown
 from .pose_metrics import PCKAccumulator
-from .score import format_parsing_table, format_pose_table, rule_text, write_json, write_parsing_json
+from .score import format_pose_table, format_parsing_table, rule_text, write_json, write_parsing_json
+from .top_down import TopDownCount, evaluate_top_down, headboxes_of
 
 
 @dataclass
 class Evaluation:
     """What ``evaluate`` measured on a split: parsing scores, size breakdown and confusion
-    matrix (None for a pose-only model), PCK counts (None for a parsing-only model or data
-    without keypoints); ``cross_schema`` says how predictions were mapped into the data's
-    schema (``to_schema``), else None."""
+    matrix (None for a pose-only model, data without labels, or a top-down run), PCK counts
+    (None for a parsing-only model or data without keypoints); ``cross_schema`` says how
+    predictions were mapped into the data's schema (``to_schema``), else None;
+    ``joint_mapping`` how the model's joints were mapped into the data's joint schema, and
+    ``top_down`` how many people a top-down run scored (else None)."""
 
     scores: ParsingScores | None
     sizes: dict[str, Any] | None
@@ -42,6 +50,19 @@ class Evaluation:
     pose: PCKAccumulator | None = None
     matrix: ConfusionMatrix | None = None
     cross_schema: str | None = None
+    joint_mapping: JointMapping | None = None
+    top_down: TopDownCount | None = None
+
+
+def _joints_into(model: JointSchema, data: JointSchema) -> JointMapping:
+    """The model's joints into the data's joint schema by name; an error when none match."""
+    mapping = joint_mapping(model, data)
+    if not mapping.copied and not mapping.derived:
+        raise UsageError(
+            f"the model predicts joints of schema {model.name!r}, none of which is a joint of the data's "
+            f"{data.name!r} (joints are matched by name)"
+        )
+    return mapping
 
 
 def evaluate_model(
@@ -57,13 +78,17 @@ def evaluate_model(
     absent: str = "skip",
     progress: bool = True,
     to_schema: str | Path | None = None,
+    top_down: bool = False,
 ) -> Evaluation:
-    """Score a model file on one split: parsing under the official protocol, and joints by PCK
-    under the joint schema's rule when the model predicts them and the data has keypoints.
+    """Score a model file on one split: parsing under the official protocol where the data has
+    labels, and joints by PCK under the data's joint schema's rule when the model predicts them
+    and the data has keypoints (the model's joints mapped into the data's schema by name).
 
     ``to_schema``: the data's labels are in another schema (a built-in name, or a mapping YAML
     from the model's schema); predictions are mapped into it and scored on the classes they
-    can reach (:mod:`humanparse.evaluation.cross_schema`)."""
+    can reach (:mod:`humanparse.evaluation.cross_schema`).
+    ``top_down``: joints only, every annotated person predicted from its own box
+    (:mod:`humanparse.evaluation.top_down`)."""
     saved = load_model(model_path, device=device)
     schema = saved.label_schema
     cross = None
@@ -72,7 +97,8 @@ def evaluate_model(
             raise UsageError("--to-schema maps parsing predictions, and this model predicts joints only")
         cross = CrossSchema(resolve_mapping(schema, to_schema))
         schema = cross.target
-    data = {**data, "schema": data.get("schema") or schema}
+    if not get_format(data["format"]).pose_only:  # a pose-only format's schema names its joints
+        data = {**data, "schema": data.get("schema") or schema}
     reader, indices = open_split(data, split_key, ids_key)
     data_schema = getattr(reader, "schema", schema)
     if schema is not None and isinstance(data_schema, LabelSchema) and data_schema.num_classes != schema.num_classes:
@@ -82,21 +108,25 @@ def evaluate_model(
         )
     # Scales and flip default to the model file's test_time there.
     predictor = Predictor.from_saved(saved, scales=tuple(scales) if scales else None, flip=flip, device=device)
-    parses = predicts_parsing(saved.model)
+    # Pose-only data (MPII, COCO keypoints) has no labels to score a parsing model's labels by.
+    parses = predicts_parsing(saved.model) and isinstance(data_schema, LabelSchema) and not top_down
     if cross is not None:
         schema = cross.scored_schema
     matrix = ConfusionMatrix(schema.num_classes, IGNORE_INDEX) if parses else None
     sizes = SizeBreakdown(schema.num_classes, IGNORE_INDEX) if parses else None
-    pose = None
+    pose = mapping = None
     if saved.joint_schema is not None and reader.joint_schema is not None:
-        if reader.joint_schema.num_joints != saved.joint_schema.num_joints:
-            raise UsageError(
-                f"the model predicts {saved.joint_schema.num_joints} joints ({saved.joint_schema.name}) but the data "
-                f"has {reader.joint_schema.num_joints} ({reader.joint_schema.name})"
-            )
+        mapping = _joints_into(saved.joint_schema, reader.joint_schema)
         pose = PCKAccumulator(reader.joint_schema)  # the data's PCK rule (LIP: neck-head; MPII: head box)
+    if top_down:
+        if pose is None:
+            raise UsageError("--top-down scores joints: it needs a model that predicts them and data with keypoints")
+        assert mapping is not None
+        people = evaluate_top_down(predictor, reader, indices, pose, mapping, batch_size=batch_size, progress=progress)
+        return Evaluation(None, None, len(indices), None, pose=pose, joint_mapping=mapping, top_down=people)
     if not parses and pose is None:
-        raise DataError(data["root"], "the model predicts joints only, and this data has no keypoints to score them")
+        what = "joints only" if not predicts_parsing(saved.model) else "parsing, and this data has no labels, nor"
+        raise DataError(data["root"], f"the model predicts {what}, and this data has no keypoints to score them")
     bar = tqdm(total=len(indices), desc="evaluating", unit="img", disable=None if progress else True)
     for start in range(0, len(indices), batch_size):
         samples = [reader[i] for i in indices[start : start + batch_size]]
@@ -111,23 +141,75 @@ def evaluate_model(
                     labels, truth = cross.scored_prediction(labels), cross.scored_ground_truth(truth)
                 matrix.update(labels, truth)
                 sizes.update(labels, truth)
-            if pose is not None and pred.joints is not None:
+            if pose is not None and mapping is not None and pred.joints is not None:
                 if sample.keypoints is None:
                     raise DataError(where, "no keypoints to score against")
-                headbox = sample.meta.get("headbox")
-                pose.update(pred.joints[None, :, :2], sample.keypoints[:1], None if headbox is None else headbox[:1])
+                headbox = headboxes_of(sample.meta, pose.schema, 1)
+                pose.update(
+                    mapping.points(pred.joints[None, :, :2]), sample.keypoints[:1], None if headbox is None else headbox[:1]
+                )
         bar.update(len(samples))
     bar.close()
     return Evaluation(
         scores=matrix.scores(absent) if matrix is not None else None,
         sizes=sizes.to_dict(absent) if sizes is not None else None,
         count=len(indices), schema=schema, pose=pose, matrix=matrix,
-        cross_schema=cross.describe() if cross is not None else None,
+        cross_schema=cross.describe() if cross is not None else None, joint_mapping=mapping,
     )
 
 
-def _pose_payload(pose: PCKAccumulator) -> dict[str, Any]:
-    return {**pose.summary().to_dict(), "schema": pose.schema.name, "protocol": rule_text(pose.schema)}
+def _model_schema_table(result: Evaluation) -> tuple[JointSchema, dict[str, float | None]] | None:
+    """The PCK table in the columns of the model's joint schema (LIP's for a LIP model on MPII),
+    where that is another schema whose columns the data's joints cover."""
+    pose, mapping = result.pose, result.joint_mapping
+    if pose is None or mapping is None or mapping.source == pose.schema:
+        return None
+    try:
+        columns = pose.table(mapping.source)
+    except ValueError:
+        return None
+    return mapping.source, {name: (None if np.isnan(v[0]) else float(v[0])) for name, v in columns.items()}
+
+
+def _pose_payload(result: Evaluation) -> dict[str, Any]:
+    pose = result.pose
+    assert pose is not None
+    payload = {**pose.summary().to_dict(), "schema": pose.schema.name, "protocol": rule_text(pose.schema)}
+    if result.joint_mapping is not None and result.joint_mapping.source != pose.schema:
+        payload["joint_mapping"] = result.joint_mapping.describe()
+        payload["model_joint_schema"] = result.joint_mapping.source.name
+    other = _model_schema_table(result)
+    if other is not None:
+        payload["table_in_model_schema"] = other[1]
+    if result.top_down is not None:
+        payload["top_down"] = {**result.top_down.to_dict(), "protocol": result.top_down.describe()}
+    return payload
+
+
+def _print_pose(result: Evaluation) -> None:
+    pose = result.pose
+    assert pose is not None
+    summary = pose.summary()
+    if result.joint_mapping is not None and result.joint_mapping.source != pose.schema:
+        print(result.joint_mapping.describe(), file=sys.stderr)
+    kind = "PCKh" if pose.schema.pck.kind == "headbox" else "PCK"
+    print(f"{kind}@0.5 (joint schema {pose.schema.name}; reference: {rule_text(pose.schema)})")
+    if result.top_down is None:
+        print(format_pose_table(summary.table, summary.mean, "Mean"))
+        return
+    # The LIP paper's Table 10: the columns, and "Total" for the mean.
+    print(result.top_down.describe())
+    print(format_pose_table(summary.table, summary.mean, "Total"))
+    other = _model_schema_table(result)
+    if other is not None:
+        schema, columns = other
+        head = dict(schema.table).get("Head")
+        how = f": Head = {' and '.join(schema.joints[j] for j in head)}" if head else ""
+        print(f"the same counts in the columns of the model's joint schema {schema.name}{how}")
+        print(format_pose_table(columns, summary.mean, "Total"))
+    print("per joint: " + ", ".join(
+        f"{name} {'-' if value is None else f'{value:.1f}'}" for name, value in summary.per_joint.items()
+    ))
 
 
 def run_evaluate(
@@ -147,17 +229,15 @@ def run_evaluate(
     if result.scores is not None:
         print(format_parsing_table(result.scores, result.schema.classes, result.sizes or {}, result.count))
     if result.pose is not None:
-        summary = result.pose.summary()
-        print(f"PCK@0.5 (joint schema {result.pose.schema.name}; reference: {rule_text(result.pose.schema)})")
-        print(format_pose_table(summary.table, summary.mean, "Mean"))
+        _print_pose(result)
     if json_out:
         if result.scores is not None:
-            extra = {"pose": _pose_payload(result.pose)} if result.pose is not None else {}
+            extra = {"pose": _pose_payload(result)} if result.pose is not None else {}
             write_parsing_json(
                 json_out, result.scores, result.schema, result.sizes or {}, result.count, model=str(model_path), **extra
             )
         elif result.pose is not None:
-            write_json(json_out, {**_pose_payload(result.pose), "num_images": result.count, "model": str(model_path)})
+            write_json(json_out, {**_pose_payload(result), "num_images": result.count, "model": str(model_path)})
     return 0
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..data.sample import MISSING
 from ..schemas import JointSchema, get_joint_schema
+from ..schemas.mappings import canonical_joint
 from ._counts import distributed, sum_over_ranks
 
 
@@ -214,14 +215,21 @@ class PCKAccumulator:
         keep = self._mean_joints()
         return _percent(self.correct[:, keep].sum(axis=1), self.annotated[keep].sum())
 
-    def table(self) -> dict[str, np.ndarray]:
+    def table(self, schema: JointSchema | None = None) -> dict[str, np.ndarray]:
         """Column name -> (T,) PCK: each column the plain average of its joints' PCK, or their
-        pooled PCK for the schema's ``table_pooled`` columns."""
+        pooled PCK for the schema's ``table_pooled`` columns. With ``schema``, the columns of
+        that joint schema's table (LIP's, for MPII counts), its joints found here by name."""
+        columns = self.schema if schema is None else schema
+        index = {canonical_joint(n): i for i, n in enumerate(self.schema.joints)}
         pck = self.pck()
         out = {}
-        for column, members in self.schema.table:
-            m = list(members)
-            if column in self.schema.table_pooled:
+        for column, members in columns.table:
+            names = [canonical_joint(columns.joints[j]) for j in members]
+            absent = [n for n in names if n not in index]
+            if absent:
+                raise ValueError(f"column {column!r} of schema {columns.name!r} needs {absent}, which {self.schema.name!r} lacks")
+            m = [index[n] for n in names]
+            if column in columns.table_pooled:
                 out[column] = _percent(self.correct[:, m].sum(axis=1), self.annotated[m].sum())
             else:
                 out[column] = pck[:, m].mean(axis=1)

@@ -102,6 +102,24 @@ class JointMapping:
         return out
 
 
+    def points(self, xy: Any) -> np.ndarray:
+        """(..., source joints, 2) points (predicted joints) -> (..., target joints, 2); NaN
+        for a target joint without a rule, or one whose source points are NaN."""
+        from ..data.sample import MISSING, VISIBLE  # lazily: data imports schemas
+
+        xy = np.asarray(xy, dtype=np.float64)
+        flags = np.where(np.isfinite(xy).all(axis=-1), VISIBLE, MISSING)[..., None]
+        return self.apply(np.concatenate([xy, flags], axis=-1))[..., :2]
+
+    def describe(self) -> str:
+        counts = [f"{len(self.copied)} copied by name"]
+        if self.derived:
+            counts.append(f"{', '.join(self.derived)} derived")
+        if self.missing:
+            counts.append(f"{', '.join(self.missing)} missing (never predicted, counted wrong)")
+        return f"{self.source.name} joints scored as {self.target.name}: {'; '.join(counts)}"
+
+
 def joint_mapping(source: JointSchema, target: JointSchema) -> JointMapping:
     """Target joints by name from the source, derived by ``DERIVED_JOINTS``, or missing."""
     by_name = {canonical_joint(n): i for i, n in enumerate(source.joints)}

@@ -161,3 +161,10 @@ def test_base_lr_modules_must_name_parameters():
     for bad in ("aggregation", "['']", "[3]"):
         with pytest.raises(ConfigError, match="train.base_lr_modules must be a list"):
             load_config(None, [f"train.base_lr_modules={bad}"])
+
+
+def test_top_down_is_refused_for_training_validation():
+    from humanparse.engine.train import build_task
+
+    with pytest.raises(ConfigError, match="eval.top_down is for humanparse evaluate"):
+        build_task(load_config(None, ["eval.top_down=true"]), None)  # refused before the data is opened

@@ -22,6 +22,14 @@ def test_mpii_readme_figures(shared_data):
     assert summary.table["Head"] == summary.per_joint["head_top"]
     assert summary.table["Shoulder"] == pytest.approx((92.2 + 93.3) / 2, abs=0.05)
     assert summary.num_dropped == 0 and summary.num_rows == 2958
+    # The same PCKh counts in the columns of LIP's tables: Head averages upper neck and head top,
+    # U.Body pools joints 8-15, the other columns are MPII's.
+    lip = acc.table(get_joint_schema("lip"))
+    assert lip["Head"][0] == pytest.approx((97.7 + 95.6) / 2, abs=0.05)
+    assert lip["Shoulder"][0] == pytest.approx(summary.table["Shoulder"])
+    assert 76.4 < lip["U.Body"][0] < 97.7
+    with pytest.raises(ValueError, match="column 'Head' of schema 'coco' needs"):
+        acc.table(get_joint_schema("coco"))
 
 
 def _keypoints(xy, flags=None):

@@ -192,3 +192,23 @@ def test_mapping_commutes_with_flipping(source, target):
     b = mapping.apply(_flip(kp, src, 200))
     np.testing.assert_allclose(a, b, atol=1e-9)
     assert np.isfinite(a[..., :2]).any()
+
+
+def test_predicted_points_are_carried_by_name():
+    # LIP's joints are MPII's, in the same order: predictions pass unchanged.
+    lip_to_mpii = get_joint_schema("lip").mapping_to("mpii")
+    xy = np.random.default_rng(0).uniform(0, 100, (2, 16, 2))
+    np.testing.assert_allclose(lip_to_mpii.points(xy), xy)
+    assert lip_to_mpii.describe() == "lip joints scored as mpii: 16 copied by name"
+    # MPII has no eyes, ears or nose: those COCO joints come out NaN (a scorer counts them wrong).
+    mpii_to_coco = get_joint_schema("mpii").mapping_to("coco")
+    out = mpii_to_coco.points(xy[0])
+    faces = [COCO_JOINTS.joints.index(n) for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear")]
+    assert out.shape == (17, 2) and np.isnan(out[faces]).all()
+    np.testing.assert_allclose(out[COCO_JOINTS.joints.index("left_knee")], xy[0, 4])
+    assert "nose, left_eye, right_eye, left_ear, right_ear missing" in mpii_to_coco.describe()
+    # a NaN point stays NaN, also in the joints derived from it
+    coco = np.full((17, 2), 10.0)
+    coco[COCO_JOINTS.joints.index("left_hip")] = np.nan
+    derived = COCO_JOINTS.mapping_to("mpii").points(coco)
+    assert np.isnan(derived[get_joint_schema("mpii").joints.index("pelvis")]).all()
