@@ -125,8 +125,9 @@ def evaluate_model(
         people = evaluate_top_down(predictor, reader, indices, pose, mapping, batch_size=batch_size, progress=progress)
         return Evaluation(None, None, len(indices), None, pose=pose, joint_mapping=mapping, top_down=people)
     if not parses and pose is None:
-        what = "joints only" if not predicts_parsing(saved.model) else "parsing, and this data has no labels, nor"
-        raise DataError(data["root"], f"the model predicts {what}, and this data has no keypoints to score them")
+        if predicts_parsing(saved.model):
+            raise DataError(data["root"], "this data has neither parsing labels nor keypoints to score the model by")
+        raise DataError(data["root"], "the model predicts joints only, and this data has no keypoints to score them")
     bar = tqdm(total=len(indices), desc="evaluating", unit="img", disable=None if progress else True)
     for start in range(0, len(indices), batch_size):
         samples = [reader[i] for i in indices[start : start + batch_size]]

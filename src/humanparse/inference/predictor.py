@@ -186,12 +186,6 @@ class View:
         return cls(affine, (0, 0, int(size[1]), int(size[0])))
 
     @property
-    def size(self) -> tuple[int, int]:
-        """(h, w) of the window."""
-        x0, y0, x1, y1 = self.window
-        return y1 - y0, x1 - x0
-
-    @property
     def zoom(self) -> float:
         """Input pixels per original pixel (the letterbox never rotates or shears)."""
         return math.sqrt(abs(float(np.linalg.det(np.asarray(self.affine)[:, :2]))))
