@@ -26,6 +26,7 @@ CASES = {
     "train: loss the model cannot feed": (
         lambda r, t: train_args(r, t, "loss=[{type: heatmap_l2}]"), "needs a model that predicts joints"),
     "train: no data root": (lambda r, t: train_args(r, t, "data.root=null"), "data.root is not set"),
+    "train: unknown data format": (lambda r, t: train_args(r, t, "data.format=voc"), "unknown dataset format 'voc'"),
     "train: ids not in the data": (lambda r, t: train_args(r, t, "data.train_ids=[x1, x2]"), "ids not in the dataset"),
     "train: init_from nothing": (
         lambda r, t: train_args(r, t, f"train.init_from={t / 'none.txt'}"), "model folder or a .ckpt"),

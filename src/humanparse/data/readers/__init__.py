@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ...errors import UsageError
 from ..image_io import DataError
 from .atr import ATRReader
 from .base import FolderLayoutReader, Inspection, Reader, SplitLayout
@@ -32,7 +33,7 @@ def get_format(name: str) -> type[Reader]:
     try:
         return FORMATS[name]
     except KeyError:
-        raise ValueError(f"unknown dataset format {name!r}; known: {', '.join(sorted(FORMATS))}") from None
+        raise UsageError(f"unknown dataset format {name!r}; known: {', '.join(sorted(FORMATS))}") from None
 
 
 def open_dataset(
