@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from .errors import ConfigError  # re-exported: its historic home
-from .io import read_yaml_mapping
+from .io import parse_yaml, read_yaml_mapping, yaml_problem
 from .losses import check_loss_list
 
 
@@ -302,9 +302,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not all(parts):
         raise ConfigError(f"override {text!r}: bad key {key!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = parse_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise ConfigError(f"override {text!r}: value is not valid YAML: {e}") from e
+        raise ConfigError(f"override {text!r}: value is not valid YAML: {yaml_problem(e)}") from None
     return parts, value
 
 
