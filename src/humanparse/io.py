@@ -1,13 +1,15 @@
-"""Reading the project's own small files."""
+"""Reading the project's own small files, and checking that outputs can be written before any work."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import HumanparseError
+from .errors import HumanparseError, UsageError
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -91,4 +93,61 @@ def read_yaml_mapping(path: str | Path, error: type[HumanparseError], what: str,
     return data
 
 
-__all__ = ["DuplicateKeyError", "parse_yaml", "read_yaml_mapping", "yaml_problem"]
+# --------------------------------------------------------------------------- outputs
+
+
+def _probe_folder(folder: Path) -> str | None:
+    """Why nothing can be created in the existing folder ``folder`` (None: it can). Tried for
+    real: permission bits say nothing for root, ACLs or a read-only mount."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".humanparse-write-check-", dir=folder)
+    except OSError as e:
+        return e.strerror or str(e)
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be used (or made) as a folder to write into; None when it can."""
+    if folder.exists():
+        if not folder.is_dir():
+            return "exists and is a file, not a folder"
+        problem = _probe_folder(folder)
+        return f"cannot write into {folder}: {problem}" if problem else None
+    ancestor = folder.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"cannot be created: {ancestor} is a file, not a folder"
+    problem = _probe_folder(ancestor)
+    return f"cannot be created in {ancestor}: {problem}" if problem else None
+
+
+def check_writable_dir(path: str | Path, what: str) -> Path:
+    """``path`` as a folder that exists or can be made, and that files can be written into; a
+    :class:`UsageError` naming ``what`` (the option) and the path and saying why not. Nothing is
+    left on disk."""
+    path = Path(path)
+    problem = _folder_problem(path)
+    if problem:
+        raise UsageError(f"{what} {path}: {problem}")
+    return path
+
+
+def check_writable_file(path: str | Path, what: str) -> Path:
+    """``path`` as a file that can be written (made, or replaced); a :class:`UsageError` naming
+    ``what`` and the path and saying why not. Nothing is left on disk."""
+    path = Path(path)
+    if path.is_dir():
+        problem: str | None = "exists and is a folder, not a file"
+    else:
+        problem = _folder_problem(path.parent)
+        if problem and path.parent.exists() and not path.parent.is_dir():
+            problem = f"cannot be created: {path.parent} is a file, not a folder"
+    if problem:
+        raise UsageError(f"{what} {path}: {problem}")
+    return path
+
+
+__all__ = ["DuplicateKeyError", "check_writable_dir", "check_writable_file", "parse_yaml", "read_yaml_mapping", "yaml_problem"]

@@ -99,3 +99,31 @@ def test_every_yaml_read_in_the_package_goes_through_the_one_reader():
         if re.search(r"yaml\.(safe_)?load(_all)?\(", line)
     ]
     assert not direct, f"read YAML with humanparse.io.parse_yaml / read_yaml_mapping instead: {direct}"
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def test_the_output_checks_accept_what_can_be_written_and_leave_nothing_behind(tmp_path):
+    from humanparse.io import check_writable_dir, check_writable_file
+
+    assert check_writable_dir(tmp_path / "a" / "b", "--out") == tmp_path / "a" / "b"
+    assert check_writable_dir(tmp_path, "--out") == tmp_path
+    (tmp_path / "old.json").write_text("{}")
+    assert check_writable_file(tmp_path / "old.json", "--json") == tmp_path / "old.json"  # replaced, not refused
+    assert check_writable_file(tmp_path / "x" / "new.json", "--json") == tmp_path / "x" / "new.json"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json"]
+
+
+def test_the_output_checks_name_the_option_the_path_and_why(tmp_path):
+    from humanparse.errors import UsageError
+    from humanparse.io import check_writable_dir, check_writable_file
+
+    blocker = tmp_path / "f"
+    blocker.write_text("")
+    with pytest.raises(UsageError, match=re.escape(f"--out {blocker / 'a' / 'b'}: cannot be created: {blocker} is a file")):
+        check_writable_dir(blocker / "a" / "b", "--out")
+    with pytest.raises(UsageError, match=re.escape(f"--json {blocker / 's.json'}: cannot be created: {blocker} is a file")):
+        check_writable_file(blocker / "s.json", "--json")
+    with pytest.raises(UsageError, match=re.escape(f"--json {tmp_path}: exists and is a folder, not a file")):
+        check_writable_file(tmp_path, "--json")

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from ..engine.data import open_split
 from ..errors import DataError, UsageError
+from ..io import check_writable_file
 from ..inference.model_file import load_model, resolve_device
 from ..inference.predictor import Predictor
 from ..models import predicts_parsing
@@ -140,6 +141,8 @@ def run_evaluate(
 ) -> int:
     if absent not in ABSENT_CONVENTIONS:
         raise UsageError(f"--absent must be one of {ABSENT_CONVENTIONS}, not {absent!r}")
+    if json_out:
+        check_writable_file(json_out, "--json")
     resolve_device(options.get("device", "cpu"))
     result = evaluate_model(model_path, data, absent=absent, **options)
     if result.cross_schema is not None:

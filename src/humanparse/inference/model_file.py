@@ -174,6 +174,14 @@ def _replace_folder(tmp: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def model_folder_problem(target: Path) -> str | None:
+    """Why :func:`save_model` would refuse ``target`` (None: it would not): what is there already
+    and is not a model folder (an empty folder, or one with a model.json) is never overwritten."""
+    if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or (target / CONFIG_FILE).is_file())):
+        return "exists and is not a model folder; not overwriting it"
+    return None
+
+
 def save_model(
     path: str | Path,
     model: nn.Module,
@@ -236,8 +244,9 @@ def save_model(
 
     from safetensors.torch import save_file
 
-    if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or (target / CONFIG_FILE).is_file())):
-        raise FileExistsError(f"{target}: exists and is not a model folder; not overwriting it")
+    problem = model_folder_problem(target)
+    if problem:
+        raise FileExistsError(f"{target}: {problem}")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
     try:
