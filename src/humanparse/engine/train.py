@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from ..config import dump_config
+from ..devices import check_accelerator
 from ..errors import ConfigError, DataError, UsageError
 from ..io import check_writable_dir, check_writable_file
 from ..models import MODELS
@@ -253,6 +254,7 @@ def run_train(
     """Train as the config says; returns a summary (best mIoU, paths). ``callbacks`` are
     further Lightning callbacks (early stopping, custom logging, ...)."""
     train = config["train"]
+    check_accelerator(train)
     check_outputs(train, fast_dev_run)
     L.seed_everything(train["seed"], workers=True, verbose=False)
     out_dir = Path(train["out_dir"])

@@ -19,7 +19,8 @@ from tqdm import tqdm
 from ..engine.data import open_split
 from ..errors import DataError, UsageError
 from ..io import check_writable_file
-from ..inference.model_file import load_model, resolve_device
+from ..devices import resolve_device
+from ..inference.model_file import load_model
 from ..inference.predictor import Predictor
 from ..models import predicts_parsing
 from ..schemas import IGNORE_INDEX, LabelSchema

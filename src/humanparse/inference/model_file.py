@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..data.image_io import DataError
-from ..errors import UsageError
+from ..devices import resolve_device  # its earlier home: importable from here too
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..schemas import JointSchema, LabelSchema, SchemaError, joint_schema_from_dict, label_schema_from_dict
 
@@ -66,17 +66,6 @@ class SavedModel:
     def preprocessing(self) -> Preprocessing:
         """How the model's input is normalised (and letterboxed), as its file records it."""
         return Preprocessing(self.mean, self.std)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """A torch device, with a clear error when CUDA is asked for but absent."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise UsageError(f"unknown device {device!r}: {e}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {str(device)!r} asked for, but no CUDA GPU is available (use --device cpu)")
-    return dev
 
 
 # --------------------------------------------------------------------------- checks

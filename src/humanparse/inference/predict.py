@@ -35,7 +35,8 @@ from ..errors import HumanparseError, UsageError
 from ..io import check_writable_dir
 from .predictor import Prediction, Predictor
 from ..models import predicts_scale_weights
-from .model_file import SavedModel, load_model, resolve_device
+from ..devices import resolve_device
+from .model_file import SavedModel, load_model
 from ..schemas import JointSchema, LabelSchema
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
