@@ -144,7 +144,7 @@ def choice(*values: Any) -> Rule:
     return Rule(words, lambda v: any(v == c and type(v) is type(c) for c in values))
 
 
-def text(words: str = "a string") -> Rule:
+def string(words: str = "a string") -> Rule:
     return Rule(words, lambda v: isinstance(v, str) and bool(v.strip()))
 
 
@@ -156,7 +156,7 @@ def number_list(low: float = 0, *, above: bool = True) -> Rule:
 
 BOOLEAN = Rule("true or false", lambda v: isinstance(v, bool))
 NULL = Rule("null", lambda v: v is None)
-PATH = text("a path")
+PATH = string("a path")
 # Lightning's duration string; YAML reads an unquoted 1:00:00:00 as a number, hence the quotes.
 DURATION = Rule('a duration "DD:HH:MM:SS" (in quotes)',
                 lambda v: isinstance(v, str) and re.fullmatch(r"\d+:\d+:\d+:\d+", v.strip()) is not None)
@@ -174,11 +174,11 @@ ID_SELECTION = NULL | Rule(
 # dotted key -> what it takes; every key of DEFAULTS but the free sections and the loss list
 # (check_loss_list) has one. load_config checks them after the overrides.
 RULES: dict[str, Rule] = {
-    "data.format": text("a dataset format name"),
+    "data.format": string("a dataset format name"),
     "data.root": NULL | PATH,
-    "data.schema": NULL | text("a label schema name or a .yaml file"),
-    "data.train_split": NULL | text("a split name"),  # null: every split the reader finds
-    "data.val_split": NULL | text("a split name"),
+    "data.schema": NULL | string("a label schema name or a .yaml file"),
+    "data.train_split": NULL | string("a split name"),  # null: every split the reader finds
+    "data.val_split": NULL | string("a split name"),
     "data.train_ids": ID_SELECTION,
     "data.val_ids": ID_SELECTION,
     "data.input_size": Rule("[height, width] positive integers",
@@ -213,7 +213,7 @@ RULES: dict[str, Rule] = {
     "train.accelerator": choice(*ACCELERATORS),
     "train.devices": DEVICES,
     "train.num_nodes": integer(1),
-    "train.strategy": text("a strategy name (auto, ddp, ddp_spawn, ...)"),
+    "train.strategy": string("a strategy name (auto, ddp, ddp_spawn, ...)"),
     "train.sync_batchnorm": BOOLEAN,
     "train.freeze_bn": BOOLEAN,
     "train.accumulate_grad_batches": integer(1),
@@ -223,7 +223,7 @@ RULES: dict[str, Rule] = {
                                     lambda v: (isinstance(v, float) and 0 <= v <= 1) or (_is_int(v) and v >= 0)),
     "train.log_every_n_steps": integer(1),
     "train.out_dir": PATH,
-    "train.resume": NULL | text("'last' or a checkpoint path"),
+    "train.resume": NULL | string("'last' or a checkpoint path"),
     "eval.scales": number_list(),
     "eval.flip": BOOLEAN,
     "eval.network_scales": NULL | number_list(),
