@@ -207,7 +207,8 @@ RULES: dict[str, Rule] = {
     "train.base_lr_modules": Rule("a list of parameter-name prefixes",
                                   lambda v: isinstance(v, list) and all(isinstance(m, str) and m.strip(".") for m in v)),
     "train.init_from": NULL | PATH,
-    "train.precision": choice(*PRECISIONS),
+    "train.precision": choice(*PRECISIONS).said(
+        "one of 'auto', '32-true', 'bf16-mixed', '16-mixed', 'bf16-true', '16-true', '64-true' (or 32, 16, 64, 'bf16')"),
     "train.channels_last": choice("auto") | BOOLEAN,
     "train.compile": BOOLEAN,
     "train.accelerator": choice(*ACCELERATORS),
