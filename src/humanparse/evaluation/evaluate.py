@@ -16,11 +16,11 @@ from typing import Any, Sequence
 import torch
 from tqdm import tqdm
 
+from ..devices import resolve_device
 from ..engine.data import open_split
 from ..errors import DataError, UsageError
-from ..io import check_writable_file
-from ..devices import resolve_device
 from ..inference.model_file import load_model
+from ..io import check_writable_file
 from ..inference.predictor import Predictor
 from ..models import predicts_parsing
 from ..schemas import IGNORE_INDEX, LabelSchema
