@@ -225,7 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     po.add_argument("--schema", help="joint schema (default: mpii for .mat, lip for .csv)")
     po.set_defaults(func=_cmd_score_pose)
 
-    train = sub.add_parser("train", help="train a model from a config (configs/<dataset>/<method>.yaml)")
+    train = sub.add_parser(
+        "train", help="train a model from a config (configs/<dataset>/<method>.yaml)",
+        description="Train a model from a config. Every value is checked (type, range, choices) after the "
+        "overrides, and train.accelerator, train.devices and train.out_dir before the data is read.",
+    )
     train.add_argument("config", help="config YAML")
     train.add_argument(
         "overrides", nargs="*", metavar="KEY=VALUE",
@@ -247,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--scales", type=float, nargs="+", help="test-time scales (default: the model file's)")
     ev.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="flip test-time augmentation")
     ev.add_argument("--batch-size", type=int, default=4)
-    ev.add_argument("--device", default="cpu", help="cpu or cuda")
+    ev.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu; checked to be there)")
     ev.add_argument("--json", help="write the scores as JSON here")
     ev.add_argument("--absent", choices=("skip", "zero"), help="absent-class convention (default: skip)")
     ev.add_argument(
@@ -270,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="parse images, folders and videos with a saved model")
     pr.add_argument("--model", required=True, help="model folder (RUN/model) or its model.json")
     pr.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders of images, videos")
-    pr.add_argument("--out", required=True, help="output folder")
-    pr.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    pr.add_argument("--out", required=True, help="output folder (checked writable before any work)")
+    pr.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu; checked to be there)")
     pr.add_argument("--batch-size", type=int, default=4)
     pr.add_argument("--scales", type=float, nargs="+", help="test-time scales (default: the model file's)")
     pr.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="flip test-time augmentation")

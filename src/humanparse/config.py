@@ -11,20 +11,25 @@ A config has five sections:
 - ``train``: optimisation, precision, devices, checkpoints and logs.
 - ``eval``: test-time augmentation and the absent-class convention for validation.
 
-Relative paths in ``data`` (``root``, ``headboxes``, ``schema`` when it is a file) are resolved against the
-config file's folder, or the working directory when that is where they exist.
+Every value is checked after the overrides against :data:`RULES` (a type, a range or a list of
+choices per key), so a bad value is one error naming the key before any work starts. Relative
+paths in ``data`` (``root``, ``headboxes``, ``schema`` when it is a file) are resolved against the config
+file's folder, or the working directory when that is where they exist.
 """
 
 from __future__ import annotations
 
 import copy
+import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import yaml
 
 from .errors import ConfigError  # re-exported: its historic home
-from .io import read_yaml_mapping
+from .io import parse_yaml, read_yaml_mapping, yaml_problem
 from .losses import check_loss_list
 
 
@@ -87,6 +92,147 @@ DEFAULTS: dict[str, Any] = {
     # network_scales: a multi-scale model's own input scales at test time (null: as trained).
     # top_down (evaluate only): every annotated person predicted from its own box (MPII's protocol).
     "eval": {"scales": [1.0], "flip": False, "network_scales": None, "absent": "skip", "top_down": False},
+}
+
+# --------------------------------------------------------------------------- what each key takes
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one config key takes: ``expected`` says it in words (for the error), ``accepts`` tests a value."""
+
+    expected: str
+    accepts: Callable[[Any], bool]
+
+    def __or__(self, other: Rule) -> Rule:
+        return Rule(f"{self.expected} or {other.expected}", lambda v: self.accepts(v) or other.accepts(v))
+
+    def said(self, expected: str) -> Rule:
+        """The same test, described in other words."""
+        return Rule(expected, self.accepts)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+def integer(low: int, high: int | None = None) -> Rule:
+    words = "a positive integer" if low == 1 and high is None else (
+        f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]")
+    return Rule(words, lambda v: _is_int(v) and low <= v and (high is None or v <= high))
+
+
+def number(low: float, high: float | None = None, *, above: bool = False, below: bool = False) -> Rule:
+    """A finite number from ``low`` to ``high``; ``above``/``below``: those ends excluded."""
+    if high is None:
+        words = "a positive number" if above and low == 0 else f"a number {'>' if above else '>='} {low}"
+    else:
+        words = f"a number in {'(' if above else '['}{low}, {high}{')' if below else ']'}"
+
+    def accepts(v: Any) -> bool:
+        return _is_number(v) and (v > low if above else v >= low) and (
+            high is None or (v < high if below else v <= high))
+
+    return Rule(words, accepts)
+
+
+def choice(*values: Any) -> Rule:
+    words = " or ".join(map(repr, values)) if len(values) <= 2 else "one of " + ", ".join(map(repr, values))
+    # bools are ints in Python: true is not 1 here
+    return Rule(words, lambda v: any(v == c and type(v) is type(c) for c in values))
+
+
+def string(words: str = "a string") -> Rule:
+    return Rule(words, lambda v: isinstance(v, str) and bool(v.strip()))
+
+
+def number_list(low: float = 0, *, above: bool = True) -> Rule:
+    item = number(low, above=above)
+    return Rule(f"a non-empty list of {item.expected.removeprefix('a ')}s",
+                lambda v: isinstance(v, list) and bool(v) and all(item.accepts(x) for x in v))
+
+
+BOOLEAN = Rule("true or false", lambda v: isinstance(v, bool))
+NULL = Rule("null", lambda v: v is None)
+PATH = string("a path")
+# Lightning's duration string; YAML reads an unquoted 1:00:00:00 as a number, hence the quotes.
+DURATION = Rule('a duration "DD:HH:MM:SS" (in quotes)',
+                lambda v: isinstance(v, str) and re.fullmatch(r"\d+:\d+:\d+:\d+", v.strip()) is not None)
+PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", 32, 16, 64, "32", "16",
+              "64", "bf16")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+NO_LIMIT = (integer(1) | choice(-1)).said("a positive integer, or -1 (no limit)")
+DEVICES = (choice("auto") | integer(1) | choice(-1) | Rule(
+    "", lambda v: isinstance(v, list) and bool(v) and all(_is_int(i) and i >= 0 for i in v) and len(set(v)) == len(v))
+).said("'auto', a number of devices (-1: all) or a list of distinct device indices such as [0, 1]")
+ID_SELECTION = NULL | Rule(
+    "a list of ids, 'first-last' or an id-list file",
+    lambda v: (isinstance(v, str) and bool(v.strip())) or (isinstance(v, list) and all(isinstance(i, (str, int)) for i in v)))
+
+# dotted key -> what it takes; every key of DEFAULTS but the free sections and the loss list
+# (check_loss_list) has one. load_config checks them after the overrides.
+RULES: dict[str, Rule] = {
+    "data.format": string("a dataset format name"),
+    "data.root": NULL | PATH,
+    "data.headboxes": NULL | PATH,
+    "data.schema": NULL | string("a label schema name or a .yaml file"),
+    "data.train_split": NULL | string("a split name"),  # null: every split the reader finds
+    "data.val_split": NULL | string("a split name"),
+    "data.train_ids": ID_SELECTION,
+    "data.val_ids": ID_SELECTION,
+    "data.input_size": Rule("[height, width] positive integers",
+                            lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(s) and s > 0 for s in v)),
+    "data.batch_size": integer(1),
+    "data.val_batch_size": NULL | integer(1),
+    "data.num_workers": integer(0),
+    "data.augment.scale": Rule("[low, high] zoom factors with 0 < low <= high",
+                               lambda v: isinstance(v, list) and len(v) == 2 and all(_is_number(s) for s in v)
+                               and 0 < v[0] <= v[1]),
+    "data.augment.rotation": number(0, 180),
+    "data.augment.translation": number(0, 1),
+    "data.augment.flip": number(0, 1),
+    "data.augment.jitter": BOOLEAN,
+    "train.seed": integer(0, 2**32 - 1),  # numpy's and Lightning's seed range
+    "train.max_epochs": NO_LIMIT,
+    "train.max_steps": NO_LIMIT,
+    "train.max_time": NULL | DURATION,
+    "train.optimizer": choice("sgd", "adamw"),
+    "train.lr": number(0, above=True),
+    "train.momentum": number(0, 1, below=True),
+    "train.weight_decay": number(0),
+    "train.poly_power": number(0),
+    "train.warmup_steps": integer(0),
+    "train.head_lr_mult": number(0, above=True),
+    "train.base_lr_modules": Rule("a list of parameter-name prefixes",
+                                  lambda v: isinstance(v, list) and all(isinstance(m, str) and m.strip(".") for m in v)),
+    "train.init_from": NULL | PATH,
+    "train.precision": choice(*PRECISIONS).said(
+        "one of 'auto', '32-true', 'bf16-mixed', '16-mixed', 'bf16-true', '16-true', '64-true' (or 32, 16, 64, 'bf16')"),
+    "train.channels_last": choice("auto") | BOOLEAN,
+    "train.compile": BOOLEAN,
+    "train.accelerator": choice(*ACCELERATORS),
+    "train.devices": DEVICES,
+    "train.num_nodes": integer(1),
+    "train.strategy": string("a strategy name (auto, ddp, ddp_spawn, ...)"),
+    "train.sync_batchnorm": BOOLEAN,
+    "train.freeze_bn": BOOLEAN,
+    "train.accumulate_grad_batches": integer(1),
+    "train.gradient_clip_val": NULL | number(0, above=True),
+    "train.val_every_n_epochs": integer(1),
+    "train.limit_val_batches": Rule("a fraction in [0, 1] (a float) or a number of batches (an integer)",
+                                    lambda v: (isinstance(v, float) and 0 <= v <= 1) or (_is_int(v) and v >= 0)),
+    "train.log_every_n_steps": integer(1),
+    "train.out_dir": PATH,
+    "train.resume": NULL | string("'last' or a checkpoint path"),
+    "eval.scales": number_list(),
+    "eval.flip": BOOLEAN,
+    "eval.network_scales": NULL | number_list(),
+    "eval.absent": choice("skip", "zero"),
+    "eval.top_down": BOOLEAN,
 }
 
 # Sections whose keys are not checked here (the model checks its own options).
@@ -161,9 +307,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not all(parts):
         raise ConfigError(f"override {text!r}: bad key {key!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = parse_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise ConfigError(f"override {text!r}: value is not valid YAML: {e}") from e
+        raise ConfigError(f"override {text!r}: value is not valid YAML: {yaml_problem(e)}") from None
     return parts, value
 
 
@@ -185,7 +331,8 @@ def _resolve_path(value: str | None, base: Path | None) -> str | None:
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Defaults, then the YAML file (if any), then each ``key=value`` override, checked."""
+    """Defaults, then the YAML file (if any), then each ``key=value`` override, checked against
+    :data:`RULES` (a :class:`ConfigError` names the key, what it takes and what it got)."""
     config = copy.deepcopy(DEFAULTS)
     base: Path | None = None
     if path is not None:
@@ -196,8 +343,10 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from e
         base = path.resolve().parent
+    overridden: list[str] = []
     for text in overrides:
         parts, value = parse_override(text)
+        overridden.append(".".join(parts))
         if parts[0] in _FREE_SECTIONS and len(parts) > 1:
             config[parts[0]] = {**config[parts[0]], **_nest(parts[1:], value)}
             continue
@@ -205,6 +354,12 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             _override_loss_entry(config, text, parts[1:], value)
             continue
         config = _merge(config, _nest(parts, value), "")
+
+    def where(key: str) -> str:  # a bad value the file gave (no override set it) is the file's
+        set_by_override = any(key == o or key.startswith(o + ".") for o in overridden)
+        return f"{path}: " if path is not None and not set_by_override else ""
+
+    _check(config, where)
     data = config["data"]
     data["root"] = _resolve_path(data["root"], base)
     data["headboxes"] = _resolve_path(data["headboxes"], base)
@@ -213,7 +368,6 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     for key in ("train_ids", "val_ids"):
         if isinstance(data[key], str) and data[key].endswith((".txt", ".lst")):
             data[key] = _resolve_path(data[key], base)
-    _check(config)
     return config
 
 
@@ -238,44 +392,31 @@ def _override_loss_entry(config: dict[str, Any], text: str, parts: Sequence[str]
     entries[matches[0]] = {**entries[matches[0]], option: value}
 
 
-def _check(config: dict[str, Any]) -> None:
-    data, train, ev = config["data"], config["train"], config["eval"]
-    size = data["input_size"]
-    if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)):
-        raise ConfigError(f"data.input_size must be [height, width] positive integers, not {size!r}")
-    for key in ("batch_size", "num_workers"):
-        if not isinstance(data[key], int) or data[key] < (1 if key == "batch_size" else 0):
-            raise ConfigError(f"data.{key} must be an integer {'>= 1' if key == 'batch_size' else '>= 0'}, not {data[key]!r}")
-    if train["optimizer"] not in ("sgd", "adamw"):
-        raise ConfigError(f"train.optimizer must be 'sgd' or 'adamw', not {train['optimizer']!r}")
-    if not isinstance(train["lr"], (int, float)) or train["lr"] <= 0:
-        raise ConfigError(f"train.lr must be a positive number, not {train['lr']!r}")
-    modules = train["base_lr_modules"]
-    if not isinstance(modules, list) or not all(isinstance(m, str) and m.strip(".") for m in modules):
-        raise ConfigError(f"train.base_lr_modules must be a list of parameter-name prefixes, not {modules!r}")
-    for key in ("freeze_bn", "sync_batchnorm"):
-        if not isinstance(train[key], bool):
-            raise ConfigError(f"train.{key} must be true or false, not {train[key]!r}")
+def _check(config: dict[str, Any], where: Callable[[str], str] = lambda key: "") -> None:
+    """Every key against :data:`RULES` (``where(key)`` prefixes the message: the file it came from),
+    then what involves several keys, the loss list and the model's name."""
+    for key, rule in RULES.items():
+        value = _lookup(config, key)
+        if not rule.accepts(value):
+            raise ConfigError(f"{where(key)}{key}: expected {rule.expected}, got {value!r}")
+    train = config["train"]
     if train["freeze_bn"] and train["sync_batchnorm"]:
         raise ConfigError("train.freeze_bn and train.sync_batchnorm exclude each other: frozen BatchNorm "
                           "computes no batch statistics to synchronise")
-    if not isinstance(ev["top_down"], bool):
-        raise ConfigError(f"eval.top_down must be true or false, not {ev['top_down']!r}")
-    if ev["absent"] not in ("skip", "zero"):
-        raise ConfigError(f"eval.absent must be 'skip' or 'zero', not {ev['absent']!r}")
-    for key in ("scales", "network_scales"):
-        values = ev[key]
-        if key == "network_scales" and values is None:
-            continue
-        if not isinstance(values, list) or not values or not all(isinstance(s, (int, float)) and s > 0 for s in values):
-            raise ConfigError(f"eval.{key} must be a list of positive numbers, not {values!r}")
     check_loss_list(config["loss"])
     if not isinstance(config["model"].get("name"), str):
         raise ConfigError("model.name must name a model (e.g. deeplab, attention_to_scale)")
+
+
+def _lookup(config: dict[str, Any], key: str) -> Any:
+    value: Any = config
+    for part in key.split("."):
+        value = value[part]
+    return value
 
 
 def dump_config(config: dict[str, Any]) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-__all__ = ["DEFAULTS", "ConfigError", "dump_config", "load_config", "parse_override"]
+__all__ = ["DEFAULTS", "RULES", "ConfigError", "Rule", "dump_config", "load_config", "parse_override"]

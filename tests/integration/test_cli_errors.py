@@ -25,6 +25,13 @@ CASES = {
     "train: bad model option": (lambda r, t: train_args(r, t, "model.depth=3"), "model 'deeplab'"),
     "train: loss the model cannot feed": (
         lambda r, t: train_args(r, t, "loss=[{type: heatmap_l2}]"), "needs a model that predicts joints"),
+    "train: epochs not a number": (
+        lambda r, t: train_args(r, t, "train.max_epochs=abc"), "train.max_epochs: expected a positive integer"),
+    "train: seed out of range": (lambda r, t: train_args(r, t, "train.seed=-1"), "train.seed: expected an integer in"),
+    "train: unknown precision": (lambda r, t: train_args(r, t, "train.precision=17"), "train.precision: expected one of"),
+    "train: max_time not a duration": (lambda r, t: train_args(r, t, "train.max_time=soon"), "train.max_time: expected"),
+    "train: flip probability above 1": (
+        lambda r, t: train_args(r, t, "data.augment.flip=1.5"), "data.augment.flip: expected a number in [0, 1]"),
     "train: no data root": (lambda r, t: train_args(r, t, "data.root=null"), "data.root is not set"),
     "train: unknown data format": (lambda r, t: train_args(r, t, "data.format=voc"), "unknown dataset format 'voc'"),
     "train: ids not in the data": (lambda r, t: train_args(r, t, "data.train_ids=[x1, x2]"), "ids not in the dataset"),

@@ -39,7 +39,7 @@ def test_file_then_overrides(tmp_path):
         ("data.input_size=[64]", "input_size"),
         ("train.optimizer=adam", "sgd' or 'adamw"),
         ("eval.absent=never", "eval.absent"),
-        ("eval.top_down=maybe", "eval.top_down must be true or false"),
+        ("eval.top_down=maybe", "eval.top_down: expected true or false"),
         ("data=3", "must be a mapping"),
     ],
 )
@@ -129,3 +129,112 @@ def test_a_config_file_of_the_earlier_form_fails_naming_the_file(tmp_path):
     path.write_text("model: {name: deeplab}\ntrain: {structure_loss: {enabled: true, start_epoch: 5}}\n")
     with pytest.raises(ConfigError, match=r"old.yaml: 'train.structure_loss' is no longer.*start_epoch: 5"):
         load_config(path)
+
+
+# ----------------------------------------------------------------------------- value checks
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("train.max_epochs=abc", "train.max_epochs: expected a positive integer, or -1 (no limit), got 'abc'"),
+        ("train.max_epochs=1.5", "train.max_epochs: expected a positive integer, or -1 (no limit), got 1.5"),
+        ("train.max_epochs=-3", "got -3"),
+        ("train.max_epochs=true", "got True"),  # a bool is not an integer here
+        ("train.max_steps=0", "train.max_steps: expected a positive integer, or -1"),
+        ("train.seed=-1", "train.seed: expected an integer in [0, 4294967295], got -1"),
+        ("train.seed=abc", "train.seed: expected an integer in [0, 4294967295], got 'abc'"),
+        ("train.seed=99999999999999999999", "got 99999999999999999999"),
+        ("data.augment.scale=[1.2, 0.8]", "data.augment.scale: expected [low, high] zoom factors with 0 < low <= high"),
+        ("data.augment.scale=[0, 1]", "data.augment.scale"),
+        ("data.augment.scale=0.5", "data.augment.scale"),
+        ("data.augment.rotation=-5", "data.augment.rotation: expected a number in [0, 180], got -5"),
+        ("data.augment.translation=2", "data.augment.translation: expected a number in [0, 1]"),
+        ("data.augment.flip=1.5", "data.augment.flip: expected a number in [0, 1], got 1.5"),
+        ("data.augment.jitter=maybe", "data.augment.jitter: expected true or false, got 'maybe'"),
+        ("train.precision=17", "train.precision: expected one of 'auto', '32-true', 'bf16-mixed'"),
+        ("train.max_time=soon", "train.max_time: expected null or a duration \"DD:HH:MM:SS\" (in quotes), got 'soon'"),
+        ("train.max_time=1:00:00:00", "got 216000"),  # YAML's base-60 number: the message says to quote it
+        ("data.batch_size=0", "data.batch_size: expected a positive integer, got 0"),
+        ("data.val_batch_size=-1", "data.val_batch_size: expected null or a positive integer, got -1"),
+        ("data.num_workers=-1", "data.num_workers: expected an integer >= 0, got -1"),
+        ("data.num_workers=two", "data.num_workers"),
+        ("data.input_size=[0, 64]", "data.input_size: expected [height, width] positive integers"),
+        ("data.input_size=[64.5, 64]", "data.input_size"),
+        ("train.lr=abc", "train.lr: expected a positive number, got 'abc'"),
+        ("train.lr=.nan", "train.lr: expected a positive number, got nan"),
+        ("train.lr=0", "train.lr"),
+        ("train.momentum=" + "9" * 400, "train.momentum: expected a number in [0, 1)"),  # no float overflow
+        ("train.momentum=1.0", "train.momentum: expected a number in [0, 1)"),
+        ("train.weight_decay=-1e-4", "train.weight_decay: expected a number >= 0"),
+        ("train.head_lr_mult=0", "train.head_lr_mult"),
+        ("train.warmup_steps=1.5", "train.warmup_steps: expected an integer >= 0"),
+        ("train.accumulate_grad_batches=0", "train.accumulate_grad_batches: expected a positive integer"),
+        ("train.gradient_clip_val=-1", "train.gradient_clip_val: expected null or a positive number"),
+        ("train.limit_val_batches=1.5", "train.limit_val_batches"),
+        ("train.log_every_n_steps=0", "train.log_every_n_steps"),
+        ("train.val_every_n_epochs=0", "train.val_every_n_epochs"),
+        ("train.num_nodes=0", "train.num_nodes"),
+        ("train.accelerator=xpu", "train.accelerator: expected one of 'auto', 'cpu', 'gpu', 'cuda', 'mps', 'tpu'"),
+        ("train.devices=0", "train.devices: expected 'auto', a number of devices"),
+        ("train.devices=[0, 0]", "train.devices"),
+        ("train.devices=0,1", "train.devices"),
+        ("train.compile=1", "train.compile: expected true or false, got 1"),
+        ("train.channels_last=yes please", "train.channels_last: expected 'auto' or true or false"),
+        ("train.out_dir=null", "train.out_dir: expected a path, got None"),
+        ("train.resume=3", "train.resume"),
+        ("eval.flip=2", "eval.flip: expected true or false"),
+        ("eval.scales=[]", "eval.scales: expected a non-empty list of positive numbers"),
+        ("eval.network_scales=[1, -1]", "eval.network_scales"),
+        ("data.root=[a, b]", "data.root: expected null or a path"),
+        ("data.train_ids={a: 1}", "data.train_ids"),
+    ],
+)
+def test_every_value_is_checked_naming_the_key(override, expected):
+    with pytest.raises(ConfigError) as error:
+        load_config(None, [override])
+    assert expected in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "train.max_epochs=-1", "train.max_steps=100", "train.seed=4294967295", "train.max_time='00:01:30:00'",
+        "train.precision=bf16-mixed", "train.precision=32", "train.devices=-1", "train.devices=[0, 1]",
+        "train.devices=2", "train.accelerator=gpu", "data.augment.scale=[1, 1]", "data.augment.flip=1",
+        "data.val_batch_size=2", "train.limit_val_batches=3", "train.limit_val_batches=0.25",
+        "train.gradient_clip_val=1", "train.channels_last=true", "data.train_ids=0001-0100",
+        "data.train_ids=[1, 2]", "data.train_split=null",
+    ],
+)
+def test_values_in_range_are_kept(override):
+    key, raw = override.split("=", 1)
+    section, *rest = key.split(".")
+    value = load_config(None, [override])[section]
+    for part in rest:
+        value = value[part]
+    assert value == parse_override(override)[1]
+
+
+def test_every_default_key_has_a_rule_and_the_defaults_pass_it():
+    from humanparse.config import RULES
+
+    def leaves(section: dict, where: str):
+        for key, value in section.items():
+            path = f"{where}.{key}"
+            yield from leaves(value, path) if isinstance(value, dict) else [path]
+
+    keys = [k for section in ("data", "train", "eval") for k in leaves(DEFAULTS[section], section)]
+    assert sorted(keys) == sorted(RULES)
+    load_config(None)
+
+
+def test_a_bad_value_from_the_file_names_the_file_and_one_from_an_override_does_not(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {name: deeplab}\ntrain: {max_epochs: abc, seed: 3}\n")
+    with pytest.raises(ConfigError, match=r"^.*c\.yaml: train\.max_epochs: expected a positive integer"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"^train\.seed: expected"):
+        load_config(path, ["train.max_epochs=3", "train.seed=-2"])
+    with pytest.raises(ConfigError, match=r"^train\.max_epochs: expected"):
+        load_config(path, ["train={max_epochs: x}"])

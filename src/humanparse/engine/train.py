@@ -19,9 +19,11 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from ..config import dump_config
-from ..errors import ConfigError, DataError
+from ..devices import check_accelerator
+from ..errors import ConfigError, DataError, UsageError
+from ..io import check_writable_dir, check_writable_file
 from ..models import MODELS
-from ..inference.model_file import WEIGHTS_FILE, save_model
+from ..inference.model_file import WEIGHTS_FILE, model_folder_problem, save_model
 from ..schemas import JointSchema, LabelSchema
 from .data import HumanDataModule
 from .task import HumanTask, plain_state_names
@@ -234,12 +236,28 @@ def export_model_file(task: HumanTask, config: dict[str, Any], out: Path, summar
     )
 
 
+def check_outputs(train: dict[str, Any], fast_dev_run: bool = False) -> None:
+    """A :class:`UsageError` naming the path unless everything a run writes into ``train.out_dir``
+    can be written there: checked before the data is read or a step is taken."""
+    out_dir = check_writable_dir(train["out_dir"], "train.out_dir")
+    for folder in ("checkpoints", "logs"):
+        check_writable_dir(out_dir / folder, "train.out_dir")
+    check_writable_file(out_dir / "config.yaml", "train.out_dir")
+    if not fast_dev_run:  # which writes no model file
+        model = check_writable_dir(out_dir / "model", "train.out_dir")
+        problem = model_folder_problem(model)
+        if problem:
+            raise UsageError(f"train.out_dir {model}: {problem} (the model file is written there)")
+
+
 def run_train(
     config: dict[str, Any], fast_dev_run: bool = False, progress: bool = True, callbacks: Sequence[Callback] = ()
 ) -> dict[str, Any]:
     """Train as the config says; returns a summary (best mIoU, paths). ``callbacks`` are
     further Lightning callbacks (early stopping, custom logging, ...)."""
     train = config["train"]
+    check_accelerator(train)
+    check_outputs(train, fast_dev_run)
     L.seed_everything(train["seed"], workers=True, verbose=False)
     out_dir = Path(train["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -273,4 +291,4 @@ def run_train(
     return summary
 
 
-__all__ = ["LossProgressBar", "ReseedEachStep", "build_task", "complete_spec", "init_from_weights", "build_trainer", "export_model_file", "resolve_precision", "run_train"]
+__all__ = ["LossProgressBar", "ReseedEachStep", "build_task", "check_outputs", "complete_spec", "init_from_weights", "build_trainer", "export_model_file", "resolve_precision", "run_train"]

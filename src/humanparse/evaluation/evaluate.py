@@ -20,9 +20,11 @@ import torch
 from tqdm import tqdm
 
 from ..data.readers import get_format
+from ..devices import resolve_device
 from ..engine.data import open_split
 from ..errors import DataError, UsageError
-from ..inference.model_file import load_model, resolve_device
+from ..inference.model_file import load_model
+from ..io import check_writable_file
 from ..inference.predictor import Predictor
 from ..models import predicts_parsing
 from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema
@@ -223,6 +225,8 @@ def run_evaluate(
 ) -> int:
     if absent not in ABSENT_CONVENTIONS:
         raise UsageError(f"--absent must be one of {ABSENT_CONVENTIONS}, not {absent!r}")
+    if json_out:
+        check_writable_file(json_out, "--json")
     resolve_device(options.get("device", "cpu"))
     result = evaluate_model(model_path, data, absent=absent, **options)
     if result.cross_schema is not None:

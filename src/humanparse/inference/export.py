@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..io import check_writable_file
 from ..models.output import ModelOutput, extra_inputs_of
 from .model_file import CONFIG_FILE, load_model
 
@@ -176,6 +177,8 @@ def export_onnx(
     out = Path(out_path)
     if out.suffix.lower() != ".onnx":
         raise ValueError(f"{out}: the ONNX file's name must end in .onnx (its .json sidecar goes beside it)")
+    check_writable_file(out, "--onnx")
+    check_writable_file(sidecar_of(out), "--onnx's sidecar")
     saved = load_model(model_path, device="cpu")
     if saved.path is not None and sidecar_of(out).resolve() == (saved.path / CONFIG_FILE).resolve():
         raise ValueError(f"{out}: its sidecar would overwrite the model's own {CONFIG_FILE}; choose another name")

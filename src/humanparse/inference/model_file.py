@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..data.image_io import DataError
-from ..errors import UsageError
+from ..devices import resolve_device  # its earlier home: importable from here too
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..schemas import JointSchema, LabelSchema, SchemaError, joint_schema_from_dict, label_schema_from_dict
 
@@ -66,17 +66,6 @@ class SavedModel:
     def preprocessing(self) -> Preprocessing:
         """How the model's input is normalised (and letterboxed), as its file records it."""
         return Preprocessing(self.mean, self.std)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """A torch device, with a clear error when CUDA is asked for but absent."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise UsageError(f"unknown device {device!r}: {e}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {str(device)!r} asked for, but no CUDA GPU is available (use --device cpu)")
-    return dev
 
 
 # --------------------------------------------------------------------------- checks
@@ -174,6 +163,14 @@ def _replace_folder(tmp: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def model_folder_problem(target: Path) -> str | None:
+    """Why :func:`save_model` would refuse ``target`` (None: it would not): what is there already
+    and is not a model folder (an empty folder, or one with a model.json) is never overwritten."""
+    if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or (target / CONFIG_FILE).is_file())):
+        return "exists and is not a model folder; not overwriting it"
+    return None
+
+
 def save_model(
     path: str | Path,
     model: nn.Module,
@@ -236,8 +233,9 @@ def save_model(
 
     from safetensors.torch import save_file
 
-    if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or (target / CONFIG_FILE).is_file())):
-        raise FileExistsError(f"{target}: exists and is not a model folder; not overwriting it")
+    problem = model_folder_problem(target)
+    if problem:
+        raise FileExistsError(f"{target}: {problem}")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
     try:

@@ -32,9 +32,11 @@ from ..data.image_io import IMAGE_EXTENSIONS, DataError, read_image, write_label
 from ..data.readers.lip import write_lip_pose_csv
 from ..data.sample import VISIBLE
 from ..errors import HumanparseError, UsageError
+from ..io import check_writable_dir
 from .predictor import Prediction, Predictor
 from ..models import predicts_scale_weights
-from .model_file import SavedModel, load_model, resolve_device
+from ..devices import resolve_device
+from .model_file import SavedModel, load_model
 from ..schemas import JointSchema, LabelSchema
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -431,6 +433,7 @@ def run_predict(
     """
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, not {batch_size}")
+    check_writable_dir(out_dir, "--out")
     resolve_device(device)
     saved: SavedModel = load_model(model_path, device=device)
     if save_scale_weights and not predicts_scale_weights(saved.model):

@@ -43,7 +43,7 @@ from ..models.multiscale import check_scales
 from ..models.output import ModelOutput, extra_inputs_of
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, normalize
 from ..schemas import JointSchema, LabelSchema
-from .model_file import resolve_device
+from ..devices import resolve_device
 
 if TYPE_CHECKING:
     from .model_file import SavedModel

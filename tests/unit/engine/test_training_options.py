@@ -117,7 +117,7 @@ def test_freeze_bn_survives_lightnings_switches_between_training_and_validation(
 
 def test_freeze_bn_is_a_boolean_and_excludes_synchronised_batchnorm():
     assert load_config(None, [])["train"]["freeze_bn"] is False
-    with pytest.raises(ConfigError, match="train.freeze_bn must be true or false"):
+    with pytest.raises(ConfigError, match="train.freeze_bn: expected true or false"):
         load_config(None, ["train.freeze_bn=sometimes"])
     with pytest.raises(ConfigError, match="exclude each other"):
         load_config(None, ["train.freeze_bn=true", "train.sync_batchnorm=true"])
@@ -159,7 +159,7 @@ def test_base_lr_modules_must_name_parameters():
     with pytest.raises(ConfigError, match=r"agregation names no parameters.*aggregation, backbone, head"):
         param_groups(task)
     for bad in ("aggregation", "['']", "[3]"):
-        with pytest.raises(ConfigError, match="train.base_lr_modules must be a list"):
+        with pytest.raises(ConfigError, match="train.base_lr_modules: expected a list"):
             load_config(None, [f"train.base_lr_modules={bad}"])
 
 
