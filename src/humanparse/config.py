@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import yaml
 
 from .errors import ConfigError  # re-exported: its historic home
-from .io import read_yaml_mapping
+from .io import local_path, read_yaml_mapping
 from .losses import check_loss_list
 
 
@@ -87,6 +87,8 @@ DEFAULTS: dict[str, Any] = {
     "eval": {"scales": [1.0], "flip": False, "network_scales": None, "absent": "skip"},
 }
 
+# The keys that name a file weights or a checkpoint are read from (local files only).
+WEIGHT_PATH_KEYS = (("train", "resume"), ("train", "init_from"), ("model", "pretrained"))
 # Sections whose keys are not checked here (the model checks its own options).
 _FREE_SECTIONS = {"model"}
 # Loss settings that lived under ``train`` before the ``loss:`` list (see legacy_loss_message).
@@ -265,6 +267,10 @@ def _check(config: dict[str, Any]) -> None:
         if not isinstance(values, list) or not values or not all(isinstance(s, (int, float)) and s > 0 for s in values):
             raise ConfigError(f"eval.{key} must be a list of positive numbers, not {values!r}")
     check_loss_list(config["loss"])
+    # A config is often shared: none of its paths may make the tool fetch (and unpickle) a file.
+    for section, key in WEIGHT_PATH_KEYS:
+        if config[section].get(key) is not None:
+            local_path(config[section][key], f"{section}.{key}", ConfigError)
     if not isinstance(config["model"].get("name"), str):
         raise ConfigError("model.name must name a model (e.g. deeplab, attention_to_scale)")
 

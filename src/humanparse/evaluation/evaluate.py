@@ -25,7 +25,8 @@ from ..schemas import IGNORE_INDEX, LabelSchema
 from .cross_schema import CrossSchema, resolve_mapping
 from .parsing_metrics import ABSENT_CONVENTIONS, ConfusionMatrix, ParsingScores, SizeBreakdown
 from .pose_metrics import PCKAccumulator
-from .score import format_parsing_table, format_pose_table, rule_text, write_json, write_parsing_json
+from ..io import write_json
+from .score import format_parsing_table, format_pose_table, rule_text, write_parsing_json
 
 
 @dataclass
