@@ -8,6 +8,7 @@ TensorBoard) and ``model/`` (the best weights as a model file for predict/evalua
 from __future__ import annotations
 
 import inspect
+import io
 import sys
 import warnings
 import zipfile
@@ -56,9 +57,13 @@ class SafeCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
+        # Serialised in memory first (as Lightning does): the disk is then written by Python, so a
+        # full disk is an OSError, not an error from inside torch's archive writer.
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
         with atomic_file(local_path(path, "checkpoint", ConfigError)) as tmp:
-            with open(tmp, "wb") as f:  # a file object: a full disk surfaces as an OSError
-                torch.save(checkpoint, f)
+            with open(tmp, "wb") as f:
+                f.write(buffer.getbuffer())
 
     def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
         # Read onto the CPU: Lightning moves the model's and optimiser's states to their device.
