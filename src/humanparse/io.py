@@ -156,10 +156,12 @@ def _replace_folder(tmp: Path, target: Path) -> None:
 
 
 @contextmanager
-def atomic_folder(target: str | Path) -> Iterator[Path]:
+def atomic_folder(target: str | Path, durable: bool = True) -> Iterator[Path]:
     """A temporary folder beside ``target`` to fill; when the block ends it replaces ``target``
     whole. If anything fails, the temporary folder is removed and ``target`` is as it was; a
-    failure of the disk becomes a :class:`DataError` naming ``target``."""
+    failure of the disk becomes a :class:`DataError` naming ``target``. ``durable``: its files
+    are flushed to disk before the rename (off for what can be made again, where thousands of
+    flushes would cost more than the files)."""
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +170,7 @@ def atomic_folder(target: str | Path) -> Iterator[Path]:
         raise _not_written(target, e) from e
     try:
         yield tmp
-        for file in tmp.rglob("*"):
+        for file in tmp.rglob("*") if durable else ():
             if file.is_file():
                 _fsync(file)
         os.chmod(tmp, 0o777 & ~_umask())
