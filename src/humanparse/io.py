@@ -90,12 +90,13 @@ def _fsync(path: Path) -> None:
 
 
 @contextmanager
-def atomic_file(target: str | Path) -> Iterator[Path]:
+def atomic_file(target: str | Path, durable: bool = True) -> Iterator[Path]:
     """A temporary path beside ``target`` (same extension: writers that pick the format from it
-    still work) to write the file to; when the block ends it is flushed to disk and renamed onto
-    ``target``. If anything fails, the temporary file is removed and ``target`` is as it was; a
-    failure of the disk (full, read-only, no permission) becomes a :class:`DataError` naming
-    ``target``."""
+    still work) to write the file to; when the block ends it is renamed onto ``target``. If
+    anything fails, the temporary file is removed and ``target`` is as it was; a failure of the
+    disk (full, read-only, no permission) becomes a :class:`DataError` naming ``target``.
+    ``durable``: the file is flushed to disk before the rename, so that it survives a power
+    cut too (off for outputs written by the thousand, where a flush costs more than the file)."""
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -106,7 +107,8 @@ def atomic_file(target: str | Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        _fsync(tmp)
+        if durable:
+            _fsync(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's file is private; give it an ordinary file's mode
         os.replace(tmp, target)
     except OSError as e:
@@ -117,25 +119,21 @@ def atomic_file(target: str | Path) -> Iterator[Path]:
         raise
 
 
-def write_atomically(target: str | Path, write: Callable[[Path], Any]) -> Path:
+def write_atomically(target: str | Path, write: Callable[[Path], Any], durable: bool = True) -> Path:
     """``write(temporary path)`` and rename the result onto ``target`` (see :func:`atomic_file`)."""
-    with atomic_file(target) as tmp:
+    with atomic_file(target, durable) as tmp:
         write(tmp)
     return Path(target)
 
 
-def write_bytes_atomically(target: str | Path, data: bytes) -> Path:
-    return write_atomically(target, lambda p: p.write_bytes(data))
+def write_text_atomically(target: str | Path, text: str, durable: bool = True) -> Path:
+    return write_atomically(target, lambda p: p.write_text(text, encoding="utf-8"), durable)
 
 
-def write_text_atomically(target: str | Path, text: str) -> Path:
-    return write_atomically(target, lambda p: p.write_text(text, encoding="utf-8"))
-
-
-def write_json(target: str | Path, payload: Any, allow_nan: bool = False) -> Path:
+def write_json(target: str | Path, payload: Any, allow_nan: bool = False, durable: bool = True) -> Path:
     """``payload`` as indented JSON, atomically; NaN is refused before anything is written
     unless ``allow_nan``."""
-    return write_text_atomically(target, json.dumps(payload, indent=2, allow_nan=allow_nan) + "\n")
+    return write_text_atomically(target, json.dumps(payload, indent=2, allow_nan=allow_nan) + "\n", durable)
 
 
 def _replace_folder(tmp: Path, target: Path) -> None:
@@ -184,6 +182,6 @@ def atomic_folder(target: str | Path, durable: bool = True) -> Iterator[Path]:
 
 
 __all__ = [
-    "atomic_file", "atomic_folder", "is_remote", "local_path", "read_yaml_mapping", "write_atomically",
-    "write_bytes_atomically", "write_json", "write_text_atomically",
+    "atomic_file", "atomic_folder", "is_remote", "local_path", "read_yaml_mapping", "write_atomically", "write_json",
+    "write_text_atomically",
 ]

@@ -87,7 +87,7 @@ def _truncated(source: Path, target: Path) -> Path:
     return target
 
 
-def test_a_truncated_checkpoint_is_named_before_training(one_epoch, small_synth_root, tmp_path, capsys):
+def test_a_truncated_checkpoint_is_named_before_training(one_epoch, small_synth_root, tmp_path):
     run = tmp_path / "run"
     last = _truncated(one_epoch / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
     with pytest.raises(DataError, match="damaged checkpoint") as error:

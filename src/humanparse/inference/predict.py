@@ -206,24 +206,33 @@ def _write_image_outputs(
     schema: LabelSchema, joint_schema: JointSchema | None, context: dict[str, Any],
     scales: Sequence[float] = (),
 ) -> None:
-    """Write one image's outputs; ``scales`` names the channels of ``pred.scale_weights``."""
+    """Write one image's outputs; ``scales`` names the channels of ``pred.scale_weights``. Each is
+    renamed into place whole but not flushed to disk one by one: a flush per file would cost
+    more than predicting it, and a prediction can be made again."""
     base = out_dir / item.name
     base.parent.mkdir(parents=True, exist_ok=True)
     labels = pred.labels
     if labels is not None:
-        write_atomically(base.with_name(base.name + ".png"), lambda p: write_label_png(p, labels, schema.flat_palette()))
+        write_atomically(
+            base.with_name(base.name + ".png"), lambda p: write_label_png(p, labels, schema.flat_palette()), durable=False
+        )
     overlay = prediction_overlay(image, labels, pred.joints, schema, joint_schema)
     write_atomically(
         base.with_name(base.name + "_overlay.jpg"),
         lambda p: Image.fromarray(overlay).save(p, quality=OVERLAY_JPEG_QUALITY),
+        durable=False,
     )
     if pred.probabilities is not None:
         probabilities = pred.probabilities
-        write_atomically(base.with_name(base.name + "_prob.npy"), lambda p: np.save(p, probabilities.astype(np.float16)))
+        write_atomically(
+            base.with_name(base.name + "_prob.npy"), lambda p: np.save(p, probabilities.astype(np.float16)), durable=False
+        )
     summary: dict[str, Any] = {"image": str(item.path), "size": [int(image.shape[0]), int(image.shape[1])]}
     if pred.scale_weights is not None:
         panels = scale_weight_panels(pred.scale_weights, scales)
-        write_atomically(base.with_name(base.name + "_scale_weights.png"), lambda p: Image.fromarray(panels).save(p))
+        write_atomically(
+            base.with_name(base.name + "_scale_weights.png"), lambda p: Image.fromarray(panels).save(p), durable=False
+        )
         summary["scale_weights"] = {
             "scales": [float(s) for s in scales] if len(scales) == len(pred.scale_weights) else None,
             "mean": [round(float(w.mean()), 4) for w in pred.scale_weights],
@@ -232,7 +241,7 @@ def _write_image_outputs(
         summary.update(classes=class_areas(labels, schema), schema=schema.name)
     if pred.joints is not None and joint_schema is not None:
         summary.update(joints=joints_json(pred.joints, joint_schema), joint_schema=joint_schema.name)
-    write_json(base.with_name(base.name + ".json"), {**summary, **context}, allow_nan=True)
+    write_json(base.with_name(base.name + ".json"), {**summary, **context}, allow_nan=True, durable=False)
 
 
 # --------------------------------------------------------------------------- images
