@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import json
 import platform
 import shutil
 import tempfile
@@ -57,8 +56,9 @@ def _remove_scratch(scratch: Path) -> None:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    from humanparse.io import write_json as write_atomically
+
+    write_atomically(path, payload, allow_nan=True)
     print(f"wrote {path}")
 
 

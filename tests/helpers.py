@@ -1,11 +1,12 @@
 """What several test files share: the repository's folders, the tiny options of every registered
 model, a toy parsing network, synthetic data, random label maps and keypoints, published figures of
-the real data, a training run's logged metrics, the expected output size and a few CPU
-processes joined by torch.distributed."""
+the real data, a training run's logged metrics, the expected output size, a few CPU
+processes joined by torch.distributed and a disk that fills up mid-write."""
 
 from __future__ import annotations
 
 import csv
+import errno
 import math
 from pathlib import Path
 from typing import Any, Callable
@@ -161,3 +162,53 @@ def run_on_processes(body: Callable[[int], Any], tmp_path: Path, world_size: int
     result = tmp_path / "rank0.npy"
     mp.spawn(_process_main, args=(world_size, str(tmp_path / "init"), str(result), body), nprocs=world_size, join=True)
     return np.load(result)
+
+
+class _FillingFile:
+    """A file open for writing that takes ``room`` bytes, then fails as a full disk does."""
+
+    def __init__(self, file: Any, room: int) -> None:
+        self._file = file
+        self._room = room
+
+    def write(self, data: Any) -> int:
+        data = bytes(data) if not isinstance(data, str) else data
+        if len(data) > self._room:
+            self._file.write(data[: self._room])
+            self._room = 0
+            self._file.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self._room -= len(data)
+        return self._file.write(data)
+
+    def __enter__(self) -> "_FillingFile":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._file.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
+def fill_disk_after(monkeypatch: Any, room: int, where: str = ".partial") -> None:
+    """Make every file opened for writing whose name contains ``where`` (the tool's temporary
+    files) take ``room`` bytes and then fail with ENOSPC, as a disk that fills up mid-write."""
+    import builtins
+    import io
+
+    real_open = io.open
+
+    def open_filling(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        opened = real_open(file, mode, *args, **kwargs)
+        if any(m in mode for m in "wax+") and where in Path(str(file)).name:
+            return _FillingFile(opened, room)
+        return opened
+
+    monkeypatch.setattr(builtins, "open", open_filling)
+    monkeypatch.setattr(io, "open", open_filling)
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files or folders the tool's writers left in ``folder`` (there should be none)."""
+    return sorted(p.name for p in Path(folder).rglob("*") if ".partial" in p.name)

@@ -10,6 +10,15 @@ from typing import Sequence
 from . import __version__
 
 
+def _local_model(value: str, flag: str) -> str:
+    """A model folder flag's value, refused (naming the flag) when it is a URL."""
+    from .errors import UsageError
+    from .io import local_path
+
+    local_path(value, flag, UsageError)
+    return value
+
+
 def _cmd_data_check(args: argparse.Namespace) -> int:
     from .data.check import run_check
 
@@ -112,7 +121,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         overrides.append(f"data.val_ids={args.ids}")
     config = load_config(args.config, overrides)
     return run_evaluate(
-        args.model, config["data"], json_out=args.json, absent=args.absent or config["eval"]["absent"],
+        _local_model(args.model, "--model"), config["data"], json_out=args.json, absent=args.absent or config["eval"]["absent"],
         scales=args.scales, flip=args.flip, batch_size=args.batch_size, device=args.device, to_schema=args.to_schema,
         top_down=args.top_down or config["eval"]["top_down"],
     )
@@ -122,7 +131,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .inference.predict import run_predict
 
     return run_predict(
-        args.model, args.inputs, args.out, device=args.device, batch_size=args.batch_size,
+        _local_model(args.model, "--model"), args.inputs, args.out, device=args.device, batch_size=args.batch_size,
         scales=args.scales, flip=args.flip, save_probabilities=args.probabilities,
         save_scale_weights=args.scale_weights, amp=args.amp, to_schema=args.to_schema,
     )
@@ -135,7 +144,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     try:
         out = export_onnx(
-            args.model, args.onnx, opset=args.opset, dynamic_size=args.dynamic_size,
+            _local_model(args.model, "MODEL"), args.onnx, opset=args.opset, dynamic_size=args.dynamic_size,
             dynamo=args.dynamo, verify=args.verify,
         )
     except (ImportError, ValueError) as e:  # onnx extra missing, bad name, or parity failed

@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from .errors import ConfigError  # re-exported: its historic home
-from .io import parse_yaml, read_yaml_mapping, yaml_problem
+from .io import local_path, parse_yaml, read_yaml_mapping, yaml_problem
 from .losses import check_loss_list
 
 
@@ -235,6 +235,8 @@ RULES: dict[str, Rule] = {
     "eval.top_down": BOOLEAN,
 }
 
+# The keys that name a file weights or a checkpoint are read from (local files only).
+WEIGHT_PATH_KEYS = (("train", "resume"), ("train", "init_from"), ("model", "pretrained"))
 # Sections whose keys are not checked here (the model checks its own options).
 _FREE_SECTIONS = {"model"}
 # Loss settings that lived under ``train`` before the ``loss:`` list (see legacy_loss_message).
@@ -404,6 +406,10 @@ def _check(config: dict[str, Any], where: Callable[[str], str] = lambda key: "")
         raise ConfigError("train.freeze_bn and train.sync_batchnorm exclude each other: frozen BatchNorm "
                           "computes no batch statistics to synchronise")
     check_loss_list(config["loss"])
+    # A config is often shared: none of its paths may make the tool fetch (and unpickle) a file.
+    for section, key in WEIGHT_PATH_KEYS:
+        if config[section].get(key) is not None:
+            local_path(config[section][key], f"{section}.{key}", ConfigError)
     if not isinstance(config["model"].get("name"), str):
         raise ConfigError("model.name must name a model (e.g. deeplab, attention_to_scale)")
 

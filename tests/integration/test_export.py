@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 
 import humanparse.models
-from helpers import ToyParser
+from helpers import ToyParser, fill_disk_after, leftovers
 from humanparse.cli import main
+from humanparse.errors import DataError
 from humanparse.inference.export import export_onnx, sidecar_of
 from humanparse.models import ModelOutput
 from humanparse.inference.model_file import load_model, save_model
@@ -130,3 +131,14 @@ def test_bad_output_names_are_refused(model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="overwrite"):
         export_onnx(model_dir, model_dir / "model.onnx")
     assert sorted(p.name for p in model_dir.iterdir()) == ["model.json", "model.safetensors"]
+
+
+def test_a_full_disk_leaves_the_earlier_export(model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = export_onnx(model_dir, tmp_path / "m.onnx")
+    before = {p: p.read_bytes() for p in (out, sidecar_of(out))}
+    fill_disk_after(monkeypatch, room=1000)
+    with pytest.raises(DataError, match="No space left on device") as error:
+        export_onnx(model_dir, out, opset=18)
+    assert error.value.path == str(out)
+    assert {p: p.read_bytes() for p in before} == before
+    assert leftovers(tmp_path) == []

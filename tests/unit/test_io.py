@@ -1,129 +1,105 @@
-"""The one YAML reader (configs, schemas, label mappings): a repeated key, a binary file and a
-syntax error are each one line naming the file, never a silent override or a traceback."""
+"""Writing files whole or not at all, and refusing remote weight locations (humanparse.io)."""
 
 from __future__ import annotations
 
-import re
+import errno
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO
-from humanparse.cli import main
-from humanparse.config import load_config, parse_override
-from humanparse.errors import ConfigError, SchemaError
-from humanparse.schemas import get_label_schema
-
-
-def _write(path: Path, content: str | bytes) -> Path:
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
-
-
-def test_a_key_repeated_in_a_config_names_the_file_the_key_and_both_lines(tmp_path):
-    path = _write(tmp_path / "run.yaml", "model: {name: deeplab}\ntrain:\n  lr: 0.1\n  max_epochs: 3\n  lr: 0.5\n")
-    with pytest.raises(ConfigError) as error:
-        load_config(path)
-    assert str(error.value) == f"{path}: key 'train.lr' is given twice, on lines 3 and 5; keep one"
+from helpers import fill_disk_after, leftovers
+from humanparse.errors import ConfigError, DataError
+from humanparse.io import atomic_file, atomic_folder, is_remote, local_path, write_json, write_text_atomically
 
 
 @pytest.mark.parametrize(
-    "text, message",
-    [
-        ("train: {lr: 0.1, lr: 0.2}\n", "key 'train.lr' is given twice, on line 1"),
-        ("loss:\n  - {type: cross_entropy}\n  - type: heatmap_l2\n    type: cross_entropy\n",
-         "key 'loss[1].type' is given twice, on lines 3 and 4"),
-        ("train: {}\ntrain: {lr: 0.1}\n", "key 'train' is given twice, on lines 1 and 2"),
-    ],
+    "path", ["http://127.0.0.1:8000/x.ckpt", "https://example.org/w.pth", "s3://bucket/last.ckpt", "file:///tmp/a.ckpt",
+             "hf://org/model", "simplecache::http://h/x.ckpt", "gcs://b/x", "./sub/http://x"],
 )
-def test_a_key_repeated_anywhere_is_an_error(tmp_path, text, message):
-    with pytest.raises(ConfigError, match=re.escape(message)):
-        load_config(_write(tmp_path / "c.yaml", text))
+def test_remote_locations_are_refused_naming_the_key(path):
+    assert is_remote(path)
+    with pytest.raises(ConfigError, match=r"train\.resume: .* is a URL or remote location"):
+        local_path(path, "train.resume", ConfigError)
 
 
-def test_a_merge_key_may_be_overridden():
-    from humanparse.io import parse_yaml
-
-    assert parse_yaml("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 3\n") == {"base": {"x": 1, "y": 2}, "c": {"x": 3, "y": 2}}
-
-
-def test_a_key_repeated_in_an_override_value_is_an_error():
-    with pytest.raises(ConfigError, match=r"override .*: value is not valid YAML: key '\[0\]\.type' is given twice"):
-        parse_override("loss=[{type: cross_entropy, type: heatmap_l2}]")
+@pytest.mark.parametrize("path", ["runs/a/last.ckpt", "/abs/model", "last.ckpt", "C:/weights/r50.pth", "~/w.pt"])
+def test_local_paths_pass(path):
+    assert not is_remote(path)
+    assert local_path(path, "train.resume", ConfigError) == Path(path)
 
 
-def test_a_key_repeated_in_a_schema_file_is_a_schema_error(tmp_path):
-    path = _write(tmp_path / "s.yaml", "name: s\nclasses: [background, a]\nname: t\n")
-    with pytest.raises(SchemaError, match=re.escape(f"{path}: key 'name' is given twice, on lines 1 and 3")):
-        get_label_schema(str(path))
+def test_a_write_that_fills_the_disk_leaves_the_earlier_file(tmp_path, monkeypatch):
+    target = tmp_path / "scores.json"
+    write_json(target, {"miou": 41.0})
+    before = target.read_bytes()
+    fill_disk_after(monkeypatch, room=5)
+    with pytest.raises(DataError) as error:
+        write_json(target, {"miou": 42.0, "per_class": list(range(100))})
+    assert error.value.path == str(target)
+    assert "No space left on device" in str(error.value) and "earlier file there is unchanged" in str(error.value)
+    assert target.read_bytes() == before
+    assert leftovers(tmp_path) == []
 
 
-PNG_START = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+def test_any_failure_removes_the_temporary_file_and_keeps_its_error(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(KeyError):
+        with atomic_file(target) as tmp:
+            tmp.write_text("half")
+            raise KeyError("writer bug")
+    assert target.read_text() == "old" and leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize(
-    "content, detail",
-    [
-        (PNG_START, "byte 0x89 at offset 0 is not UTF-8"),
-        (b"\xff\xfe" + "name: x".encode("utf-16-le"), "byte 0xff at offset 0 is not UTF-8"),
-        (b"name: x\x00\x01\x02", "control character 0x00 at offset 7"),
-    ],
-    ids=["png", "utf-16", "nul bytes"],
-)
-def test_a_binary_file_as_config_or_schema_says_so(tmp_path, capsys, content, detail):
-    path = _write(tmp_path / "weights.yaml", content)
-    with pytest.raises(ConfigError, match=re.escape(f"{path}: not a text YAML file ({detail}")):
-        load_config(path)
-    assert main(["schemas", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"humanparse: error: {path}: not a text YAML file ({detail}")
-    assert len(err.splitlines()) == 1 and "Traceback" not in err
+def test_the_temporary_file_keeps_the_extension_and_the_result_an_ordinary_mode(tmp_path):
+    with atomic_file(tmp_path / "a" / "label.png") as tmp:
+        assert tmp.parent == tmp_path / "a" and tmp.suffix == ".png" and ".partial" in tmp.name
+        tmp.write_bytes(b"png")
+    mode = (tmp_path / "a" / "label.png").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
 
 
-def test_a_syntax_error_is_one_line_with_its_place(tmp_path):
-    path = _write(tmp_path / "bad.yaml", "model: [unclosed\n")
-    with pytest.raises(ConfigError) as error:
-        load_config(path)
-    assert str(error.value) == f"{path}: not valid YAML: expected ',' or ']', but got '<stream end>' (line 2, column 1)"
+def test_a_folder_is_replaced_whole_or_left_alone(tmp_path, monkeypatch):
+    target = tmp_path / "model"
+    with atomic_folder(target) as tmp:
+        (tmp / "a.bin").write_bytes(b"1" * 10)
+        (tmp / "b.json").write_text("{}")
+    fill_disk_after(monkeypatch, room=3, where=".bin")
+    with pytest.raises(DataError, match="No space left on device") as error:
+        with atomic_folder(target) as tmp:
+            (tmp / "b.json").write_text('{"new": 1}')
+            (tmp / "a.bin").write_bytes(b"2" * 10)
+    assert error.value.path == str(target)
+    assert (target / "a.bin").read_bytes() == b"1" * 10 and (target / "b.json").read_text() == "{}"
+    assert leftovers(tmp_path) == []
 
 
-def test_every_yaml_read_in_the_package_goes_through_the_one_reader():
-    package = REPO / "src" / "humanparse"
-    direct = [
-        f"{p.relative_to(package)}:{i}"
-        for p in package.rglob("*.py") if p.name != "io.py"
-        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
-        if re.search(r"yaml\.(safe_)?load(_all)?\(", line)
-    ]
-    assert not direct, f"read YAML with humanparse.io.parse_yaml / read_yaml_mapping instead: {direct}"
+@pytest.fixture
+def tiny_filesystem(tmp_path):
+    """A 64 KiB tmpfs (root only; skipped where it cannot be mounted)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tiny filesystem needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
 
 
-# ----------------------------------------------------------------------------- outputs
-
-
-def test_the_output_checks_accept_what_can_be_written_and_leave_nothing_behind(tmp_path):
-    from humanparse.io import check_writable_dir, check_writable_file
-
-    assert check_writable_dir(tmp_path / "a" / "b", "--out") == tmp_path / "a" / "b"
-    assert check_writable_dir(tmp_path, "--out") == tmp_path
-    (tmp_path / "old.json").write_text("{}")
-    assert check_writable_file(tmp_path / "old.json", "--json") == tmp_path / "old.json"  # replaced, not refused
-    assert check_writable_file(tmp_path / "x" / "new.json", "--json") == tmp_path / "x" / "new.json"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json"]
-
-
-def test_the_output_checks_name_the_option_the_path_and_why(tmp_path):
-    from humanparse.errors import UsageError
-    from humanparse.io import check_writable_dir, check_writable_file
-
-    blocker = tmp_path / "f"
-    blocker.write_text("")
-    with pytest.raises(UsageError, match=re.escape(f"--out {blocker / 'a' / 'b'}: cannot be created: {blocker} is a file")):
-        check_writable_dir(blocker / "a" / "b", "--out")
-    with pytest.raises(UsageError, match=re.escape(f"--json {blocker / 's.json'}: cannot be created: {blocker} is a file")):
-        check_writable_file(blocker / "s.json", "--json")
-    with pytest.raises(UsageError, match=re.escape(f"--json {tmp_path}: exists and is a folder, not a file")):
-        check_writable_file(tmp_path, "--json")
+def test_a_really_full_disk(tiny_filesystem):
+    target = tiny_filesystem / "last.txt"
+    write_text_atomically(target, "earlier run\n")
+    with pytest.raises(DataError, match="No space left on device") as error:
+        write_text_atomically(target, "x" * 200_000)
+    assert error.value.path == str(target) and isinstance(error.value.__cause__, OSError)
+    assert error.value.__cause__.errno == errno.ENOSPC
+    assert target.read_text() == "earlier run\n"
+    assert leftovers(tiny_filesystem) == []

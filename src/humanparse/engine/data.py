@@ -172,6 +172,7 @@ class HumanDataModule(L.LightningDataModule):
         self.val_set: HumanDataset | None = None
         self.schema: LabelSchema | None = None
         self.joint_schema: JointSchema | None = None  # set when the training data has keypoints
+        self.first_train_epoch = 0  # a resumed run's, from its checkpoint
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -212,10 +213,21 @@ class HumanDataModule(L.LightningDataModule):
             prefetch_factor=4 if workers else None,
         )
 
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in every checkpoint: the epoch a resumed run's sampler starts at (Lightning's
+        count of the epochs it has begun, the number it gives ``set_epoch`` next)."""
+        return {"train_epoch": int(self.trainer.fit_loop.epoch_progress.current.processed)} if self.trainer else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.first_train_epoch = int(state_dict.get("train_epoch", 0))
+
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None
         batch = self.data["batch_size"]
         sampler = ShardedSampler(len(self.train_set), shuffle=True, seed=self.seed, with_epoch=True)
+        # Lightning starts the loader's iterator before it sets the epoch, and worker processes
+        # take their first indices at that start: a resume would replay epoch 0's batches.
+        sampler.set_epoch(self.first_train_epoch)
         return self._loader(self.train_set, sampler, batch, drop_last=len(sampler) >= batch)
 
     def val_dataloader(self) -> DataLoader | list:

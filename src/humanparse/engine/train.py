@@ -8,8 +8,11 @@ TensorBoard) and ``model/`` (the best weights as a model file for predict/evalua
 from __future__ import annotations
 
 import inspect
+import io
 import sys
 import warnings
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,16 +20,55 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ..config import dump_config
 from ..devices import check_accelerator
 from ..errors import ConfigError, DataError, UsageError
-from ..io import check_writable_dir, check_writable_file
+from ..io import atomic_file, check_writable_dir, check_writable_file, local_path, write_text_atomically
 from ..models import MODELS
 from ..inference.model_file import WEIGHTS_FILE, model_folder_problem, save_model
+from ..nn.weights import read_torch_file
 from ..schemas import JointSchema, LabelSchema
 from .data import HumanDataModule
 from .task import HumanTask, plain_state_names
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A training checkpoint, read with ``weights_only=True`` (tensors and plain containers:
+    pickled code is refused, never run); a file that is not one is a :class:`DataError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "checkpoint does not exist")
+    checkpoint = read_torch_file(path, "training checkpoint")
+    if not isinstance(checkpoint, Mapping) or not isinstance(checkpoint.get("state_dict"), Mapping):
+        raise DataError(path, "not a training checkpoint: it holds no 'state_dict'")
+    return dict(checkpoint)
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint files, written whole or not at all and read without running code.
+
+    A checkpoint is written to a temporary file beside its target and renamed onto it once
+    complete, so a full disk leaves the earlier ``last.ckpt`` intact (and says so, naming the
+    file) instead of a truncated one; checkpoints are read from local files only, through
+    :func:`read_checkpoint`, whatever ``weights_only`` Lightning asks for.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
+        # Serialised in memory first (as Lightning does): the disk is then written by Python, so a
+        # full disk is an OSError, not an error from inside torch's archive writer.
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        with atomic_file(local_path(path, "checkpoint", ConfigError)) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(buffer.getbuffer())
+
+    def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
+        # Read onto the CPU: Lightning moves the model's and optimiser's states to their device.
+        return read_checkpoint(local_path(path, "checkpoint", ConfigError))
 
 
 class ReseedEachStep(Callback):
@@ -131,6 +173,7 @@ def build_trainer(
         log_every_n_steps=train["log_every_n_steps"],
         logger=_loggers(out_dir),
         callbacks=all_callbacks,
+        plugins=[SafeCheckpointIO()],
         fast_dev_run=fast_dev_run,
         enable_progress_bar=progress,
         enable_model_summary=progress,
@@ -167,9 +210,9 @@ def init_from_weights(model: torch.nn.Module, path: str | Path) -> tuple[int, in
     """Copy into ``model`` every weight of a model folder or training checkpoint whose name and
     shape match (fine-tuning, or a joint network started from a parsing network); returns
     (copied, left as initialised). Nothing matching is an error."""
-    path = Path(path)
+    path = local_path(path, "train.init_from", ConfigError)
     if path.suffix == ".ckpt":
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        state = read_checkpoint(path)["state_dict"]
         state = {k.removeprefix("model."): v for k, v in plain_state_names(state).items()}
     else:
         folder = path if path.is_dir() else path.parent
@@ -214,11 +257,26 @@ def build_task(config: dict[str, Any], datamodule: HumanDataModule) -> HumanTask
 
 
 def _resume_path(train: dict[str, Any]) -> str | None:
+    """The checkpoint ``train.resume`` names, checked: one that is not there is a ConfigError
+    (never a silent fresh start), a truncated or foreign file a DataError naming it."""
     resume = train["resume"]
+    if resume is None:
+        return None
     if resume == "last":
-        last = Path(train["out_dir"]) / "checkpoints" / "last.ckpt"
-        return str(last) if last.is_file() else None
-    return resume
+        path = Path(train["out_dir"]) / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            raise ConfigError(
+                f"train.resume=last: {path} does not exist, so there is nothing to resume "
+                "(leave train.resume unset to start afresh)"
+            )
+    else:
+        path = local_path(resume, "train.resume", ConfigError)
+        if not path.is_file():
+            raise ConfigError(f"train.resume: checkpoint {path} does not exist")
+    # torch.save writes a zip archive whose directory comes last: a cut-off file has none.
+    if not zipfile.is_zipfile(path):
+        raise DataError(path, "damaged checkpoint (truncated, or not written by torch.save); cannot resume from it")
+    return str(path)
 
 
 def export_model_file(task: HumanTask, config: dict[str, Any], out: Path, summary: dict[str, Any]) -> Path:
@@ -261,11 +319,11 @@ def run_train(
     L.seed_everything(train["seed"], workers=True, verbose=False)
     out_dir = Path(train["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+    write_text_atomically(out_dir / "config.yaml", dump_config(config))
     datamodule = HumanDataModule(config["data"], seed=train["seed"])
     task = build_task(config, datamodule)
     trainer = build_trainer(config, fast_dev_run=fast_dev_run, progress=progress, callbacks=callbacks, monitor=task.monitor)
-    trainer.fit(task, datamodule=datamodule, ckpt_path=_resume_path(train))
+    trainer.fit(task, datamodule=datamodule, ckpt_path=_resume_path(train), weights_only=True)
     summary: dict[str, Any] = {"global_step": int(trainer.global_step), "epochs": int(trainer.current_epoch)}
     if fast_dev_run:
         return summary
@@ -275,7 +333,7 @@ def run_train(
     last_path = out_dir / "checkpoints" / "last.ckpt"
     if not trainer.global_step and last_path.is_file():
         # Under ddp_spawn this process only launched the workers: read what they saved.
-        saved = torch.load(last_path, map_location="cpu", weights_only=True)
+        saved = read_checkpoint(last_path)
         summary.update(global_step=int(saved["global_step"]), epochs=int(saved["epoch"]) + 1)
         best_state = next((v for k, v in saved.get("callbacks", {}).items() if task.monitor in k), {})
         best_score = best_state.get("best_model_score", best_score)
@@ -284,11 +342,11 @@ def run_train(
     summary["best_val_miou" if task.monitor == "val/miou" else "best_val_pck"] = best_value
     if trainer.is_global_zero:
         if best_path:
-            state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
+            state = read_checkpoint(best_path)["state_dict"]
             task.load_state_dict(plain_state_names(state))
         summary["model"] = str(export_model_file(task, config, out_dir / "model", summary))
         print(f"model file: {summary['model']}", file=sys.stderr if not progress else sys.stdout)
     return summary
 
 
-__all__ = ["LossProgressBar", "ReseedEachStep", "build_task", "check_outputs", "complete_spec", "init_from_weights", "build_trainer", "export_model_file", "resolve_precision", "run_train"]
+__all__ = ["LossProgressBar", "ReseedEachStep", "SafeCheckpointIO", "read_checkpoint", "build_task", "check_outputs", "complete_spec", "init_from_weights", "build_trainer", "export_model_file", "resolve_precision", "run_train"]

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from ..data.readers import get_format
@@ -32,7 +31,8 @@ from ..schemas.mappings import JointMapping, joint_mapping
 from .cross_schema import CrossSchema, resolve_mapping
 from .parsing_metrics import ABSENT_CONVENTIONS, ConfusionMatrix, ParsingScores, SizeBreakdown
 from .pose_metrics import PCKAccumulator
-from .score import format_pose_table, format_parsing_table, rule_text, write_json, write_parsing_json
+from ..io import write_json
+from .score import format_parsing_table, format_pose_table, rule_text, write_parsing_json
 from .top_down import TopDownCount, evaluate_top_down, headboxes_of
 
 

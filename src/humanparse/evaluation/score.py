@@ -3,11 +3,8 @@ papers' tables and write the scores as JSON."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,6 +12,7 @@ import numpy as np
 
 from ..data.image_io import DataError, read_label
 from ..errors import UsageError
+from ..io import write_json
 from ..data.readers.lip import read_lip_pose_csv
 from ..data.readers.mpii import read_mpii_gt_mat
 from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema, get_joint_schema, get_label_schema, load_label_mapping
@@ -31,21 +29,6 @@ CONVENTION_TEXT = {
 
 # AUC is reported over PCK thresholds 0..0.5 in steps of 0.01, as the MPII toolkit does.
 AUC_THRESHOLDS = np.round(np.arange(0, 51) * 0.01, 2)
-
-
-def write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write JSON through a temporary file, so a failure leaves no half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fmt(value: float | None, width: int = 7) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -29,6 +28,7 @@ from torch import nn
 
 from ..io import check_writable_file
 from ..models.output import ModelOutput, extra_inputs_of
+from ..io import atomic_file, write_text_atomically
 from .model_file import CONFIG_FILE, load_model
 
 INPUT_NAME = "image"
@@ -200,10 +200,6 @@ def export_onnx(
         for n, shape in zip(wrapper.names, shapes)
     ]
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.partial.onnx")
-    sidecar = sidecar_of(out)
-    sidecar_tmp = sidecar.with_name(f".{sidecar.stem}.partial.json")
     description: dict[str, Any] = {
         **saved.info,
         "onnx": {
@@ -223,7 +219,7 @@ def export_onnx(
         },
     }
     text = json.dumps(description, indent=2) + "\n"
-    try:
+    with atomic_file(out) as tmp:
         with torch.no_grad():
             (_export_dynamo if dynamo else _export_torchscript)(wrapper, example, tmp, opset, dynamic_size)
         proto = onnx.load(str(tmp))
@@ -237,12 +233,7 @@ def export_onnx(
             if dynamic_size:
                 checks.append(example_inputs(model, 2, (h + 16, max(16, w - 8)), g))
             verify_onnx(tmp, model, checks, name=str(out))
-        os.replace(tmp, out)
-        sidecar_tmp.write_text(text, encoding="utf-8")
-        os.replace(sidecar_tmp, sidecar)
-    finally:
-        tmp.unlink(missing_ok=True)
-        sidecar_tmp.unlink(missing_ok=True)
+    write_text_atomically(sidecar_of(out), text)
     return out
 
 

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +28,8 @@ from torch import nn
 
 from ..data.image_io import DataError
 from ..devices import resolve_device  # its earlier home: importable from here too
+from ..errors import UsageError
+from ..io import atomic_folder, local_path
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..schemas import JointSchema, LabelSchema, SchemaError, joint_schema_from_dict, label_schema_from_dict
 
@@ -146,23 +145,6 @@ def _weights_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def _replace_folder(tmp: Path, target: Path) -> None:
-    """Move a finished temporary folder onto ``target``, replacing an older model folder there."""
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    # Rename the old folder aside first: a directory can only be renamed onto an empty one.
-    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
-    os.replace(target, old / target.name)
-    try:
-        os.replace(tmp, target)
-    except OSError:
-        os.replace(old / target.name, target)  # put the old model back
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def model_folder_problem(target: Path) -> str | None:
     """Why :func:`save_model` would refuse ``target`` (None: it would not): what is there already
     and is not a model folder (an empty folder, or one with a model.json) is never overwritten."""
@@ -231,20 +213,17 @@ def save_model(
     # Serialise before touching the disk, so a bad extra value fails with nothing written.
     text = json.dumps(description, indent=2, default=_json_default, allow_nan=False) + "\n"
 
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     problem = model_folder_problem(target)
     if problem:
         raise FileExistsError(f"{target}: {problem}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
-    try:
-        save_file(_weights_for_saving(model), str(tmp / WEIGHTS_FILE), metadata={"format": MODEL_FORMAT})
+    # Serialised in memory and written by Python, so that a full disk is an OSError (reported
+    # as such) rather than a safetensors error.
+    weights = save(_weights_for_saving(model), metadata={"format": MODEL_FORMAT})
+    with atomic_folder(target) as tmp:
+        (tmp / WEIGHTS_FILE).write_bytes(weights)
         (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
-        _replace_folder(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
@@ -252,7 +231,7 @@ def save_model(
 
 
 def _model_folder(path: str | Path) -> Path:
-    p = Path(path)
+    p = local_path(path, "model folder", UsageError)
     if p.is_file() and p.name in (CONFIG_FILE, WEIGHTS_FILE):
         return p.parent
     if p.is_dir():

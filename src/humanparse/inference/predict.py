@@ -15,10 +15,8 @@ read is reported and skipped; the exit code is then 1.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ from ..data.image_io import IMAGE_EXTENSIONS, DataError, read_image, write_label
 from ..data.readers.lip import write_lip_pose_csv
 from ..data.sample import VISIBLE
 from ..errors import HumanparseError, UsageError
-from ..io import check_writable_dir
+from ..io import atomic_file, check_writable_dir, write_atomically, write_json
 from .predictor import Prediction, Predictor
 from ..models import predicts_scale_weights
 from ..devices import resolve_device
@@ -204,49 +202,38 @@ def class_areas(labels: np.ndarray, schema: LabelSchema) -> dict[str, int]:
     return {schema.classes[i]: int(counts[i]) for i in range(schema.num_classes) if counts[i]}
 
 
-def _partial(path: Path) -> Path:
-    """A temporary sibling with the same extension (writers pick the format from it)."""
-    return path.with_name(f".{path.stem}.partial{path.suffix}")
-
-
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file renamed into place, so no half-written output is left."""
-    tmp = _partial(path)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    _write_atomically(path, lambda p: p.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8"))
-
-
 def _write_image_outputs(
     item: PredictInput, image: np.ndarray, pred: Prediction, out_dir: Path,
     schema: LabelSchema, joint_schema: JointSchema | None, context: dict[str, Any],
     scales: Sequence[float] = (),
 ) -> None:
-    """Write one image's outputs; ``scales`` names the channels of ``pred.scale_weights``."""
+    """Write one image's outputs; ``scales`` names the channels of ``pred.scale_weights``. Each is
+    renamed into place whole but not flushed to disk one by one: a flush per file would cost
+    more than predicting it, and a prediction can be made again."""
     base = out_dir / item.name
     base.parent.mkdir(parents=True, exist_ok=True)
     labels = pred.labels
     if labels is not None:
-        _write_atomically(base.with_name(base.name + ".png"), lambda p: write_label_png(p, labels, schema.flat_palette()))
+        write_atomically(
+            base.with_name(base.name + ".png"), lambda p: write_label_png(p, labels, schema.flat_palette()), durable=False
+        )
     overlay = prediction_overlay(image, labels, pred.joints, schema, joint_schema)
-    _write_atomically(
+    write_atomically(
         base.with_name(base.name + "_overlay.jpg"),
         lambda p: Image.fromarray(overlay).save(p, quality=OVERLAY_JPEG_QUALITY),
+        durable=False,
     )
     if pred.probabilities is not None:
         probabilities = pred.probabilities
-        _write_atomically(base.with_name(base.name + "_prob.npy"), lambda p: np.save(p, probabilities.astype(np.float16)))
+        write_atomically(
+            base.with_name(base.name + "_prob.npy"), lambda p: np.save(p, probabilities.astype(np.float16)), durable=False
+        )
     summary: dict[str, Any] = {"image": str(item.path), "size": [int(image.shape[0]), int(image.shape[1])]}
     if pred.scale_weights is not None:
         panels = scale_weight_panels(pred.scale_weights, scales)
-        _write_atomically(base.with_name(base.name + "_scale_weights.png"), lambda p: Image.fromarray(panels).save(p))
+        write_atomically(
+            base.with_name(base.name + "_scale_weights.png"), lambda p: Image.fromarray(panels).save(p), durable=False
+        )
         summary["scale_weights"] = {
             "scales": [float(s) for s in scales] if len(scales) == len(pred.scale_weights) else None,
             "mean": [round(float(w.mean()), 4) for w in pred.scale_weights],
@@ -255,7 +242,7 @@ def _write_image_outputs(
         summary.update(classes=class_areas(labels, schema), schema=schema.name)
     if pred.joints is not None and joint_schema is not None:
         summary.update(joints=joints_json(pred.joints, joint_schema), joint_schema=joint_schema.name)
-    _write_json(base.with_name(base.name + ".json"), {**summary, **context})
+    write_json(base.with_name(base.name + ".json"), {**summary, **context}, allow_nan=True, durable=False)
 
 
 # --------------------------------------------------------------------------- images
@@ -303,7 +290,7 @@ def _predict_images(
         bar.update(len(batch))
     bar.close()
     if rows:
-        _write_atomically(out_dir / "joints.csv", lambda p: write_lip_pose_csv(p, rows))
+        write_atomically(out_dir / "joints.csv", lambda p: write_lip_pose_csv(p, rows))
     return failures
 
 
@@ -344,50 +331,45 @@ def _predict_video(
     fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else _DEFAULT_FPS
     total = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))) or None  # streams may not know
     video_path = out_dir / f"{item.name}_overlay.mp4"
-    video_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _partial(video_path)
-    writer: cv2.VideoWriter | None = None
     size: tuple[int, int] | None = None
     totals = np.zeros(schema.num_classes, dtype=np.int64)
     per_frame: list[dict[str, Any]] = []
     bar = tqdm(total=total, desc=item.path.name, unit="frame", disable=None if progress else True)
     try:
-        for frames in _frame_batches(_frames(capture), batch_size):
-            for frame, pred in zip(frames, predictor.predict(frames)):
-                if size is None:
-                    size = (frame.shape[0], frame.shape[1])
-                    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (2 * size[1], size[0]))
-                    if not writer.isOpened():
-                        raise DataError(video_path, "OpenCV cannot write an mp4 video here")
-                if (frame.shape[0], frame.shape[1]) != size:
-                    raise DataError(item.path, f"frame size changes from {size} to {frame.shape[:2]} mid-video")
-                overlay = prediction_overlay(frame, pred.labels, pred.joints, schema, predictor.joint_schema)
-                writer.write(cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))  # type: ignore[union-attr]
-                frame_summary: dict[str, Any] = {}
-                if pred.labels is not None:
-                    totals += np.bincount(pred.labels.ravel(), minlength=schema.num_classes)[: schema.num_classes]
-                    frame_summary["classes"] = class_areas(pred.labels, schema)
-                if pred.joints is not None and predictor.joint_schema is not None:
-                    frame_summary["joints"] = joints_json(pred.joints, predictor.joint_schema)
-                per_frame.append(frame_summary)
-            bar.update(len(frames))
-        if writer is not None:
-            writer.release()
-            writer = None
-            os.replace(tmp, video_path)
+        with atomic_file(video_path) as tmp:
+            writer: cv2.VideoWriter | None = None
+            try:
+                for frames in _frame_batches(_frames(capture), batch_size):
+                    for frame, pred in zip(frames, predictor.predict(frames)):
+                        if size is None:
+                            size = (frame.shape[0], frame.shape[1])
+                            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (2 * size[1], size[0]))
+                            if not writer.isOpened():
+                                raise DataError(video_path, "OpenCV cannot write an mp4 video here")
+                        if (frame.shape[0], frame.shape[1]) != size:
+                            raise DataError(item.path, f"frame size changes from {size} to {frame.shape[:2]} mid-video")
+                        overlay = prediction_overlay(frame, pred.labels, pred.joints, schema, predictor.joint_schema)
+                        writer.write(cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))  # type: ignore[union-attr]
+                        frame_summary: dict[str, Any] = {}
+                        if pred.labels is not None:
+                            totals += np.bincount(pred.labels.ravel(), minlength=schema.num_classes)[: schema.num_classes]
+                            frame_summary["classes"] = class_areas(pred.labels, schema)
+                        if pred.joints is not None and predictor.joint_schema is not None:
+                            frame_summary["joints"] = joints_json(pred.joints, predictor.joint_schema)
+                        per_frame.append(frame_summary)
+                    bar.update(len(frames))
+            finally:
+                if writer is not None:
+                    writer.release()
+            if size is None:
+                raise DataError(item.path, "unreadable video: no frame could be decoded")
     except DataError as e:
         _report(e.path, e.problem)
         return False
     finally:
         bar.close()
         capture.release()
-        if writer is not None:
-            writer.release()
-        tmp.unlink(missing_ok=True)
-    if size is None:
-        _report(item.path, "unreadable video: no frame could be decoded")
-        return False
-    _write_json(
+    write_json(
         out_dir / f"{item.name}.json",
         {
             "video": str(item.path),
@@ -399,6 +381,7 @@ def _predict_video(
             "schema": schema.name,
             **context,
         },
+        allow_nan=True,
     )
     return True
 

@@ -7,6 +7,7 @@ tensors and plain containers. Every problem is a :class:`WeightsError` naming th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import WeightsError  # re-exported: its historic home
+from ..errors import ConfigError, UsageError, WeightsError  # WeightsError re-exported: its historic home
+from ..io import local_path
 
 TORCH_SUFFIXES = (".pth", ".pt")
 SAFETENSORS_SUFFIX = ".safetensors"
@@ -32,6 +34,26 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def read_torch_file(path: str | Path, what: str = "PyTorch weights file") -> Any:
+    """What ``torch.save`` wrote to ``path``, read with ``weights_only=True``: tensors and plain
+    containers only, a pickled object of any other kind refused, never run. Any problem is a
+    :class:`WeightsError` naming the file and ``what`` it should be."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 (corrupt archive, random bytes, or pickled non-weights)
+        # torch's own message advises weights_only=False; only the name of what it refused is kept.
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if refused:
+            raise WeightsError(
+                path, f"refused as a {what}: it holds a pickled {refused.group(1)}, and only tensors are loaded, "
+                "never pickled code (nothing in the file was run)",
+            ) from None
+        raise WeightsError(
+            path, f"not a readable {what} (only tensors are loaded, never pickled code): " + _first_line(e)
+        ) from None
+
+
 def _read_raw(path: Path) -> Any:
     suffix = path.suffix.lower()
     if suffix == SAFETENSORS_SUFFIX:
@@ -42,14 +64,7 @@ def _read_raw(path: Path) -> Any:
         except Exception as e:  # noqa: BLE001 (safetensors has its own error type for any malformed file)
             raise WeightsError(path, f"not a valid safetensors file ({_first_line(e)})") from None
     if suffix in TORCH_SUFFIXES:
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 (corrupt archive, random bytes, or pickled non-weights)
-            raise WeightsError(
-                path,
-                "not a readable PyTorch weights file (only tensors are loaded, never pickled code): "
-                + _first_line(e),
-            ) from None
+        return read_torch_file(path)
     known = ", ".join((*TORCH_SUFFIXES, SAFETENSORS_SUFFIX))
     raise WeightsError(path, f"unsupported weights file type {path.suffix or '(none)'!r}; use one of {known}")
 
@@ -60,7 +75,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     A state dict nested under "state_dict" or "model" is unwrapped, and the "module." prefix
     that DataParallel / DistributedDataParallel add is removed.
     """
-    path = Path(path)
+    path = local_path(path, "weights file", UsageError)
     if not path.is_file():
         raise WeightsError(path, "weights file does not exist")
     raw = _read_raw(path)
@@ -100,7 +115,7 @@ def load_backbone_weights(module: nn.Module, path: str | Path) -> None:
     PyTorch versions lack it). Anything else missing, unexpected or of the wrong shape raises
     :class:`WeightsError` listing all of them.
     """
-    path = Path(path)
+    path = local_path(path, "model.pretrained", ConfigError)
     state = read_state_dict(path)
     expected = module.state_dict()
 
@@ -130,4 +145,4 @@ def load_backbone_weights(module: nn.Module, path: str | Path) -> None:
         raise WeightsError(path, f"weights do not load into {type(module).__name__}: {_first_line(e)}") from None
 
 
-__all__ = ["IMAGENET_CLASSIFIER_PREFIXES", "WeightsError", "load_backbone_weights", "read_state_dict"]
+__all__ = ["IMAGENET_CLASSIFIER_PREFIXES", "WeightsError", "load_backbone_weights", "read_state_dict", "read_torch_file"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from helpers import ToyParser
+from helpers import ToyParser, fill_disk_after, leftovers
 from humanparse.data.image_io import DataError
 from humanparse.inference.model_file import SavedModel, load_model, read_model_info, save_model
 from humanparse.schemas import LIP, PASCAL_PERSON_PART
@@ -199,3 +199,15 @@ def test_cuda_device_without_gpu_is_a_clear_error(toy_model, tmp_path: Path) -> 
     folder = _save(tmp_path)
     with pytest.raises(ValueError, match="no CUDA GPU"):
         load_model(folder, device="cuda")
+
+
+def test_a_full_disk_leaves_the_earlier_model_folder(toy_model, tmp_path: Path, monkeypatch) -> None:
+    folder = _save(tmp_path)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    fill_disk_after(monkeypatch, room=256, where="model.safetensors")
+    with pytest.raises(DataError, match="No space left on device") as error:
+        _save(tmp_path, schema=LIP)
+    assert error.value.path == str(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert load_model(folder).label_schema.name == PASCAL_PERSON_PART.name
+    assert leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["model"]

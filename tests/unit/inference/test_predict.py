@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import ToyParser
+from helpers import ToyParser, fill_disk_after, leftovers
 from humanparse.cli import main
 from humanparse.errors import UsageError
 from humanparse.inference.predict import run_predict
@@ -192,3 +192,19 @@ def test_real_lip_photo(shared_data: Path, toy_model: str, tmp_path: Path) -> No
     summary = json.loads((out / f"{photo.stem}.json").read_text())
     assert summary["size"] == [height, width] and summary["schema"] == "lip"
     assert sum(summary["classes"].values()) == height * width
+
+
+def test_a_full_disk_leaves_earlier_outputs_whole_and_says_so(model_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    photo = tmp_path / "in" / "a.jpg"
+    photo.parent.mkdir()
+    _write_jpeg(photo, (40, 30))
+    out = tmp_path / "out"
+    assert run_predict(model_dir, [photo], out, progress=False) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    fill_disk_after(monkeypatch, room=64)
+    code = main(["predict", "--model", str(model_dir), str(photo), "--out", str(out), "--flip"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"humanparse: error: {out / 'a.png'}: could not be written (No space left" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert leftovers(out) == []

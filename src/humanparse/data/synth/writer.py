@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +9,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ...schemas.lip import LIP
+from ...io import atomic_folder
 from ..image_io import DataError, write_label_png
 from ..readers.lip import write_lip_pose_csv
 from .generator import SyntheticHumans, check_clutter, check_seed, check_size
@@ -56,13 +54,12 @@ def write_synthetic_dataset(
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(out, "output already exists and is not an empty folder; choose a new one")
-    out.parent.mkdir(parents=True, exist_ok=True)
 
     n_train, _ = split_sizes(int(n), float(val_fraction))
     generator = SyntheticHumans(size=size, seed=seed, length=int(n), clutter=clutter)
     palette = LIP.flat_palette()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    # Not flushed file by file: a generated dataset can be generated again.
+    with atomic_folder(out, durable=False) as tmp:
         for split in ("train", "val"):
             (tmp / f"{split}_images").mkdir()
             (tmp / f"{split}_segmentations").mkdir()
@@ -84,9 +81,3 @@ def write_synthetic_dataset(
                 "".join(f"{stem}\n" for stem in ids[split]), encoding="utf-8"
             )
             write_lip_pose_csv(tmp / f"lip_{split}_set.csv", poses[split])
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
