@@ -9,6 +9,10 @@ original pixel over the views that see that pixel (a zoom above 1 crops the imag
 away). Parsing is the argmax of the averaged logits; each joint is the refined peak of its
 averaged heatmap (see :func:`humanparse.data.heatmaps.decode_heatmaps`).
 
+The original-resolution steps go one band of rows at a time (at most :data:`BAND_VALUES`
+channel-pixels warped back at once), so their memory is bounded whatever the photo's size;
+a band's pixels are the same numbers as those of the whole image.
+
 Validation during training goes through the same three steps for its letterboxed batches
 (:func:`output_maps`, :func:`original_views`, :func:`decode_maps`), so the scores it picks the
 best checkpoint by are the ones ``humanparse evaluate`` reproduces.
@@ -17,6 +21,7 @@ best checkpoint by are the ones ``humanparse evaluate`` reproduces.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +49,19 @@ def class_ids(scores: torch.Tensor) -> torch.Tensor:
     """(C, H, W) scores -> (H, W) int64 ids of the highest score (the first on ties), as
     ``argmax(0)``; ``max(0)`` reduces over the leading axis about 4x faster on a CPU."""
     return scores.max(0).indices
+
+
+# Channel-pixels of one band of original rows warped back at a time: 2**25 float32 values,
+# 128 MiB a copy (a 24-megapixel photo's 20 class maps at once would be 1.9 GiB a copy).
+BAND_VALUES = 1 << 25
+
+
+def row_bands(height: int, width: int, channels: int, budget: int | None = None) -> Iterator[tuple[int, int]]:
+    """(first, stop) row ranges covering ``height`` rows, each at most ``budget`` channel-pixels
+    (default :data:`BAND_VALUES`; at least one row)."""
+    rows = max(1, (BAND_VALUES if budget is None else budget) // max(1, channels * width))
+    for first in range(0, height, rows):
+        yield first, min(height, first + rows)
 
 
 @dataclass
@@ -190,11 +208,53 @@ def decode_maps(maps: torch.Tensor, layout: MapLayout, input_size: tuple[int, in
     labels = class_ids(logits) if logits is not None else None
     joints = None
     if maps.shape[0] > layout.classes:
-        # The maps were upsampled from cells of stride / zoom original pixels (zoom: the
-        # letterbox of scale 1); the refinement reads the peak's neighbours that far away.
-        zoom = min(input_size[0] / maps.shape[-2], input_size[1] / maps.shape[-1])
-        joints = decode_heatmaps(maps[None, layout.classes :], stride=1, spacing=layout.heatmap_stride / zoom)[0]
+        spacing = peak_spacing(layout, input_size, (int(maps.shape[-2]), int(maps.shape[-1])))
+        joints = decode_heatmaps(maps[None, layout.classes :], stride=1, spacing=spacing)[0]
     return DecodedMaps(labels, logits, joints, weights)
+
+
+def peak_spacing(layout: MapLayout, input_size: tuple[int, int], size: tuple[int, int]) -> float:
+    """How far from a heatmap peak, in original pixels, its refinement reads the neighbours:
+    the maps were upsampled from cells of stride / zoom original pixels (zoom: the letterbox of
+    scale 1)."""
+    zoom = min(input_size[0] / size[0], input_size[1] / size[1])
+    return layout.heatmap_stride / zoom
+
+
+class DecodedArrays(NamedTuple):
+    """One image's prediction read out band by band, as NumPy arrays (see :class:`Prediction`)."""
+
+    labels: np.ndarray | None
+    probabilities: np.ndarray | None
+    joints: np.ndarray | None
+    scale_weights: np.ndarray | None
+
+
+@dataclass
+class ImageViews:
+    """One image's maps at the network's input size under each test scale, (M, h, w) each, with
+    the letterbox affine that placed it, and the image's original (H, W)."""
+
+    maps: list[torch.Tensor]
+    affines: list[np.ndarray]
+    size: tuple[int, int]
+
+    def averaged(self, rows: tuple[int, int], channels: slice = slice(None)) -> torch.Tensor:
+        """(M', stop - first, W): ``channels`` of the maps warped back onto original ``rows``
+        and averaged per pixel over the scales that see it."""
+        total: torch.Tensor | None = None
+        coverage: torch.Tensor | None = None
+        for maps, affine in zip(self.maps, self.affines):
+            part = maps[channels]
+            # The letterbox never mirrors, so no channel swap is involved here; the ones give
+            # each pixel's coverage (bilinear sampling mixes in zeros from outside the view).
+            both = warp_back(torch.cat([part, torch.ones_like(part[:1])]), affine, self.size, rows=rows)
+            total = both[:-1] if total is None else total + both[:-1]
+            coverage = both[-1:] if coverage is None else coverage + both[-1:]
+        assert total is not None and coverage is not None
+        # Dividing the sum by the summed coverage averages each pixel over the views that see
+        # it and undoes the zero padding at the border.
+        return total / coverage.clamp_min(1e-6)
 
 
 def _check_images(images: Sequence[np.ndarray]) -> None:
@@ -334,14 +394,16 @@ class Predictor:
             flip=self.flip, scale_weights=scale_weights,
         )
 
-    def _scale_views(
+    def _image_views(
         self, images: Sequence[np.ndarray], scale_weights: bool = False,
         inputs: Sequence[dict[str, np.ndarray]] | None = None,
-    ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, MapLayout]]:
-        """For each scale and image: (image index, maps (C + K (+ S), H, W), coverage (1, H, W),
-        their layout) at the original resolution. Extra inputs are letterboxed with their image."""
+    ) -> tuple[list[ImageViews], MapLayout]:
+        """Each image's maps (C + K (+ S) channels) at the input size under every scale, and
+        their layout: one network batch per scale. Extra inputs are letterboxed with their image."""
         extra = self.extra_inputs if inputs else {}
         specs = {name: MapSpec("continuous", class_indexed=spec.class_indexed) for name, spec in extra.items()}
+        views = [ImageViews([], [], (int(image.shape[0]), int(image.shape[1]))) for image in images]
+        layout = MapLayout(0)
         for transform in self._transforms:
             warped = [
                 transform(Sample(image=image, maps=dict(inputs[i]) if inputs else {}, map_specs=specs))
@@ -350,9 +412,10 @@ class Predictor:
             batch = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2)
             extras = {name: torch.from_numpy(np.stack([w.maps[name] for w in warped])) for name in specs}
             maps, layout = self._network_maps(batch, scale_weights, extras)
-            views = original_views(maps, [w.meta["affine"] for w in warped], [w.meta["orig_size"] for w in warped])
-            for i, (view, coverage) in enumerate(views):
-                yield i, view, coverage, layout
+            for view, image_maps, w in zip(views, maps, warped):
+                view.maps.append(image_maps)
+                view.affines.append(w.meta["affine"])
+        return views, layout
 
     @torch.inference_mode()
     def _predict_maps(
@@ -364,17 +427,54 @@ class Predictor:
         if not images:
             return [], MapLayout(0)
         _check_images(images)
-        inputs = self._check_inputs(images, inputs)
-        sums: list[torch.Tensor | None] = [None] * len(images)
-        weights: list[torch.Tensor | None] = [None] * len(images)
-        layout = MapLayout(0)
-        for i, maps, coverage, layout in self._scale_views(images, scale_weights, inputs):
-            # A warped view already carries its coverage (bilinear sampling mixes in zeros from
-            # outside the letterbox), so dividing the sum by the summed coverage averages each
-            # pixel over the views that see it and undoes that zero padding at the border.
-            sums[i] = maps if sums[i] is None else sums[i] + maps
-            weights[i] = coverage if weights[i] is None else weights[i] + coverage
-        return [s / w.clamp_min(1e-6) for s, w in zip(sums, weights)], layout  # type: ignore[operator, union-attr]
+        views, layout = self._image_views(images, scale_weights, self._check_inputs(images, inputs))
+        out = []
+        for view in views:
+            (h, w), channels = view.size, int(view.maps[0].shape[0])
+            maps = torch.empty((channels, h, w), dtype=torch.float32, device=self.device)
+            for first, stop in row_bands(h, w, channels + 1):
+                maps[:, first:stop] = view.averaged((first, stop))
+            out.append(maps)
+        return out, layout
+
+    def _decode(self, view: ImageViews, layout: MapLayout, probabilities: bool) -> DecodedArrays:
+        """What :func:`decode_maps` reads from one image's averaged maps, band by band: ids,
+        optionally softmax probabilities and the weights over scales, as NumPy arrays; the
+        joints from the maximum of each heatmap over the bands, refined on the rows around it."""
+        (h, w), channels = view.size, int(view.maps[0].shape[0])
+        classes, weights_from = layout.classes, channels - layout.scales
+        joints = weights_from - classes
+        labels = np.empty((h, w), dtype=np.uint8) if classes else None
+        probs = np.empty((classes, h, w), dtype=np.float32) if probabilities and classes else None
+        weights = np.empty((layout.scales, h, w), dtype=np.float32) if layout.scales else None
+        peak = torch.full((joints,), -torch.inf, device=self.device)
+        at = torch.zeros(joints, dtype=torch.long, device=self.device)
+        for first, stop in row_bands(h, w, channels + 1):
+            band = view.averaged((first, stop))
+            if labels is not None:
+                labels[first:stop] = class_ids(band[:classes]).to(torch.uint8).cpu().numpy()
+            if probs is not None:
+                probs[:, first:stop] = torch.softmax(band[:classes], 0).cpu().numpy()
+            if weights is not None:
+                weights[:, first:stop] = band[weights_from:].cpu().numpy()
+            if joints:
+                value, index = band[classes:weights_from].reshape(joints, -1).max(-1)
+                better = value > peak  # strictly: the first maximum in row-major order wins, as in argmax
+                peak = torch.where(better, value, peak)
+                at = torch.where(better, index + first * w, at)
+        decoded = None
+        if joints:
+            spacing = peak_spacing(layout, self.input_size, (h, w))
+            found = []
+            for k, y in enumerate((at // w).tolist()):
+                # The refinement reads the heatmap up to ``spacing`` rows (and one more) either
+                # side of the peak: those rows alone give the same joint as the whole map.
+                first, stop = max(0, math.floor(y - spacing)), min(h, math.floor(y + spacing) + 2)
+                window = view.averaged((first, stop), slice(classes + k, classes + k + 1))
+                joint = decode_heatmaps(window[None], stride=1, spacing=spacing)[0, 0]
+                found.append(joint + torch.tensor([0.0, first, 0.0], device=joint.device))
+            decoded = torch.stack(found).cpu().numpy()
+        return DecodedArrays(labels, probs, decoded, weights)
 
     def _check_inputs(
         self, images: Sequence[np.ndarray], inputs: Sequence[dict[str, np.ndarray]] | None
@@ -428,22 +528,20 @@ class Predictor:
         the averaged per-pixel weights over a multi-scale model's input scales (an error for a
         model without them). ``inputs``: for a model with extra inputs (``ExtraInput``), one
         mapping per image of name -> (channels, H, W) float array over the image's pixels."""
-        maps, layout = self._predict_maps(images, scale_weights, inputs)
+        images = list(images)
+        if not images:
+            return []
+        _check_images(images)
+        views, layout = self._image_views(images, scale_weights, self._check_inputs(images, inputs))
         out = []
-        for m in maps:
-            decoded = decode_maps(m, layout, self.input_size)
-
-            def numpy(t: torch.Tensor | None) -> np.ndarray | None:
-                return None if t is None else t.cpu().numpy()
-
-            labels = numpy(None if decoded.labels is None else decoded.labels.to(torch.uint8))
-            probs = numpy(torch.softmax(decoded.logits, 0)) if probabilities and decoded.logits is not None else None
+        for view in views:
+            decoded = self._decode(view, layout, probabilities)
+            labels, probs = decoded.labels, decoded.probabilities
             if self.cross is not None:
                 labels = None if labels is None else self.cross.labels(labels)
                 probs = None if probs is None else self.cross.probabilities(probs)
             out.append(Prediction(
-                labels=labels, probabilities=probs, joints=numpy(decoded.joints),
-                scale_weights=numpy(decoded.scale_weights),
+                labels=labels, probabilities=probs, joints=decoded.joints, scale_weights=decoded.scale_weights,
             ))
         return out
 
