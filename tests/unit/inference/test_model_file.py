@@ -199,3 +199,17 @@ def test_cuda_device_without_gpu_is_a_clear_error(toy_model, tmp_path: Path) -> 
     folder = _save(tmp_path)
     with pytest.raises(ValueError, match="no CUDA GPU"):
         load_model(folder, device="cuda")
+
+
+@pytest.mark.parametrize("size", [[100000, 100000], [473, 5000], [0, 32], [-32, 32], [32.5, 32], [32], "473"])
+def test_absurd_input_size_is_refused_when_loaded(toy_model, tmp_path: Path, size) -> None:
+    from humanparse.errors import ModelFileError
+
+    folder = _save(tmp_path)
+    info = json.loads((folder / "model.json").read_text())
+    info["input_size"] = size
+    (folder / "model.json").write_text(json.dumps(info))
+    with pytest.raises(ModelFileError) as err:
+        load_model(folder)
+    assert err.value.path == str(folder / "model.json")
+    assert err.value.problem.startswith("input_size ") and str(size) in err.value.problem

@@ -192,3 +192,18 @@ def test_real_lip_photo(shared_data: Path, toy_model: str, tmp_path: Path) -> No
     summary = json.loads((out / f"{photo.stem}.json").read_text())
     assert summary["size"] == [height, width] and summary["schema"] == "lip"
     assert sum(summary["classes"].values()) == height * width
+
+
+def test_large_photos_are_not_batched_together(monkeypatch, tmp_path: Path) -> None:
+    import humanparse.inference.predict as predict_module
+    from humanparse.inference.predict import PredictInput, _read_batches
+
+    items = []
+    for i, shape in enumerate([(40, 30), (40, 30), (10, 10), (80, 60), (10, 10)]):
+        _write_jpeg(tmp_path / f"{i}.jpg", shape, seed=i)
+        items.append(PredictInput(tmp_path / f"{i}.jpg", str(i), False))
+    monkeypatch.setattr(predict_module, "BATCH_PIXELS", 2500)
+    batches = [[item.name for item, _ in batch] for batch in _read_batches(items, batch_size=4)]
+    # 1200 + 1200 + 100 pixels fit; the 4800-pixel photo goes alone, over the budget by itself.
+    assert batches == [["0", "1", "2"], ["3"], ["4"]]
+    assert [[i.name for i, _ in b] for b in _read_batches(items, batch_size=2)] == [["0", "1"], ["2"], ["3"], ["4"]]
