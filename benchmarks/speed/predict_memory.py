@@ -9,7 +9,8 @@ benchmarks/results/predict_memory.json), with a digest of each row's label PNGs 
 different code can be compared for identical predictions.
 
     python benchmarks/speed/predict_memory.py [--photos 4] [--size 4000 6000] [--batch-sizes 1 4]
-                                              [--photos-from FOLDER] [--out FILE] [--smoke]
+                                              [--photos-from FOLDER] [--work DIR] [--reference DIR]
+                                              [--out FILE] [--smoke]
 
 Without the real photos the script says so and uses synthetic people instead. ``--smoke``: two
 small photos, one batch size, in a temporary folder.
@@ -64,8 +65,23 @@ def make_photos(source: Path, count: int, size: tuple[int, int], folder: Path) -
     return where
 
 
-def predict_row(model: Path, photos: Path, out: Path, batch_size: int, scales: list[float]) -> dict[str, Any]:
-    """One ``humanparse predict`` run: exit code, seconds, peak resident set, label digest."""
+def agreement(out: Path, reference: Path) -> float | None:
+    """The share of pixels whose class ids in ``out``'s label PNGs equal those of the same names in ``reference``."""
+    same = total = 0
+    for png in sorted(out.glob("*.png")):
+        if not (reference / png.name).is_file():
+            return None
+        ours, theirs = cv2.imread(str(png), cv2.IMREAD_UNCHANGED), cv2.imread(str(reference / png.name), cv2.IMREAD_UNCHANGED)
+        same += int((ours == theirs).sum())
+        total += ours.size
+    return same / total if total else None
+
+
+def predict_row(
+    model: Path, photos: Path, out: Path, batch_size: int, scales: list[float], reference: Path | None
+) -> dict[str, Any]:
+    """One ``humanparse predict`` run: exit code, seconds, peak resident set, label digest and,
+    given a reference run's folder, the pixel agreement with its labels."""
     command = [sys.executable, "-m", "humanparse.cli", "predict", "--model", str(model), str(photos),
                "--out", str(out), "--batch-size", str(batch_size), "--scales", *map(str, scales)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
@@ -81,8 +97,13 @@ def predict_row(model: Path, photos: Path, out: Path, batch_size: int, scales: l
     return {
         "batch_size": batch_size, "exit_code": process.returncode, "seconds": round(seconds, 1),
         "peak_rss_mb": round(usage.ru_maxrss / 1024), "labels_sha256": digest.hexdigest(),
+        **({"agreement": agreement(out, reference / out.name)} if reference is not None else {}),
         **({"stderr_tail": errors[-400:]} if process.returncode else {}),
     }
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.6f}%"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,22 +117,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos-from", type=Path, default=REAL_PHOTOS, help="JPEGs to upscale")
     parser.add_argument("--work", type=Path, default=bench.RESULTS / "predict_memory_work",
                         help="photos, model and predictions go here")
+    parser.add_argument("--reference", type=Path, help="another run's --work folder: report the pixel agreement "
+                        "of each row's labels with that run's row of the same batch size")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = bench.parse_arguments(parser, argv, smoke={"photos": 2, "size": [96, 64], "batch_sizes": [2],
                                                       "input_size": 64})
     size = (args.size[0], args.size[1])
     photos = args.work / f"photos_{size[0]}x{size[1]}"
     source = make_photos(args.photos_from, args.photos, size, photos)
+    torch.manual_seed(0)  # the same weights in every run, so that runs of different code compare
     model = save_model(args.work / "model", build_model(MODEL_SPEC).eval(), MODEL_SPEC, LIP,
                        (args.input_size, args.input_size))
     rows = []
-    print(f"{'photos':>6} {'size':>11} {'batch':>5} {'peak RSS MB':>11} {'seconds':>8} {'exit':>4}")
+    print(f"{'photos':>6} {'size':>11} {'batch':>5} {'peak RSS MB':>11} {'seconds':>8} {'exit':>4} {'agreement':>9}")
     for batch_size in args.batch_sizes:
         row = {"photos": args.photos, "size": list(size),
-               **predict_row(model, photos, args.work / f"pred_b{batch_size}", batch_size, args.scales)}
+               **predict_row(model, photos, args.work / f"pred_b{batch_size}", batch_size, args.scales, args.reference)}
         rows.append(row)
         print(f"{args.photos:>6} {size[0]:>5}x{size[1]:<5} {batch_size:>5} {row['peak_rss_mb']:>11} "
-              f"{row['seconds']:>8} {row['exit_code']:>4}", flush=True)
+              f"{row['seconds']:>8} {row['exit_code']:>4} {_percent(row.get('agreement')):>9}", flush=True)
     bench.write_json(args.out, {
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "cpu_threads": torch.get_num_threads(),

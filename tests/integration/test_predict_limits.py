@@ -86,3 +86,12 @@ def test_truncated_video_is_reported_with_both_counts(model_dir: Path, tmp_path:
     assert 0 < summary["frames"] < 10 and summary["frames_declared"] == 10
     assert f"{summary['frames']} of the 10 frames" in lines[0]
     assert (out / "cut_overlay.mp4").is_file()  # what was read is still written
+
+
+def test_video_over_the_pixel_limit_is_refused_before_its_frames(model_dir: Path, tmp_path: Path, capsys) -> None:
+    clip = tmp_path / "clip.avi"
+    _video(clip, frames=2)
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(model_dir), str(clip), "--out", str(out), "--max-pixels", "1199"]) == 1
+    assert f"{clip}: video frame is 40x30 pixels (W x H, 1,200 in all), over the limit of 1,199" in capsys.readouterr().err
+    assert not (out / "clip.json").exists()
