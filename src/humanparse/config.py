@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from .data.image_io import DEFAULT_MAX_PIXELS
 from .errors import ConfigError  # re-exported: its historic home
 from .io import read_yaml_mapping
 from .losses import check_loss_list
@@ -42,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 8,
         "val_batch_size": None,  # None: batch_size
         "num_workers": 2,
+        "max_pixels": DEFAULT_MAX_PIXELS,  # images and labels over this many pixels are refused (null: no limit)
         "augment": {
             "scale": [0.75, 1.25],
             "rotation": 30.0,
@@ -243,6 +245,9 @@ def _check(config: dict[str, Any]) -> None:
     for key in ("batch_size", "num_workers"):
         if not isinstance(data[key], int) or data[key] < (1 if key == "batch_size" else 0):
             raise ConfigError(f"data.{key} must be an integer {'>= 1' if key == 'batch_size' else '>= 0'}, not {data[key]!r}")
+    limit = data["max_pixels"]
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ConfigError(f"data.max_pixels must be a positive number of pixels or null (no limit), not {limit!r}")
     if train["optimizer"] not in ("sgd", "adamw"):
         raise ConfigError(f"train.optimizer must be 'sgd' or 'adamw', not {train['optimizer']!r}")
     if not isinstance(train["lr"], (int, float)) or train["lr"] <= 0:

@@ -40,6 +40,8 @@ def test_file_then_overrides(tmp_path):
         ("train.optimizer=adam", "sgd' or 'adamw"),
         ("eval.absent=never", "eval.absent"),
         ("data=3", "must be a mapping"),
+        ("data.max_pixels=0", "data.max_pixels must be a positive number"),
+        ("data.max_pixels=1.5e8", "data.max_pixels must be a positive number"),
     ],
 )
 def test_bad_values_name_the_key(override, message):
