@@ -135,6 +135,22 @@ def logged(out: Path, key: str, version: int = 0) -> list[float]:
     return [float(row[key]) for row in metrics_rows(out, version) if row.get(key)]
 
 
+def declared_png(path: Path, width: int, height: int) -> Path:
+    """A PNG of a few KB whose header declares ``width`` x ``height`` RGB pixels and whose data
+    stops after a few rows, as a decompression bomb's header does (its data would be zeros)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(b"\0" * (1 + 3 * width) * 4)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+    return path
+
+
 def expected_size(size: tuple[int, int], stride: int = 8) -> tuple[int, int]:
     """(h, w) of a stride-``stride`` network's output for an (H, W) input: the ceiling, worked
     out here rather than by the package's own helper, which the tests check."""

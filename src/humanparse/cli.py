@@ -23,7 +23,8 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
     from .data.check import run_check
 
     return run_check(
-        args.format, Path(args.root), schema=args.schema, split=args.split, labels_optional=args.labels_optional
+        args.format, Path(args.root), schema=args.schema, split=args.split, labels_optional=args.labels_optional,
+        max_pixels=args.max_pixels,
     )
 
 
@@ -133,7 +134,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return run_predict(
         _local_model(args.model, "--model"), args.inputs, args.out, device=args.device, batch_size=args.batch_size,
         scales=args.scales, flip=args.flip, save_probabilities=args.probabilities,
-        save_scale_weights=args.scale_weights, amp=args.amp, to_schema=args.to_schema,
+        save_scale_weights=args.scale_weights, amp=args.amp, to_schema=args.to_schema, max_pixels=args.max_pixels,
     )
 
 
@@ -160,6 +161,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     run_demo(args.out, minutes=args.minutes, num_images=args.num_images, seed=args.seed)
     return 0
+
+
+def _pixel_count(text: str) -> int | None:
+    """A --max-pixels value: a positive count (180000000 or 180e6), or 0 for no limit."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of pixels: {text!r}") from None
+    if not (value >= 0 and value.is_integer()):
+        raise argparse.ArgumentTypeError(f"a number of pixels is a whole number >= 0, not {text!r}")
+    return int(value) or None
+
+
+def _add_max_pixels(parser: argparse.ArgumentParser, what: str) -> None:
+    from .data.image_io import DEFAULT_MAX_PIXELS
+
+    parser.add_argument(
+        "--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N",
+        help=f"{what} over N pixels (e.g. 250e6) is refused from its header, before it is decoded "
+        f"(default {DEFAULT_MAX_PIXELS:,}; 0: no limit)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="an image without a label is not a problem (partly labelled sets)",
     )
+    _add_max_pixels(check, "an image or label")
     check.set_defaults(func=_cmd_data_check)
 
     synth = sub.add_parser("synth", help="write synthetic humans in LIP's layout")
@@ -299,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--to-schema", metavar="SCHEMA",
         help="write labels in this label schema (a built-in name, or a mapping .yaml from the model's schema)",
     )
+    _add_max_pixels(pr, "an image or video frame")
     pr.set_defaults(func=_cmd_predict)
 
     ex = sub.add_parser("export", help="export a saved model to ONNX (needs the onnx extra)")

@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 
 import yaml
 
+from .data.image_io import DEFAULT_MAX_PIXELS
 from .errors import ConfigError  # re-exported: its historic home
 from .io import local_path, parse_yaml, read_yaml_mapping, yaml_problem
 from .losses import check_loss_list
@@ -48,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 8,
         "val_batch_size": None,  # None: batch_size
         "num_workers": 2,
+        "max_pixels": DEFAULT_MAX_PIXELS,  # images and labels over this many pixels are refused (null: no limit)
         "augment": {
             "scale": [0.75, 1.25],
             "rotation": 30.0,
@@ -189,6 +191,7 @@ RULES: dict[str, Rule] = {
     "data.batch_size": integer(1),
     "data.val_batch_size": NULL | integer(1),
     "data.num_workers": integer(0),
+    "data.max_pixels": (NULL | integer(1)).said("a positive number of pixels, or null (no limit)"),
     "data.augment.scale": Rule("[low, high] zoom factors with 0 < low <= high",
                                lambda v: isinstance(v, list) and len(v) == 2 and all(_is_number(s) for s in v)
                                and 0 < v[0] <= v[1]),

@@ -18,6 +18,7 @@ ABLATION_KEYS = ["settings", "machine", "protocol", "rows"]
 SCRIPTS = {
     "speed/synth_speed.py": ["benchmark", "threads", "machine", "results"],
     "speed/throughput.py": ["machine", "models", "loader"],
+    "speed/predict_memory.py": ["settings", "machine", "rows"],
     "ablations/jppnet.py": ["settings", "machine", "protocol", "parsing_phase1", "rows"],
     "ablations/structure_loss.py": ABLATION_KEYS,
     "ablations/ssnan.py": ABLATION_KEYS,

@@ -41,6 +41,8 @@ def test_file_then_overrides(tmp_path):
         ("eval.absent=never", "eval.absent"),
         ("eval.top_down=maybe", "eval.top_down: expected true or false"),
         ("data=3", "must be a mapping"),
+        ("data.max_pixels=0", "data.max_pixels: expected a positive number of pixels"),
+        ("data.max_pixels=1.5e8", "data.max_pixels: expected a positive number of pixels"),
     ],
 )
 def test_bad_values_name_the_key(override, message):

@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema
-from .image_io import DataError
+from .image_io import DEFAULT_MAX_PIXELS, DataError
 from .readers import FolderLayoutReader, MPIIAnnotationReader, Reader, get_format
 from .sample import MISSING
 
@@ -143,6 +143,7 @@ def check_dataset(
     *,
     labels_optional: bool = False,
     progress: bool = True,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
     **reader_options: Any,
 ) -> CheckReport:
     """Walk every sample of every split found (or only ``split``) and report what is there
@@ -150,7 +151,8 @@ def check_dataset(
     folder, unknown format, no schema for the folder format).
 
     ``labels_optional``: an image without a label is not a problem (partly labelled sets);
-    ``reader_options`` go to the reader (e.g. ``id_list``, ``pose_csv``, ``image_dir``).
+    ``max_pixels``: an image or label over this many pixels is a problem, found from its
+    header before it is decoded (None: no limit); ``reader_options`` go to the reader (e.g. ``id_list``, ``pose_csv``, ``image_dir``).
     """
     root = Path(root)
     started = time.perf_counter()
@@ -176,7 +178,7 @@ def check_dataset(
         summary = SplitSummary(ALL_SPLITS if split_name is None else split_name)
         report.splits.append(summary)
         try:
-            reader = reader_cls(root, split_name, schema, strict=False, **reader_options)
+            reader = reader_cls(root, split_name, schema, strict=False, max_pixels=max_pixels, **reader_options)
         except DataError as e:
             report.add_problem(e)
             continue
@@ -239,11 +241,13 @@ def run_check(
     split: str | None = None,
     *,
     labels_optional: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
     **reader_options: Any,
 ) -> int:
     """Check the dataset, print the report; 0 when no problems, 1 when problems were found."""
     report = check_dataset(
-        fmt, root, schema=schema, split=split, labels_optional=labels_optional, **reader_options
+        fmt, root, schema=schema, split=split, labels_optional=labels_optional, max_pixels=max_pixels,
+        **reader_options,
     )
     print(report.render())
     return 0 if report.ok else 1

@@ -5,6 +5,9 @@ Every failure is a :class:`DataError` that names the file and the problem.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -19,18 +22,67 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
+# Images (and label maps, video frames) over this many pixels are refused before they are
+# decoded: a file of a few KB can declare 60000x60000 pixels (10.8 GB as RGB). 180 megapixels
+# is above the largest camera sensors' photos (150 MP) and takes 540 MB as RGB.
+DEFAULT_MAX_PIXELS = 180_000_000
 
-def _open(path: str | Path, what: str) -> Image.Image:
+
+def check_pixel_count(path: str | Path, height: int, width: int, max_pixels: int | None, what: str = "image") -> None:
+    """A :class:`DataError` naming the file and its declared size when ``height x width`` is
+    over ``max_pixels`` (None: no limit)."""
+    if max_pixels is not None and height * width > max_pixels:
+        raise DataError(
+            path,
+            f"{what} is {width}x{height} pixels (W x H, {height * width:,} in all), over the limit of "
+            f"{max_pixels:,} (raise it with --max-pixels / max_pixels)",
+        )
+
+
+# Pillow's own decompression-bomb check (a warning above 89 MP, an error above 179 MP, from a
+# process-wide setting) is off while this module reads a file: the limit is ``max_pixels``,
+# checked above with the file's name. Reads in several threads share one switch-off.
+_pil_check = threading.Lock()
+_pil_check_users = 0
+_pil_check_saved: int | None = None
+
+
+@contextmanager
+def _own_pixel_limit() -> Iterator[None]:
+    global _pil_check_users, _pil_check_saved
+    with _pil_check:
+        if _pil_check_users == 0:
+            _pil_check_saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        _pil_check_users += 1
+    try:
+        yield
+    finally:
+        with _pil_check:
+            _pil_check_users -= 1
+            if _pil_check_users == 0:
+                Image.MAX_IMAGE_PIXELS = _pil_check_saved
+
+
+def _open(path: str | Path, what: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, f"{what} file does not exist")
-    try:
-        img = Image.open(path)
-        img.load()
-    except UnidentifiedImageError:
-        raise DataError(path, f"unreadable {what}: not a known image format") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise DataError(path, f"unreadable or truncated {what}: {e}") from None
+    with _own_pixel_limit():
+        try:
+            img = Image.open(path)  # reads the header only
+        except UnidentifiedImageError:
+            raise DataError(path, f"unreadable {what}: not a known image format") from None
+        except (OSError, SyntaxError, ValueError) as e:
+            raise DataError(path, f"unreadable or truncated {what}: {e}") from None
+        try:
+            check_pixel_count(path, img.height, img.width, max_pixels, what)
+            img.load()
+        except DataError:
+            img.close()
+            raise
+        except (OSError, SyntaxError, ValueError) as e:
+            img.close()
+            raise DataError(path, f"unreadable or truncated {what}: {e}") from None
     return img
 
 
@@ -38,14 +90,15 @@ def _sixteen_to_eight(arr: np.ndarray) -> np.ndarray:
     return np.clip(np.round(arr.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
 
 
-def read_image(path: str | Path) -> np.ndarray:
+def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """An (H, W, 3) uint8 RGB array, upright.
 
     EXIF orientation is applied; greyscale is replicated to three channels; alpha is
     composited onto white; palette images are expanded; 16-bit and 32-bit greyscale is
-    scaled down to 8 bits.
+    scaled down to 8 bits. An image over ``max_pixels`` (None: no limit) is refused from its
+    header, before it is decoded.
     """
-    img = _open(path, "image")
+    img = _open(path, "image", max_pixels)
     try:
         img = ImageOps.exif_transpose(img)
     except Exception as e:  # a corrupt EXIF block should not hide the pixels' problem
@@ -70,14 +123,16 @@ def read_label(
     path: str | Path,
     num_classes: int | None = None,
     palette: Sequence[Sequence[int]] | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
     """An (H, W) uint8 map of class ids (255 = ignore).
 
     Label PNGs hold ids (single channel, or a palette PNG whose indices are the ids). An
     RGB label is decoded through ``palette`` when one is given. With ``num_classes``,
-    values other than 0..num_classes-1 and 255 are an error.
+    values other than 0..num_classes-1 and 255 are an error. A label over ``max_pixels``
+    (None: no limit) is refused before it is decoded.
     """
-    img = _open(path, "label")
+    img = _open(path, "label", max_pixels)
     if img.mode in ("P", "L"):
         label = np.asarray(img, dtype=np.uint8)
     elif img.mode in ("I;16", "I;16B", "I;16L", "I"):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..data.image_io import DataError
+from ..data.image_io import DEFAULT_MAX_PIXELS, DataError
 from ..errors import ConfigError
 from ..data.readers import Reader, open_dataset
 from ..data.readers.base import read_id_list
@@ -129,7 +129,8 @@ def open_split(data: dict[str, Any], split_key: str, ids_key: str, labels_requir
     """The reader of one split named by the config, and the indices its id selection keeps."""
     if data["root"] is None:
         raise ConfigError("data.root is not set; give the dataset folder (data.root=PATH)")
-    options: dict[str, Any] = {}
+    # Hand-made data sections (not from load_config) may leave the limit out.
+    options: dict[str, Any] = {"max_pixels": data.get("max_pixels", DEFAULT_MAX_PIXELS)}
     if not labels_required:
         options["labels_required"] = False
     # The head boxes' .mat covers one split: the one scored (validation, evaluate).

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..data.image_io import DataError
 from ..devices import resolve_device  # its earlier home: importable from here too
-from ..errors import UsageError
+from ..errors import ModelFileError, UsageError
 from ..io import atomic_folder, local_path
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..schemas import JointSchema, LabelSchema, SchemaError, joint_schema_from_dict, label_schema_from_dict
@@ -70,13 +70,22 @@ class SavedModel:
 # --------------------------------------------------------------------------- checks
 
 
-def _check_input_size(size: Sequence[int], where: str) -> tuple[int, int]:
+# The largest network input side a model file may declare: every batch the predictor runs holds
+# (classes, height, width) float maps at the input size, so a side of 100000 would ask for
+# terabytes; 4096 is well above any parsing or pose network's training size.
+MAX_INPUT_SIDE = 4096
+
+
+def _check_input_size(size: Sequence[int]) -> tuple[int, int]:
+    """(height, width) of a network input, or a ValueError that names ``input_size``."""
     if (
         not isinstance(size, (list, tuple))
         or len(size) != 2
         or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size)
     ):
-        raise ValueError(f"{where}: input_size must be (height, width) positive integers, not {size!r}")
+        raise ValueError(f"input_size must be (height, width) positive integers, not {size!r}")
+    if max(size) > MAX_INPUT_SIDE:
+        raise ValueError(f"input_size {list(size)} is over {MAX_INPUT_SIDE} pixels a side: not a network input")
     return int(size[0]), int(size[1])
 
 
@@ -199,12 +208,16 @@ def save_model(
         raise ValueError(f"extra may not replace {clash}: they describe the model itself")
     where = str(target / CONFIG_FILE)
     test_time = check_test_time(extra.pop("test_time", {"scales": [1.0], "flip": False}), where)
+    try:
+        checked_size = _check_input_size(tuple(input_size))
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
     description: dict[str, Any] = {
         "format": MODEL_FORMAT,
         "version": MODEL_FORMAT_VERSION,
         "model": spec,
         "label_schema": label_schema.to_dict() if label_schema is not None else None,
-        "input_size": list(_check_input_size(tuple(input_size), where)),
+        "input_size": list(checked_size),
         "normalization": _preprocessing(mean, std, where).to_dict(),
         "test_time": test_time,
         **({"joint_schema": joint_schema.to_dict()} if joint_schema is not None else {}),
@@ -300,7 +313,10 @@ def _parse_info(
             json_path, f"the model has {spec['num_classes']} classes but its label schema has {schema.num_classes}"
         )
     try:
-        input_size = _check_input_size(info["input_size"], "input_size")
+        input_size = _check_input_size(info["input_size"])
+    except ValueError as e:
+        raise ModelFileError(json_path, str(e)) from None
+    try:
         preprocessing = Preprocessing.from_dict(info["normalization"])
         mean, std = preprocessing.mean, preprocessing.std
         test_time = check_test_time(info.get("test_time", {}), "test_time")

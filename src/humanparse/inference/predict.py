@@ -10,7 +10,8 @@ Figure 5; the mean weight of each scale goes into the JSON). Per video:
 joints adds them to each JSON (name, x, y, score), draws its skeleton on the overlays, and
 writes ``joints.csv`` for the images in LIP's pose layout; a pose-only model writes no PNG.
 Images inside a folder keep their path relative to that folder. An input that cannot be
-read is reported and skipped; the exit code is then 1.
+read (or is over the pixel limit) is reported and skipped, and a video that ends before the
+frames it declares is reported after its outputs are written; the exit code is then 1.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ..data.image_io import IMAGE_EXTENSIONS, DataError, read_image, write_label_png
+from ..data.image_io import (
+    DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, DataError, check_pixel_count, read_image, write_label_png,
+)
 from ..data.readers.lip import write_lip_pose_csv
 from ..data.sample import VISIBLE
 from ..errors import HumanparseError, UsageError
 from ..io import atomic_file, check_writable_dir, write_atomically, write_json
-from .predictor import Prediction, Predictor
+from .predictor import Prediction, Predictor, row_bands
 from ..models import predicts_scale_weights
 from ..devices import resolve_device
 from .model_file import SavedModel, load_model
@@ -41,6 +44,12 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 # Weight of the class colour in the overlay (the rest is the original image).
 OVERLAY_ALPHA = 0.5
 OVERLAY_JPEG_QUALITY = 90
+# Values blended at a time for an overlay (16 MiB of float32 a copy).
+_OVERLAY_BAND_VALUES = 1 << 22
+# Original pixels read into one batch at most: the batch closes before an image that would
+# pass it, so large photos go one at a time (the network sees each at its input size anyway;
+# what a batch holds at full size is the photos and their outputs).
+BATCH_PIXELS = 16_000_000
 # The frame rate written when a video container reports none.
 _DEFAULT_FPS = 25.0
 
@@ -129,9 +138,14 @@ def colour_overlay(image: np.ndarray, labels: np.ndarray, schema: LabelSchema, a
     # Ids outside the schema (255 = ignore) are shown in white, as in the label PNG's palette.
     lut = np.full((256, 3), 255, dtype=np.uint8)
     lut[: len(palette)] = palette
-    colours = lut[labels].astype(np.float32)
-    blended = np.rint((1 - alpha) * image.astype(np.float32) + alpha * colours).astype(np.uint8)
-    return np.concatenate([image, blended], axis=1)
+    h, w = labels.shape
+    out = np.empty((h, 2 * w, 3), dtype=np.uint8)
+    out[:, :w] = image
+    # In bands of rows: the float arithmetic over a whole 24-megapixel photo would take ~1.5 GB.
+    for first, stop in row_bands(h, w, 3, _OVERLAY_BAND_VALUES):
+        colours = lut[labels[first:stop]].astype(np.float32)
+        out[first:stop, w:] = np.rint((1 - alpha) * image[first:stop].astype(np.float32) + alpha * colours)
+    return out
 
 
 def draw_skeleton(image: np.ndarray, joints: np.ndarray, schema: JointSchema) -> np.ndarray:
@@ -248,27 +262,40 @@ def _write_image_outputs(
 # --------------------------------------------------------------------------- images
 
 
-def _read_batches(items: Sequence[PredictInput], batch_size: int) -> Iterator[list[tuple[PredictInput, np.ndarray | DataError]]]:
-    for start in range(0, len(items), batch_size):
-        batch: list[tuple[PredictInput, np.ndarray | DataError]] = []
-        for item in items[start : start + batch_size]:
-            try:
-                batch.append((item, read_image(item.path)))
-            except DataError as e:
-                batch.append((item, e))
+def _read_batches(
+    items: Sequence[PredictInput], batch_size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> Iterator[list[tuple[PredictInput, np.ndarray | DataError]]]:
+    """Batches of at most ``batch_size`` images and :data:`BATCH_PIXELS` pixels (an image over
+    that goes alone), each image read or the error that stopped it."""
+    batch: list[tuple[PredictInput, np.ndarray | DataError]] = []
+    pixels = 0
+    for item in items:
+        entry: np.ndarray | DataError
+        try:
+            entry = read_image(item.path, max_pixels=max_pixels)
+        except DataError as e:
+            entry = e
+        size = entry.shape[0] * entry.shape[1] if isinstance(entry, np.ndarray) else 0
+        if batch and (len(batch) == batch_size or pixels + size > BATCH_PIXELS):
+            yield batch
+            batch, pixels = [], 0
+        batch.append((item, entry))
+        pixels += size
+    if batch:
         yield batch
 
 
 def _predict_images(
     items: Sequence[PredictInput], predictor: Predictor, out_dir: Path, batch_size: int,
     probabilities: bool, context: dict[str, Any], progress: bool, scale_weights: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> int:
     """Predict and write every image (and, for a model that predicts joints, ``joints.csv`` in
     LIP's pose layout for all of them); returns how many could not be read."""
     failures = 0
     rows: dict[str, np.ndarray] = {}
     bar = tqdm(total=len(items), desc="predicting", unit="img", disable=None if progress else True)
-    for batch in _read_batches(items, batch_size):
+    for batch in _read_batches(items, batch_size, max_pixels):
         good = [(item, image) for item, image in batch if isinstance(image, np.ndarray)]
         for item, error in batch:
             if isinstance(error, DataError):
@@ -318,13 +345,21 @@ def _frame_batches(frames: Iterator[np.ndarray], batch_size: int) -> Iterator[li
 
 def _predict_video(
     item: PredictInput, predictor: Predictor, out_dir: Path, batch_size: int,
-    context: dict[str, Any], progress: bool,
+    context: dict[str, Any], progress: bool, max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> bool:
-    """Predict every frame, writing the overlay video and a summary; False if it cannot be read."""
+    """Predict every frame, writing the overlay video and a summary; False if it cannot be read,
+    or if it ends before the frames its container declares (what was read is still written)."""
     capture = cv2.VideoCapture(str(item.path))
     if not capture.isOpened():
         capture.release()
         _report(item.path, "unreadable video: OpenCV cannot open it")
+        return False
+    try:
+        height, width = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        check_pixel_count(item.path, height, width, max_pixels, "video frame")
+    except DataError as e:
+        capture.release()
+        _report(e.path, e.problem)
         return False
     schema = predictor.output_schema
     fps = capture.get(cv2.CAP_PROP_FPS)
@@ -369,12 +404,14 @@ def _predict_video(
     finally:
         bar.close()
         capture.release()
+    cut_short = total is not None and len(per_frame) < total
     write_json(
         out_dir / f"{item.name}.json",
         {
             "video": str(item.path),
             "size": [size[0], size[1]],
             "frames": len(per_frame),
+            **({"frames_declared": total} if cut_short else {}),
             "fps": fps,
             "classes": {schema.classes[i]: int(n) for i, n in enumerate(totals) if n},
             "per_frame": per_frame,
@@ -383,6 +420,10 @@ def _predict_video(
         },
         allow_nan=True,
     )
+    if cut_short:
+        _report(item.path, f"video cut short: {len(per_frame)} of the {total} frames it declares could be read "
+                           "(the outputs hold those)")
+        return False
     return True
 
 
@@ -403,6 +444,7 @@ def run_predict(
     amp: bool = False,
     progress: bool = True,
     to_schema: str | Path | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> int:
     """Predict every image and video in ``inputs`` into ``out_dir``; returns the exit code:
     0 when everything was predicted, 1 when some input could not be read (each is passed to
@@ -413,6 +455,9 @@ def run_predict(
     default to the model file's ``test_time``; ``amp`` runs the model
     in bfloat16 on CUDA. Probabilities and scale-weight maps are written for images only (a
     video's would be huge); asking for scale weights from a model without them is an error.
+    An image or video frame over ``max_pixels`` (None: no limit) is refused from its header
+    before it is decoded, and a video that ends before the frames it declares is reported
+    (its outputs hold what was read); each counts as an input that could not be read.
     """
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, not {batch_size}")
@@ -443,10 +488,10 @@ def run_predict(
     images = [i for i in items if not i.is_video]
     if images:
         failures += _predict_images(
-            images, predictor, out, batch_size, save_probabilities, context, progress, save_scale_weights
+            images, predictor, out, batch_size, save_probabilities, context, progress, save_scale_weights, max_pixels
         )
     for item in (i for i in items if i.is_video):
-        if not _predict_video(item, predictor, out, batch_size, context, progress):
+        if not _predict_video(item, predictor, out, batch_size, context, progress, max_pixels):
             failures += 1
     return 1 if failures else 0
 

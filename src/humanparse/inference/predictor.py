@@ -9,6 +9,10 @@ original pixel over the views that see that pixel (a zoom above 1 crops the imag
 away). Parsing is the argmax of the averaged logits; each joint is the refined peak of its
 averaged heatmap (see :func:`humanparse.data.heatmaps.decode_heatmaps`).
 
+The original-resolution steps of :class:`Predictor` go one band of rows at a time (at most
+:data:`BAND_VALUES` channel-pixels warped back at once), so their memory is bounded whatever
+the photo's size; a band's pixels are the same numbers as those of the whole image.
+
 Validation during training goes through the same three steps for its letterboxed batches
 (:func:`output_maps`, :func:`original_views`, :func:`decode_maps`), so the scores it picks the
 best checkpoint by are the ones ``humanparse evaluate`` reproduces.
@@ -53,6 +57,19 @@ def class_ids(scores: torch.Tensor) -> torch.Tensor:
     """(C, H, W) scores -> (H, W) int64 ids of the highest score (the first on ties), as
     ``argmax(0)``; ``max(0)`` reduces over the leading axis about 4x faster on a CPU."""
     return scores.max(0).indices
+
+
+# Channel-pixels of one band of original rows warped back at a time: 2**25 float32 values,
+# 128 MiB a copy (a 24-megapixel photo's 20 class maps at once would be 1.9 GiB a copy).
+BAND_VALUES = 1 << 25
+
+
+def row_bands(height: int, width: int, channels: int, budget: int | None = None) -> Iterator[tuple[int, int]]:
+    """(first, stop) row ranges covering ``height`` rows, each at most ``budget`` channel-pixels
+    (default :data:`BAND_VALUES`; at least one row)."""
+    rows = max(1, (BAND_VALUES if budget is None else budget) // max(1, channels * width))
+    for first in range(0, height, rows):
+        yield first, min(height, first + rows)
 
 
 @dataclass
@@ -211,6 +228,13 @@ def box_window(
     return x0, y0, x1, y1
 
 
+def window_affine(affine: np.ndarray, window: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """``affine`` (original pixels -> input pixels) for the pixels of ``window`` (x0, y0, x1, y1),
+    and the window's (h, w): window pixel (u, v) is original pixel (u + x0, v + y0)."""
+    x0, y0, x1, y1 = window
+    return compose_affine(affine, np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]])), (y1 - y0, x1 - x0)
+
+
 def original_views(
     maps: torch.Tensor, affines: Sequence[np.ndarray], original_sizes: Sequence[tuple[int, int]],
     windows: Sequence[tuple[int, int, int, int]] | None = None,
@@ -223,9 +247,7 @@ def original_views(
     ones = torch.ones_like(maps[:, :1])
     for i, (affine, size) in enumerate(zip(affines, original_sizes)):
         if windows is not None:
-            x0, y0, x1, y1 = windows[i]
-            # window pixel (u, v) is original pixel (u + x0, v + y0)
-            affine, size = compose_affine(affine, np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]])), (y1 - y0, x1 - x0)
+            affine, size = window_affine(affine, windows[i])
         # The letterbox never mirrors, so no channel swap is involved here.
         both = warp_back(torch.cat([maps[i], ones[i]]), affine, size)
         yield both[:-1], both[-1:]
@@ -259,6 +281,48 @@ def decode_maps(maps: torch.Tensor, layout: MapLayout, view: View) -> DecodedMap
         if x0 or y0:
             joints = joints + torch.tensor([x0, y0, 0.0], device=joints.device)
     return DecodedMaps(labels, logits, joints, weights)
+
+
+class DecodedArrays(NamedTuple):
+    """One image's prediction read out band by band, as NumPy arrays (see :class:`Prediction`)."""
+
+    labels: np.ndarray | None
+    probabilities: np.ndarray | None
+    joints: np.ndarray | None
+    scale_weights: np.ndarray | None
+
+
+@dataclass
+class ImageViews:
+    """One image's maps at the network's input size under each test scale, (M, h, w) each, with
+    the affine that takes its :class:`View`'s window pixels to that scale's input pixels."""
+
+    view: View
+    maps: list[torch.Tensor]
+    affines: list[np.ndarray]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The (h, w) of the window the maps are warped back onto."""
+        x0, y0, x1, y1 = self.view.window
+        return y1 - y0, x1 - x0
+
+    def averaged(self, rows: tuple[int, int], channels: slice = slice(None)) -> torch.Tensor:
+        """(M', stop - first, w): ``channels`` of the maps warped back onto the window's ``rows``
+        and averaged per pixel over the scales that see it."""
+        total: torch.Tensor | None = None
+        coverage: torch.Tensor | None = None
+        for maps, affine in zip(self.maps, self.affines):
+            part = maps[channels]
+            # The letterbox never mirrors, so no channel swap is involved here; the ones give
+            # each pixel's coverage (bilinear sampling mixes in zeros from outside the view).
+            both = warp_back(torch.cat([part, torch.ones_like(part[:1])]), affine, self.size, rows=rows)
+            total = both[:-1] if total is None else total + both[:-1]
+            coverage = both[-1:] if coverage is None else coverage + both[-1:]
+        assert total is not None and coverage is not None
+        # Dividing the sum by the summed coverage averages each pixel over the views that see
+        # it and undoes the zero padding at the border.
+        return total / coverage.clamp_min(1e-6)
 
 
 def _check_boxes(images: Sequence[np.ndarray], boxes: Sequence[Sequence[float] | None] | None) -> list:
@@ -421,16 +485,20 @@ class Predictor:
         box = tuple(float(v) for v in box)
         return View(affine_matrix(size, self.input_size, box=box), box_window(size, box, self.input_size, self.scales))
 
-    def _scale_views(
-        self, images: Sequence[np.ndarray], views: Sequence[View], boxes: Sequence[Sequence[float] | None],
+    def _image_views(
+        self, images: Sequence[np.ndarray], boxes: Sequence[Sequence[float] | None] | None = None,
         scale_weights: bool = False, inputs: Sequence[dict[str, np.ndarray]] | None = None,
-    ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, MapLayout]]:
-        """For each scale and image: (image index, maps (C + K (+ S), h, w), coverage (1, h, w),
-        their layout) over the image's view window at the original resolution. Extra inputs are
-        letterboxed with their image (or box)."""
+    ) -> tuple[list[ImageViews], MapLayout]:
+        """Each image's maps (C + K (+ S) channels) at the input size under every scale, and
+        their layout: one network batch per scale. Extra inputs are letterboxed with their image
+        (or box)."""
+        _check_images(images)
+        inputs = self._check_inputs(images, inputs)
+        boxes = _check_boxes(images, boxes)
         extra = self.extra_inputs if inputs else {}
         specs = {name: MapSpec("continuous", class_indexed=spec.class_indexed) for name, spec in extra.items()}
-        windows = [v.window for v in views]
+        views = [ImageViews(self._view(image.shape[:2], box), [], []) for image, box in zip(images, boxes)]
+        layout = MapLayout(0)
         for transform in self._transforms:
             warped = [
                 transform(Sample(image=image, maps=dict(inputs[i]) if inputs else {}, map_specs=specs), box=boxes[i])
@@ -439,35 +507,72 @@ class Predictor:
             batch = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2)
             extras = {name: torch.from_numpy(np.stack([w.maps[name] for w in warped])) for name in specs}
             maps, layout = self._network_maps(batch, scale_weights, extras)
-            affines = [w.meta["affine"] for w in warped]
-            for i, (view, coverage) in enumerate(original_views(maps, affines, [w.meta["orig_size"] for w in warped], windows)):
-                yield i, view, coverage, layout
+            for image_views, image_maps, w in zip(views, maps, warped):
+                image_views.maps.append(image_maps)
+                image_views.affines.append(window_affine(w.meta["affine"], image_views.view.window)[0])
+        return views, layout
 
     @torch.inference_mode()
     def _predict_maps(
         self, images: Sequence[np.ndarray], scale_weights: bool = False,
         inputs: Sequence[dict[str, np.ndarray]] | None = None,
-        boxes: Sequence[Sequence[float] | None] | None = None,
-    ) -> tuple[list[torch.Tensor], MapLayout, list[View]]:
-        """(C + K (+ S), h, w) averaged maps per image over its view's window at the original
-        resolution, their channels, and the views."""
+    ) -> tuple[list[torch.Tensor], MapLayout]:
+        """(C + K (+ S), H, W) averaged maps per image at its original resolution, and their channels."""
         images = list(images)
         if not images:
-            return [], MapLayout(0), []
-        _check_images(images)
-        inputs = self._check_inputs(images, inputs)
-        boxes = _check_boxes(images, boxes)
-        views = [self._view(image.shape[:2], box) for image, box in zip(images, boxes)]
-        sums: list[torch.Tensor | None] = [None] * len(images)
-        weights: list[torch.Tensor | None] = [None] * len(images)
-        layout = MapLayout(0)
-        for i, maps, coverage, layout in self._scale_views(images, views, boxes, scale_weights, inputs):
-            # A warped view already carries its coverage (bilinear sampling mixes in zeros from
-            # outside the letterbox), so dividing the sum by the summed coverage averages each
-            # pixel over the views that see it and undoes that zero padding at the border.
-            sums[i] = maps if sums[i] is None else sums[i] + maps
-            weights[i] = coverage if weights[i] is None else weights[i] + coverage
-        return [s / w.clamp_min(1e-6) for s, w in zip(sums, weights)], layout, views  # type: ignore[operator, union-attr]
+            return [], MapLayout(0)
+        views, layout = self._image_views(images, scale_weights=scale_weights, inputs=inputs)
+        out = []
+        for view in views:
+            (h, w), channels = view.size, int(view.maps[0].shape[0])
+            maps = torch.empty((channels, h, w), dtype=torch.float32, device=self.device)
+            for first, stop in row_bands(h, w, channels + 1):
+                maps[:, first:stop] = view.averaged((first, stop))
+            out.append(maps)
+        return out, layout
+
+    def _decode(self, views: ImageViews, layout: MapLayout, probabilities: bool) -> DecodedArrays:
+        """What :func:`decode_maps` reads from one image's averaged maps, band by band: ids,
+        optionally softmax probabilities and the weights over scales, as NumPy arrays over the
+        view's window; the joints from the maximum of each heatmap over the bands, refined on
+        the rows around it, in the whole image's pixels."""
+        (h, w), channels = views.size, int(views.maps[0].shape[0])
+        classes, weights_from = layout.classes, channels - layout.scales
+        joints = weights_from - classes
+        labels = np.empty((h, w), dtype=np.uint8) if classes else None
+        probs = np.empty((classes, h, w), dtype=np.float32) if probabilities and classes else None
+        weights = np.empty((layout.scales, h, w), dtype=np.float32) if layout.scales else None
+        peak = torch.full((joints,), -torch.inf, device=self.device)
+        at = torch.zeros(joints, dtype=torch.long, device=self.device)
+        for first, stop in row_bands(h, w, channels + 1):
+            band = views.averaged((first, stop))
+            if labels is not None:
+                labels[first:stop] = class_ids(band[:classes]).to(torch.uint8).cpu().numpy()
+            if probs is not None:
+                probs[:, first:stop] = torch.softmax(band[:classes], 0).cpu().numpy()
+            if weights is not None:
+                weights[:, first:stop] = band[weights_from:].cpu().numpy()
+            if joints:
+                value, index = band[classes:weights_from].reshape(joints, -1).max(-1)
+                better = value > peak  # strictly: the first maximum in row-major order wins, as in argmax
+                peak = torch.where(better, value, peak)
+                at = torch.where(better, index + first * w, at)
+        decoded = None
+        if joints:
+            # The maps were upsampled from cells of stride / zoom original pixels (zoom: the
+            # view's letterbox of scale 1); the refinement reads the peak's neighbours that far away.
+            spacing = layout.heatmap_stride / views.view.zoom
+            x0, y0 = views.view.window[:2]
+            found = []
+            for k, y in enumerate((at // w).tolist()):
+                # The refinement reads the heatmap up to ``spacing`` rows (and one more) either
+                # side of the peak: those rows alone give the same joint as the whole map.
+                first, stop = max(0, math.floor(y - spacing)), min(h, math.floor(y + spacing) + 2)
+                window = views.averaged((first, stop), slice(classes + k, classes + k + 1))
+                joint = decode_heatmaps(window[None], stride=1, spacing=spacing)[0, 0]
+                found.append(joint + torch.tensor([x0, y0 + first, 0.0], device=joint.device))
+            decoded = torch.stack(found).cpu().numpy()
+        return DecodedArrays(labels, probs, decoded, weights)
 
     def _check_inputs(
         self, images: Sequence[np.ndarray], inputs: Sequence[dict[str, np.ndarray]] | None
@@ -505,7 +610,7 @@ class Predictor:
     ) -> list[torch.Tensor]:
         """(C, H, W) float32 logits per (H, W, 3) uint8 RGB image, at its original resolution,
         on the predictor's device; averaged over scales (and flip)."""
-        maps, layout, _ = self._predict_maps(images, inputs=inputs)
+        maps, layout = self._predict_maps(images, inputs=inputs)
         num_classes = layout.classes
         if maps and num_classes == 0:
             raise ValueError("this model predicts joints only, no parsing logits")
@@ -525,22 +630,20 @@ class Predictor:
         ``boxes``: one (x0, y0, x1, y1) box (outer pixel edges) or None per image; a box is
         letterboxed instead of its whole image (a top-down view of one person), its joints come
         in the image's pixels and its maps over :attr:`Prediction.window`."""
-        maps, layout, views = self._predict_maps(images, scale_weights, inputs, boxes)
+        images = list(images)
+        if not images:
+            return []
+        views, layout = self._image_views(images, boxes, scale_weights, inputs)
         out = []
-        for m, view in zip(maps, views):
-            decoded = decode_maps(m, layout, view)
-
-            def numpy(t: torch.Tensor | None) -> np.ndarray | None:
-                return None if t is None else t.cpu().numpy()
-
-            labels = numpy(None if decoded.labels is None else decoded.labels.to(torch.uint8))
-            probs = numpy(torch.softmax(decoded.logits, 0)) if probabilities and decoded.logits is not None else None
+        for image_views in views:
+            decoded = self._decode(image_views, layout, probabilities)
+            labels, probs = decoded.labels, decoded.probabilities
             if self.cross is not None:
                 labels = None if labels is None else self.cross.labels(labels)
                 probs = None if probs is None else self.cross.probabilities(probs)
             out.append(Prediction(
-                labels=labels, probabilities=probs, joints=numpy(decoded.joints),
-                scale_weights=numpy(decoded.scale_weights), window=view.window,
+                labels=labels, probabilities=probs, joints=decoded.joints, scale_weights=decoded.scale_weights,
+                window=image_views.view.window,
             ))
         return out
 
@@ -568,7 +671,7 @@ ParsingPredictor = Predictor
 ParsingPrediction = Prediction
 
 __all__ = [
-    "DecodedMaps", "MapLayout", "ParsingPrediction", "ParsingPredictor", "Prediction", "Predictor", "View",
+    "BAND_VALUES", "DecodedMaps", "MapLayout", "ParsingPrediction", "ParsingPredictor", "Prediction", "Predictor", "View",
     "box_window", "check_output", "class_ids", "decode_maps", "heatmap_stride_of", "normalize", "original_views",
-    "output_maps",
+    "output_maps", "row_bands", "window_affine",
 ]

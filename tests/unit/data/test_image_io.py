@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from humanparse.data.image_io import DataError, read_image, read_label, write_label_png
+from helpers import declared_png
+from humanparse.data.image_io import DEFAULT_MAX_PIXELS, DataError, read_image, read_label, write_label_png
 from humanparse.schemas import LIP
 
 
@@ -87,3 +90,30 @@ def test_colour_label_needs_palette(tmp_path):
     Image.fromarray(rgb).save(p)
     with pytest.raises(DataError, match=r"\(1, 2, 3\) is not in the schema's palette"):
         read_label(p, palette=LIP.palette)
+
+
+def test_image_declaring_enormous_size_is_refused_from_its_header(tmp_path):
+    bomb = declared_png(tmp_path / "bomb.png", 60000, 60000)
+    assert bomb.stat().st_size < 4000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DecompressionBombWarning either
+        for read in (read_image, read_label):
+            with pytest.raises(DataError) as caught:
+                read(bomb)
+            assert caught.value.path == str(bomb)
+            assert "60000x60000 pixels (W x H, 3,600,000,000 in all)" in caught.value.problem
+            assert f"over the limit of {DEFAULT_MAX_PIXELS:,}" in caught.value.problem
+
+
+def test_pixel_limit_is_an_argument_and_not_pillows(tmp_path, monkeypatch):
+    Image.fromarray(_gradient(30, 40)).save(tmp_path / "small.png")
+    with pytest.raises(DataError, match="40x30 pixels"):
+        read_image(tmp_path / "small.png", max_pixels=1199)
+    assert read_image(tmp_path / "small.png", max_pixels=1200).shape == (30, 40, 3)
+    # A limit above Pillow's own is ours to set: Pillow's check neither warns nor refuses.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_image(tmp_path / "small.png", max_pixels=None).shape == (30, 40, 3)
+        assert read_image(declared_png(tmp_path / "big.png", 3000, 2000), max_pixels=None).shape == (2000, 3000, 3)
+    assert Image.MAX_IMAGE_PIXELS == 100  # and is put back

@@ -279,6 +279,25 @@ def test_ccp_upstream_mat_layout(tmp_path):
     assert "lacks 'groundtruth'" in str(result.errors[1])
 
 
+def test_ccp_mat_label_over_the_pixel_limit_is_refused_from_its_header(tmp_path, monkeypatch):
+    import humanparse.data.readers.ccp as ccp
+
+    _save_image(tmp_path / "photos" / "0001.jpg", 30, 40)
+    mats = tmp_path / "annotations" / "pixel-level"
+    mats.mkdir(parents=True)
+    scipy.io.savemat(mats / "0001.mat", {"groundtruth": _label(30, 40, 59)}, do_compression=True)
+    assert CCPReader(tmp_path, max_pixels=1200)[0].label.shape == (30, 40)
+
+    def no_loading(path):
+        raise AssertionError("the .mat was read beyond its header")
+
+    monkeypatch.setattr(ccp, "load_mat", no_loading)
+    result = CCPReader(tmp_path, max_pixels=1199).inspect(0)
+    # The image is over the limit too: each file is its own problem.
+    assert [Path(e.path).name for e in result.errors] == ["0001.jpg", "0001.mat"]
+    assert "label is 40x30 pixels (W x H, 1,200 in all), over the limit of 1,199" in result.errors[1].problem
+
+
 def test_ccp_png_layout(tmp_path):
     _save_image(tmp_path / "images" / "0001.jpg", 16, 11)
     label = _label(16, 11, 59)

@@ -429,3 +429,20 @@ def test_real_lip_label_survives_a_flipped_rotated_round_trip(shared_data) -> No
     compared = interior(label, 2) & (cx > 1.5) & (cx < out_size[1] - 2.5) & (cy > 1.5) & (cy < out_size[0] - 2.5)
     assert (compared & (label == LIP_LEFT_ARM)).sum() > 1000 and (compared & (label == LIP_RIGHT_ARM)).sum() > 1000
     np.testing.assert_array_equal(back[compared], label[compared])
+
+
+def test_warp_back_rows_are_those_rows_of_the_whole_result() -> None:
+    matrix = affine_matrix((37, 53), (16, 16))
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(3, 16, 16)).astype(np.float32)
+    labels = rng.integers(0, 5, (16, 16)).astype(np.uint8)
+    for pred in (scores, torch.from_numpy(scores), labels, torch.from_numpy(labels)):
+        whole = warp_back(pred, matrix, (37, 53))
+        band = warp_back(pred, matrix, (37, 53), rows=(11, 20))
+        expected = whole[..., 11:20, :]
+        if isinstance(pred, np.ndarray) and pred.ndim == 3:  # cv2 reads a shifted matrix in fixed point
+            np.testing.assert_allclose(band, expected, atol=1e-3)
+        else:
+            np.testing.assert_array_equal(np.asarray(band), np.asarray(expected))
+    with pytest.raises(ValueError, match="rows"):
+        warp_back(scores, matrix, (37, 53), rows=(20, 11))

@@ -29,3 +29,16 @@ def test_sampler_reshuffles_per_epoch_and_repeats_per_seed():
     assert [i for _, i in second] != [i for _, i in first]
     assert {e for e, _ in second} == {1}
     assert list(ShardedSampler(5, shuffle=False)) == [0, 1, 2, 3, 4]
+
+
+def test_the_configs_pixel_limit_reaches_the_readers(small_synth_root) -> None:
+    from humanparse.config import load_config
+    from humanparse.data.image_io import DataError
+    from humanparse.engine.data import open_split
+
+    data = load_config(None, [f"data.root={small_synth_root}", "data.max_pixels=4095"])["data"]
+    reader, _ = open_split(data, "train_split", "train_ids")
+    with pytest.raises(DataError, match="image is 64x64 pixels .* over the limit of 4,095"):
+        reader[0]
+    data["max_pixels"] = 4096
+    assert open_split(data, "train_split", "train_ids")[0][0].image.shape == (64, 64, 3)

@@ -211,3 +211,17 @@ def test_a_full_disk_leaves_the_earlier_model_folder(toy_model, tmp_path: Path, 
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert load_model(folder).label_schema.name == PASCAL_PERSON_PART.name
     assert leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+@pytest.mark.parametrize("size", [[100000, 100000], [473, 5000], [0, 32], [-32, 32], [32.5, 32], [32], "473"])
+def test_absurd_input_size_is_refused_when_loaded(toy_model, tmp_path: Path, size) -> None:
+    from humanparse.errors import ModelFileError
+
+    folder = _save(tmp_path)
+    info = json.loads((folder / "model.json").read_text())
+    info["input_size"] = size
+    (folder / "model.json").write_text(json.dumps(info))
+    with pytest.raises(ModelFileError) as err:
+        load_model(folder)
+    assert err.value.path == str(folder / "model.json")
+    assert err.value.problem.startswith("input_size ") and str(size) in err.value.problem

@@ -103,8 +103,8 @@ def test_flip_is_exact_for_a_symmetric_pose_model():
     image = dot_image((64, 64), red=(44.0, 30.0), green=(40.0, 10.0))
     plain = Predictor(DotFinder(), LIP, (64, 64), joint_schema=LIP_JOINTS)
     flipped = Predictor(DotFinder(), LIP, (64, 64), flip=True, joint_schema=LIP_JOINTS)
-    maps_plain, c, _ = plain._predict_maps([image])
-    maps_flip, _, _ = flipped._predict_maps([image])
+    maps_plain, c = plain._predict_maps([image])
+    maps_flip, _ = flipped._predict_maps([image])
     # The mirrored view, swapped back by the schema and mirrored back, is the plain view
     # again, so averaging changes nothing (without the swap, left joints would see green).
     assert c.classes == 0

@@ -208,3 +208,18 @@ def test_a_full_disk_leaves_earlier_outputs_whole_and_says_so(model_dir: Path, t
     assert "Traceback" not in err and f"humanparse: error: {out / 'a.png'}: could not be written (No space left" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert leftovers(out) == []
+
+
+def test_large_photos_are_not_batched_together(monkeypatch, tmp_path: Path) -> None:
+    import humanparse.inference.predict as predict_module
+    from humanparse.inference.predict import PredictInput, _read_batches
+
+    items = []
+    for i, shape in enumerate([(40, 30), (40, 30), (10, 10), (80, 60), (10, 10)]):
+        _write_jpeg(tmp_path / f"{i}.jpg", shape, seed=i)
+        items.append(PredictInput(tmp_path / f"{i}.jpg", str(i), False))
+    monkeypatch.setattr(predict_module, "BATCH_PIXELS", 2500)
+    batches = [[item.name for item, _ in batch] for batch in _read_batches(items, batch_size=4)]
+    # 1200 + 1200 + 100 pixels fit; the 4800-pixel photo goes alone, over the budget by itself.
+    assert batches == [["0", "1", "2"], ["3"], ["4"]]
+    assert [[i.name for i, _ in b] for b in _read_batches(items, batch_size=2)] == [["0", "1"], ["2"], ["3"], ["4"]]

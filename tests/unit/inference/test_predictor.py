@@ -207,3 +207,51 @@ def test_class_ids_are_the_argmax_first_on_ties():
     ids = class_ids(scores)
     assert ids.dtype == torch.int64 and torch.equal(ids, scores.argmax(0))
     assert ids[0, 0] == 0 and ids[1, 1] == 2
+
+
+class PartsAndJoints(nn.Module):
+    """Parsing logits and positive joint heatmaps at output stride 2, from random convolutions."""
+
+    output_stride = 2
+
+    def __init__(self, classes: int, joints: int) -> None:
+        super().__init__()
+        torch.manual_seed(4)
+        self.parts = nn.Conv2d(3, classes, 3, stride=2, padding=1)
+        self.joints = nn.Conv2d(3, joints, 5, stride=2, padding=2)
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        return ModelOutput(self.parts(x), heatmaps=torch.exp(self.joints(x)))
+
+
+def test_original_resolution_steps_go_in_bounded_bands_with_the_same_result(monkeypatch) -> None:
+    import humanparse.inference.predictor as predictor_module
+    from humanparse.schemas import LIP_JOINTS
+
+    model = PartsAndJoints(LIP.num_classes, LIP_JOINTS.num_joints)
+    images = _images([(90, 70), (41, 120)])
+
+    def predictor() -> Predictor:
+        return Predictor(model, LIP, (32, 32), MEAN, STD, scales=(1.0, 0.75), flip=True, joint_schema=LIP_JOINTS)
+
+    whole = predictor().predict(images, probabilities=True)
+    whole_logits = predictor().predict_logits(images)
+    channels = LIP.num_classes + LIP_JOINTS.num_joints + 1  # the maps and their coverage
+    budget = channels * 120 * 6  # a few rows at a time
+    warped: list[int] = []
+
+    def recording_warp_back(pred, *args, **kwargs):
+        out = warp_back(pred, *args, **kwargs)
+        warped.append(out.numel())
+        return out
+
+    monkeypatch.setattr(predictor_module, "BAND_VALUES", budget)
+    monkeypatch.setattr(predictor_module, "warp_back", recording_warp_back)
+    banded = predictor().predict(images, probabilities=True)
+    assert len(warped) > 2 * 2 * 10 and max(warped) <= budget  # images x scales x bands, none over the budget
+    for a, b in zip(whole, banded):
+        np.testing.assert_array_equal(a.labels, b.labels)
+        np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=1e-6, atol=0)  # softmax rounds by tensor length
+        np.testing.assert_allclose(a.joints, b.joints, atol=1e-3)
+    for a, b in zip(whole_logits, predictor().predict_logits(images)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

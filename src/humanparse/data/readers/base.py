@@ -12,6 +12,8 @@ collected in ``problems`` by a lenient one (``strict=False``, what ``data check`
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any, ClassVar, Iterator, Sequence
 import numpy as np
 
 from ...schemas import JointSchema, LabelSchema, get_joint_schema, get_label_schema
-from ..image_io import IMAGE_EXTENSIONS, DataError, read_image, read_label
+from ..image_io import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, DataError, read_image, read_label
 from ..sample import Sample
 
 # Split names in the order they are reported; other names found on disk come after.
@@ -62,12 +64,18 @@ class Reader(ABC):
     # The layouts the format accepts, for messages when none is found.
     layout_hint: ClassVar[str] = ""
 
-    def __init__(self, root: str | Path, split: str | None = None, *, strict: bool = True) -> None:
+    def __init__(
+        self, root: str | Path, split: str | None = None, *, strict: bool = True,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        """``max_pixels``: images and labels over this many pixels are a problem of their sample,
+        found from the file's header before it is decoded (None: no limit)."""
         self.root = Path(root)
         if not self.root.exists():
             raise DataError(self.root, "dataset root does not exist")
         self.split = split
         self.strict = strict
+        self.max_pixels = max_pixels
         self.problems: list[DataError] = []
         self.schema: LabelSchema | None = None
         self.joint_schema: JointSchema | None = None
@@ -301,10 +309,11 @@ class FolderLayoutReader(Reader):
         strict: bool = True,
         labels_required: bool | None = None,
         id_list: str | Path | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         """``labels_required`` overrides the layout's rule (False: images without a label
         load with ``label=None``); ``id_list`` replaces the split's own list of ids."""
-        super().__init__(root, split, strict=strict)
+        super().__init__(root, split, strict=strict, max_pixels=max_pixels)
         self.schema = self.resolve_schema(schema, self.root)
         splits = [split] if split is not None else self.find_splits(self.root)
         if not splits:
@@ -366,7 +375,9 @@ class FolderLayoutReader(Reader):
 
     def _read_label(self, path: Path) -> np.ndarray:
         assert self.schema is not None
-        return read_label(path, num_classes=self.schema.num_classes, palette=self.schema.palette)
+        return read_label(
+            path, num_classes=self.schema.num_classes, palette=self.schema.palette, max_pixels=self.max_pixels
+        )
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -398,7 +409,7 @@ class FolderLayoutReader(Reader):
             result.errors.append(DataError(layout.image_dir / entry.id, f"no image file with this stem ({why})"))
         else:
             try:
-                result.image = read_image(entry.image)
+                result.image = read_image(entry.image, self.max_pixels)
             except DataError as e:
                 result.errors.append(e)
         if entry.label is None:
@@ -441,6 +452,47 @@ def flat_layout(
 
 
 # --------------------------------------------------------------------------- MATLAB files
+
+# MAT v5 data types of a top-level element: an array, or a zlib-compressed array.
+_MI_MATRIX, _MI_COMPRESSED = 14, 15
+
+
+def mat_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Each array's name and dimensions in a MAT (v5) file, read from the arrays' headers alone
+    (the first bytes of a compressed one), so a small file that declares a huge array costs
+    nothing; what cannot be read is left out (:func:`load_mat` then says what is wrong)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    with open(path, "rb") as f:
+        header = f.read(128)
+        if len(header) < 128 or header[126:128] not in (b"IM", b"MI"):
+            return shapes
+        order = "<" if header[126:128] == b"IM" else ">"
+
+        def element(data: bytes, at: int) -> tuple[bytes, int]:
+            """A subelement's bytes and where the next one starts (the small format packs up to 4)."""
+            (first,) = struct.unpack_from(order + "I", data, at)
+            if first >> 16:
+                return data[at + 4 : at + 4 + (first >> 16)], at + 8
+            (size,) = struct.unpack_from(order + "I", data, at + 4)
+            return data[at + 8 : at + 8 + size], at + 8 + (size + 7) // 8 * 8
+
+        try:
+            while len(tag := f.read(8)) == 8:
+                kind, size = struct.unpack(order + "II", tag)
+                start = f.tell()
+                body = f.read(min(size, 512))
+                f.seek(start + size)
+                if kind == _MI_COMPRESSED:  # an miMATRIX inside: its tag, then the array's header
+                    body = zlib.decompressobj().decompress(body, 512)[8:]
+                elif kind != _MI_MATRIX:
+                    continue
+                _, at = element(body, 0)  # array flags
+                dims, at = element(body, at)
+                name, _ = element(body, at)
+                shapes[name.decode("latin-1")] = struct.unpack(f"{order}{len(dims) // 4}i", dims)
+        except (struct.error, zlib.error):
+            pass
+    return shapes
 
 
 def load_mat(path: str | Path) -> dict:

@@ -12,14 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..image_io import DataError, check_label_values
-from .base import FolderLayoutReader, load_mat, SplitLayout, find_dir, flat_layout, splits_with_id_lists
+from ..image_io import DEFAULT_MAX_PIXELS, DataError, check_label_values, check_pixel_count
+from .base import FolderLayoutReader, load_mat, mat_shapes, SplitLayout, find_dir, flat_layout, splits_with_id_lists
 
 MAT_LABEL_KEY = "groundtruth"
 
 
-def read_mat_label(path: Path, num_classes: int) -> np.ndarray:
-    """The (H, W) uint8 class map stored under ``groundtruth`` in a CCP .mat file."""
+def read_mat_label(path: Path, num_classes: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The (H, W) uint8 class map stored under ``groundtruth`` in a CCP .mat file; one over
+    ``max_pixels`` (None: no limit) is refused from the variable's header, before it is read."""
+    shapes = mat_shapes(path) if path.is_file() else {}
+    if len(shapes.get(MAT_LABEL_KEY, ())) == 2:
+        height, width = shapes[MAT_LABEL_KEY]
+        check_pixel_count(path, int(height), int(width), max_pixels, "label")
     mat = load_mat(path)
     if MAT_LABEL_KEY not in mat:
         keys = sorted(k for k in mat if not k.startswith("__"))
@@ -69,5 +74,5 @@ class CCPReader(FolderLayoutReader):
     def _read_label(self, path: Path) -> np.ndarray:
         if path.suffix.lower() == ".mat":
             assert self.schema is not None
-            return read_mat_label(path, self.schema.num_classes)
+            return read_mat_label(path, self.schema.num_classes, self.max_pixels)
         return super()._read_label(path)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ...schemas import JointSchema
-from ..image_io import DataError, read_image
+from ..image_io import DEFAULT_MAX_PIXELS, DataError, read_image
 from .base import Inspection, Reader, id_from_token, order_splits
 
 
@@ -65,10 +65,11 @@ class KeypointJsonReader(Reader):
         *,
         strict: bool = True,
         image_dir: str | Path | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         """``root`` is the json file or the dataset folder; ``image_dir`` overrides where
         images are looked up; ``schema`` names the joint schema."""
-        super().__init__(root, split, strict=strict)
+        super().__init__(root, split, strict=strict, max_pixels=max_pixels)
         self.joint_schema = self.resolve_schema(schema, self.root)
         splits = [split] if split is not None else self.find_splits(self.root)
         if not splits:
@@ -118,7 +119,7 @@ class KeypointJsonReader(Reader):
         meta.update({key: value.copy() for key, value in poses.people.items()})
         result = Inspection(meta["id"], meta, keypoints=poses.keypoints.copy())
         try:
-            result.image = read_image(image_path)
+            result.image = read_image(image_path, self.max_pixels)
         except DataError as e:
             result.errors.append(e)
         if result.image is not None and poses.size is not None and result.image.shape[:2] != poses.size:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ...schemas import JointSchema
-from ..image_io import DataError
+from ..image_io import DEFAULT_MAX_PIXELS, DataError
 from ..sample import MISSING, VISIBLE
 from .base import load_mat
 from .keypoint_json import ImagePoses, JsonSplit, KeypointJsonReader, finite_numbers, image_dir_for, load_json
@@ -67,10 +67,11 @@ class MPIIReader(KeypointJsonReader):
         strict: bool = True,
         image_dir: str | Path | None = None,
         headboxes: str | Path | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         """``headboxes``: the ground-truth .mat whose head boxes the json's people get (default:
         ``mpii_gt_{split}.mat`` beside the json, when it is there)."""
-        super().__init__(root, split, schema, strict=strict, image_dir=image_dir)
+        super().__init__(root, split, schema, strict=strict, image_dir=image_dir, max_pixels=max_pixels)
         if headboxes is not None and len(self.parts) != 1:
             raise DataError(self.root, f"headboxes= belongs to one split; name it (found {[p.split for p in self.parts]})")
         for index, part in enumerate(self.parts):

@@ -207,14 +207,18 @@ def _check_channels(count: int, schema: Schema | None) -> None:
         raise ValueError(f"prediction has {count} channels but schema {schema.name!r} has {expected}")
 
 
-def _torch_grid(matrix: np.ndarray, in_size: Size, out_size: Size, device: "torch.device") -> "torch.Tensor":
-    """(1, H, W, 2) grid_sample coordinates: for each output pixel, where to read the input."""
+def _torch_grid(
+    matrix: np.ndarray, in_size: Size, out_size: Size, device: "torch.device", rows: tuple[int, int] | None = None
+) -> "torch.Tensor":
+    """(1, H, W, 2) grid_sample coordinates: for each output pixel (of output ``rows`` only,
+    when given), where to read the input."""
     import torch
 
     in_h, in_w = in_size
-    out_h, out_w = out_size
+    out_w = out_size[1]
+    first, stop = (0, out_size[0]) if rows is None else rows
     m = torch.as_tensor(matrix, dtype=torch.float32, device=device)
-    ys = torch.arange(out_h, dtype=torch.float32, device=device)[:, None]
+    ys = torch.arange(first, stop, dtype=torch.float32, device=device)[:, None]
     xs = torch.arange(out_w, dtype=torch.float32, device=device)[None, :]
     x = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
     y = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
@@ -231,6 +235,7 @@ def warp_back(
     *,
     mode: str = "bilinear",
     fill: float | None = None,
+    rows: tuple[int, int] | None = None,
 ) -> "np.ndarray | torch.Tensor":
     """Map a network-size prediction back onto the original image.
 
@@ -247,9 +252,17 @@ def warp_back(
     (a LabelSchema for parsing, a JointSchema for heatmaps), which is then required. NumPy
     input gives NumPy output (cv2); a torch tensor gives a tensor on the same device
     (grid_sample), so this runs on GPU.
+
+    ``rows`` = (first, stop) gives only those rows of the original image, (C, stop - first, W)
+    or (stop - first, W): the same values as those rows of the whole result (for tensors, the
+    same numbers), so a large image can be warped back one band of rows at a time.
     """
     m = _check_matrix(matrix)
     out_h, out_w = _check_size(orig_size, "orig_size")
+    if rows is not None:
+        if not (isinstance(rows, (tuple, list)) and len(rows) == 2 and 0 <= rows[0] < rows[1] <= out_h):
+            raise ValueError(f"rows must be (first, stop) with 0 <= first < stop <= {out_h}, not {rows!r}")
+        rows = (int(rows[0]), int(rows[1]))
     if mode not in ("bilinear", "nearest"):
         raise ValueError(f"mode must be 'bilinear' or 'nearest', not {mode!r}")
     if pred.ndim not in (2, 3):
@@ -261,23 +274,33 @@ def warp_back(
         _check_channels(int(pred.shape[0]), schema)
         fill_value = 0.0 if fill is None else float(fill)
         if _is_torch(pred):
-            return _warp_back_scores_torch(pred, m, (out_h, out_w), perm, mode, fill_value)  # type: ignore[arg-type]
-        return _warp_back_scores_numpy(np.asarray(pred), m, (out_h, out_w), perm, mode, fill_value)
+            return _warp_back_scores_torch(pred, m, (out_h, out_w), perm, mode, fill_value, rows)  # type: ignore[arg-type]
+        return _warp_back_scores_numpy(np.asarray(pred), m, (out_h, out_w), perm, mode, fill_value, rows)
     if schema is not None and not isinstance(schema, LabelSchema):
         raise ValueError("a label map needs a LabelSchema, not a JointSchema")
     fill_label = IGNORE_INDEX if fill is None else int(fill)
     if _is_torch(pred):
-        return _warp_back_labels_torch(pred, m, (out_h, out_w), perm, fill_label)  # type: ignore[arg-type]
-    return _warp_back_labels_numpy(np.asarray(pred), m, (out_h, out_w), perm, fill_label)
+        return _warp_back_labels_torch(pred, m, (out_h, out_w), perm, fill_label, rows)  # type: ignore[arg-type]
+    return _warp_back_labels_numpy(np.asarray(pred), m, (out_h, out_w), perm, fill_label, rows)
+
+
+def _from_row(m: np.ndarray, first: int) -> np.ndarray:
+    """The matrix that reads row y of a band starting at ``first`` where ``m`` reads row first + y."""
+    shifted = m.copy()
+    shifted[:, 2] += first * m[:, 1]
+    return shifted
 
 
 def _warp_back_scores_numpy(
-    pred: np.ndarray, m: np.ndarray, out_size: Size, perm: np.ndarray | None, mode: str, fill: float
+    pred: np.ndarray, m: np.ndarray, out_size: Size, perm: np.ndarray | None, mode: str, fill: float,
+    rows: tuple[int, int] | None = None,
 ) -> np.ndarray:
     if pred.dtype not in (np.float32, np.float64):
         pred = pred.astype(np.float32)
     if perm is not None:
         pred = pred[perm]
+    if rows is not None:
+        m, out_size = _from_row(m, rows[0]), (rows[1] - rows[0], out_size[1])
     flags = (cv2.INTER_LINEAR if mode == "bilinear" else cv2.INTER_NEAREST) | cv2.WARP_INVERSE_MAP
     # Shifting by the fill makes a zero border equal the fill, so all channels go in one call.
     out = _warp_planes(pred - fill if fill else pred, m, out_size, flags, 0)
@@ -285,7 +308,8 @@ def _warp_back_scores_numpy(
 
 
 def _warp_back_scores_torch(
-    pred: "torch.Tensor", m: np.ndarray, out_size: Size, perm: np.ndarray | None, mode: str, fill: float
+    pred: "torch.Tensor", m: np.ndarray, out_size: Size, perm: np.ndarray | None, mode: str, fill: float,
+    rows: tuple[int, int] | None = None,
 ) -> "torch.Tensor":
     import torch
     import torch.nn.functional as F
@@ -294,7 +318,7 @@ def _warp_back_scores_torch(
     x = pred if dtype in (torch.float32, torch.float64) else pred.float()
     if perm is not None:
         x = x.index_select(0, torch.as_tensor(perm, device=x.device))
-    grid = _torch_grid(m, (int(x.shape[1]), int(x.shape[2])), out_size, x.device).to(x.dtype)
+    grid = _torch_grid(m, (int(x.shape[1]), int(x.shape[2])), out_size, x.device, rows).to(x.dtype)
     # grid_sample pads with zeros; shifting by the fill makes the padding equal the fill.
     shifted = x - fill if fill else x
     out = F.grid_sample(shifted[None], grid, mode=mode, padding_mode="zeros", align_corners=False)[0]
@@ -304,13 +328,15 @@ def _warp_back_scores_torch(
 
 
 def _warp_back_labels_numpy(
-    pred: np.ndarray, m: np.ndarray, out_size: Size, perm: np.ndarray | None, fill: int
+    pred: np.ndarray, m: np.ndarray, out_size: Size, perm: np.ndarray | None, fill: int,
+    rows: tuple[int, int] | None = None,
 ) -> np.ndarray:
     if perm is not None:
         pred = np.where(pred < len(perm), perm[np.clip(pred, 0, len(perm) - 1)], pred).astype(pred.dtype)
-    out_h, out_w = out_size
+    first, stop = (0, out_size[0]) if rows is None else rows
+    out_h, out_w = stop - first, out_size[1]
     in_h, in_w = pred.shape
-    ys, xs = np.mgrid[0:out_h, 0:out_w]
+    ys, xs = np.mgrid[first:stop, 0:out_w]
     src = transform_points(np.stack([xs, ys], axis=-1), m)
     col = np.rint(src[..., 0])
     row = np.rint(src[..., 1])
@@ -321,7 +347,8 @@ def _warp_back_labels_numpy(
 
 
 def _warp_back_labels_torch(
-    pred: "torch.Tensor", m: np.ndarray, out_size: Size, perm: np.ndarray | None, fill: int
+    pred: "torch.Tensor", m: np.ndarray, out_size: Size, perm: np.ndarray | None, fill: int,
+    rows: tuple[int, int] | None = None,
 ) -> "torch.Tensor":
     import torch
     import torch.nn.functional as F
@@ -330,7 +357,7 @@ def _warp_back_labels_torch(
     if perm is not None:
         lut = torch.as_tensor(perm, device=pred.device)
         labels = torch.where(labels < len(perm), lut[labels.clamp(0, len(perm) - 1)], labels)
-    grid = _torch_grid(m, (int(pred.shape[0]), int(pred.shape[1])), out_size, pred.device)
+    grid = _torch_grid(m, (int(pred.shape[0]), int(pred.shape[1])), out_size, pred.device, rows)
     # Shift ids by one so that grid_sample's zero padding marks pixels from outside.
     sampled = F.grid_sample(
         (labels + 1).float()[None, None], grid, mode="nearest", padding_mode="zeros", align_corners=False
