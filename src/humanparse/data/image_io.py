@@ -22,13 +22,19 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 def _open(path: str | Path, what: str) -> Image.Image:
     path = Path(path)
-    if not path.is_file():
+    try:
+        exists = path.is_file()
+    except OSError as e:  # a name too long for the file system, a folder that cannot be entered
+        raise DataError(path, f"{what} file cannot be opened: {e.strerror or e}") from None
+    if not exists:
         raise DataError(path, f"{what} file does not exist")
     try:
         img = Image.open(path)
         img.load()
     except UnidentifiedImageError:
         raise DataError(path, f"unreadable {what}: not a known image format") from None
+    except Image.DecompressionBombError as e:  # a header claiming more pixels than PIL will decode
+        raise DataError(path, f"unreadable {what}: {e}") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise DataError(path, f"unreadable or truncated {what}: {e}") from None
     return img

@@ -26,6 +26,13 @@ from ..sample import Sample
 # Split names in the order they are reported; other names found on disk come after.
 KNOWN_SPLITS = ("train", "val", "test", "trainval")
 
+# Numbers in annotation and prediction files are pixel positions, sizes and flags: one beyond a
+# million is a broken file, not an annotation, and passed on it would overflow the float32
+# keypoints further down.
+MAX_MAGNITUDE = 1e6
+# Image names and ids read from files: longer than this is longer than any path Linux accepts.
+MAX_NAME_LENGTH = 4096
+
 
 @dataclass
 class Inspection:
@@ -231,13 +238,43 @@ def id_from_token(token: str) -> str:
     return name
 
 
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` as it may appear in a one-line message: cut after ``limit`` characters."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name``, read from a file, cannot name an image or a sample (``"is empty"``, ...), or None."""
+    if not name:
+        return "is empty"
+    if "\0" in name:
+        return "holds a NUL character"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"is {len(name)} characters long (at most {MAX_NAME_LENGTH})"
+    return None
+
+
+def read_text_file(path: str | Path, what: str) -> str:
+    """The text of a UTF-8 file (a leading byte-order mark dropped). A missing or unreadable
+    file, or one that is not UTF-8 (the line of the first bad byte is named), is a DataError."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise DataError(path, f"{what} does not exist")
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(path, f"{what} cannot be read: {e.strerror or e}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise DataError(path, f"{what} is not UTF-8 text (byte 0x{data[e.start]:02x} on line {line})") from None
+
+
 def read_id_list(path: Path) -> tuple[list[str], list[DataError]]:
     """Ids of an id list: one per line; the first whitespace-separated token counts, so lists
-    of ``/images/x.jpg /labels/x.png`` pairs work too. Repeated ids are reported."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(path, f"unreadable id list: {e}") from None
+    of ``/images/x.jpg /labels/x.png`` pairs work too. Repeated or unusable ids are reported."""
+    text = read_text_file(path, "id list")
     ids: list[str] = []
     first_line: dict[str, int] = {}
     errors: list[DataError] = []
@@ -245,7 +282,12 @@ def read_id_list(path: Path) -> tuple[list[str], list[DataError]]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        sample_id = id_from_token(line.split()[0])
+        token = line.split()[0]
+        problem = name_problem(token)
+        if problem is not None:
+            errors.append(DataError(path, f"line {line_number}: id {shorten(token)!r} {problem}"))
+            continue
+        sample_id = id_from_token(token)
         if sample_id in first_line:
             errors.append(
                 DataError(path, f"line {line_number}: id {sample_id!r} listed twice (first on line {first_line[sample_id]})")
@@ -454,3 +496,29 @@ def load_mat(path: str | Path) -> dict:
         return scipy.io.loadmat(str(path))
     except Exception as e:  # scipy raises several types for corrupt files
         raise DataError(path, f"unreadable .mat file: {e}") from None
+
+
+def mat_numbers(
+    mat: dict, key: str, path: Path, *, allow_infinite: bool = True, allow_logical: bool = False
+) -> np.ndarray:
+    """Variable ``key`` of a loaded .mat file as float64. A DataError naming the variable unless
+    it is an array of real numbers (or, with ``allow_logical``, logicals) whose finite values lie
+    within ±MAX_MAGNITUDE (and, unless ``allow_infinite``, none is infinite; NaN is always allowed)."""
+    arr = np.asarray(mat[key])
+    kind = arr.dtype.kind
+    if kind not in ("biuf" if allow_logical else "iuf"):
+        found = {
+            "U": "text", "S": "text", "O": "a cell array or struct", "V": "a struct", "c": "complex numbers",
+            "b": "logicals",
+        }
+        raise DataError(path, f"{key!r} must be an array of real numbers, found {found.get(kind, str(arr.dtype))}")
+    values = arr.astype(np.float64)
+    bad = np.isinf(values) if not allow_infinite else np.zeros(values.shape, dtype=bool)
+    bad |= np.isfinite(values) & (np.abs(values) > MAX_MAGNITUDE)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        expected = "numbers" if allow_infinite else "finite numbers"
+        raise DataError(
+            path, f"{key!r} holds {values[where]:g} at index {where}; expected {expected} within ±{MAX_MAGNITUDE:g}"
+        )
+    return values
