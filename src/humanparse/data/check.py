@@ -222,12 +222,9 @@ def _check_mpii_mat(path: Path) -> CheckReport:
     keypoints = annotations.keypoints
     summary.keypoint_rows = _keypoint_rows(keypoints)
     boxes = annotations.headboxes
-    with np.errstate(invalid="ignore"):  # infinite corners: reported below
-        sizes = np.linalg.norm(boxes[:, 1] - boxes[:, 0], axis=1)
-    for person in np.flatnonzero(~(np.isfinite(sizes) & (sizes > 0))):
-        report.add_problem(
-            DataError(path, f"person {person}: head box has no finite, non-zero size, so PCKh is undefined")
-        )
+    sizes = np.linalg.norm(boxes[:, 1] - boxes[:, 0], axis=1)
+    for person in np.flatnonzero(~(sizes > 0)):
+        report.add_problem(DataError(path, f"person {person}: head box has zero size, so PCKh is undefined"))
     annotated = keypoints[..., 2] != MISSING
     bad = annotated & ~np.isfinite(keypoints[..., :2]).all(axis=2)
     for person, joint in zip(*np.nonzero(bad)):

@@ -62,8 +62,7 @@ def read_pose_predictions_array(path: str | Path, num_joints: int = LIP_NUM_JOIN
             )
     else:
         raise DataError(path, f"predictions must be a .mat or .npy file, not {path.suffix!r}")
-    # NaN marks a joint that was not predicted; an infinite one is a broken file.
-    arr = mat_numbers(mat, key, path, allow_infinite=False)
+    arr = mat_numbers(mat, key, path)  # NaN marks a joint that was not predicted
     if key == "pos_pred_src" and arr.ndim == 3:
         arr = arr.transpose(2, 0, 1)
     if arr.ndim != 3 or arr.shape[1] != num_joints or arr.shape[2] not in (2, 3):

@@ -4,8 +4,6 @@ naming the file, the entry and the field, never a traceback."""
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,6 +15,7 @@ from helpers import (
     coco_document, lip_pose_row, mpii_entries, mpii_ground_truth, write_black_image, write_csv_rows,
 )
 from humanparse.cli import main
+from mutations import png_claiming
 
 
 def _coco(change: Callable[[dict[str, Any]], Any]) -> Callable[[Path], list[str]]:
@@ -84,19 +83,9 @@ def _row(name: str = "a.jpg", **cells: str) -> bytes:
     return (",".join(row) + "\n").encode()
 
 
-def _png_header(width: int, height: int) -> bytes:
-    """The first bytes of an RGB PNG that claims ``width`` x ``height`` pixels."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
-
-
 def _folder_with_bomb(tmp_path: Path) -> list[str]:
     (tmp_path / "images").mkdir()
-    (tmp_path / "images" / "a.png").write_bytes(_png_header(40_000, 40_000))
+    (tmp_path / "images" / "a.png").write_bytes(png_claiming(40_000, 40_000))
     return ["--format", "folder", "--schema", "lip", str(tmp_path)]
 
 
@@ -129,12 +118,12 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "mpii mat: headboxes a cell array": (_mpii_mat(headboxes_src=np.array([[1, "a"]], dtype=object)), "'headboxes_src' must be an array of real numbers, found a cell array or struct"),
     "mpii mat: pos_gt_src complex": (_mpii_mat(pos_gt_src=np.ones((16, 2, 3)) * 1j), "'pos_gt_src' must be an array of real numbers, found complex numbers"),
     "mpii mat: jnt_missing 2": (_mpii_mat(jnt_missing=np.full((16, 3), 2)), "jnt_missing must hold 0 or 1, found [2.0]"),
-    "mpii mat: infinite head box": (_mpii_mat(headboxes_src=np.full((2, 2, 3), np.inf)), "person 0: head box has no finite, non-zero size"),
+    "mpii mat: infinite head box": (_mpii_mat(headboxes_src=np.full((2, 2, 3), np.inf)), "gt.mat: 'headboxes_src' holds inf at index (0, 0, 0); expected finite numbers within ±1e+06"),
     "lip: pose CSV field over the csv limit": (_lip(pose_csv=b"a" * 200_000 + b"\n"), "lip_val_set.csv: line 1: unreadable pose CSV: field larger than field limit"),
     "lip: pose CSV value beyond float32": (_lip(pose_csv=_row(c2="1e39")), "lip_val_set.csv: line 1, column 2: keypoint value '1e39' is beyond ±1e+06"),
     "lip: pose CSV flag 7": (_lip(pose_csv=_row(c4="7")), "lip_val_set.csv: line 1, column 4: visibility flag '7' must be 0 or 1"),
     "lip: pose CSV name too long": (_lip(pose_csv=_row("a" * 5000)), "lip_val_set.csv: line 1: image name is 5000 characters long (at most 4096)"),
-    "lip: id with a NUL": (_lip(id_list=b"a\x00b\n"), "val_id.txt: line 1: id 'a\\x00b' holds a NUL character"),
+    "lip: id with a NUL": (_lip(id_list=b"a\x00b\n"), "val_id.txt: line 1: id 'a\\x00b' holds a control character ('\\x00')"),
     "folder: decompression bomb": (_folder_with_bomb, "images/a.png: unreadable image: Image size (1600000000 pixels) exceeds limit"),
 }
 

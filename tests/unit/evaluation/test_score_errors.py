@@ -71,7 +71,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "mat gt: pos_gt_src text": (_mat_against(GOOD_PRED, pos_gt_src="hello"), "gt.mat: 'pos_gt_src' must be an array of real numbers, found text"),
     "mat gt: headboxes a struct": (_mat_against(GOOD_PRED, headboxes_src={"a": np.ones(3)}), "gt.mat: 'headboxes_src' must be an array of real numbers, found a struct"),
     "mat gt: pos_gt_src a cell array": (_mat_against(GOOD_PRED, pos_gt_src=np.array([[1, "a"]], dtype=object)), "'pos_gt_src' must be an array of real numbers, found a cell array or struct"),
-    "mat gt: position beyond float32": (_mat_against(GOOD_PRED, pos_gt_src=np.full((16, 2, 3), 1e39)), "'pos_gt_src' holds 1e+39 at index (0, 0, 0); expected numbers within ±1e+06"),
+    "mat gt: position beyond float32": (_mat_against(GOOD_PRED, pos_gt_src=np.full((16, 2, 3), 1e39)), "'pos_gt_src' holds 1e+39 at index (0, 0, 0); expected finite numbers within ±1e+06"),
     "mat pred: pos_pred_src text": (_mat_against(_mat(pos_pred_src="abc")), "pred.mat: 'pos_pred_src' must be an array of real numbers, found text"),
     "mat pred: preds a cell array": (_mat_against(_mat(preds=np.array([[1, "a"]], dtype=object))), "pred.mat: 'preds' must be an array of real numbers, found a cell array or struct"),
     "npy pred: infinite": (_mat_against(_npy(np.full((3, 16, 2), np.inf))), "pred.npy: 'array' holds inf at index (0, 0, 0); expected finite numbers within ±1e+06"),

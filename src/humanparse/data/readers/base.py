@@ -247,8 +247,9 @@ def name_problem(name: str) -> str | None:
     """Why ``name``, read from a file, cannot name an image or a sample (``"is empty"``, ...), or None."""
     if not name:
         return "is empty"
-    if "\0" in name:
-        return "holds a NUL character"
+    control = next((c for c in name if ord(c) < 32 or ord(c) == 127), None)
+    if control is not None:  # a NUL ends a path; a newline would split the message naming it
+        return f"holds a control character ({control!r})"
     if len(name) > MAX_NAME_LENGTH:
         return f"is {len(name)} characters long (at most {MAX_NAME_LENGTH})"
     return None
@@ -498,12 +499,10 @@ def load_mat(path: str | Path) -> dict:
         raise DataError(path, f"unreadable .mat file: {e}") from None
 
 
-def mat_numbers(
-    mat: dict, key: str, path: Path, *, allow_infinite: bool = True, allow_logical: bool = False
-) -> np.ndarray:
+def mat_numbers(mat: dict, key: str, path: Path, *, allow_logical: bool = False) -> np.ndarray:
     """Variable ``key`` of a loaded .mat file as float64. A DataError naming the variable unless
-    it is an array of real numbers (or, with ``allow_logical``, logicals) whose finite values lie
-    within ±MAX_MAGNITUDE (and, unless ``allow_infinite``, none is infinite; NaN is always allowed)."""
+    it is an array of real numbers (or, with ``allow_logical``, logicals) each NaN (an absent
+    value) or finite and within ±MAX_MAGNITUDE."""
     arr = np.asarray(mat[key])
     kind = arr.dtype.kind
     if kind not in ("biuf" if allow_logical else "iuf"):
@@ -513,12 +512,10 @@ def mat_numbers(
         }
         raise DataError(path, f"{key!r} must be an array of real numbers, found {found.get(kind, str(arr.dtype))}")
     values = arr.astype(np.float64)
-    bad = np.isinf(values) if not allow_infinite else np.zeros(values.shape, dtype=bool)
-    bad |= np.isfinite(values) & (np.abs(values) > MAX_MAGNITUDE)
+    bad = np.abs(values) > MAX_MAGNITUDE  # infinities too; NaN compares False
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
-        expected = "numbers" if allow_infinite else "finite numbers"
         raise DataError(
-            path, f"{key!r} holds {values[where]:g} at index {where}; expected {expected} within ±{MAX_MAGNITUDE:g}"
+            path, f"{key!r} holds {values[where]:g} at index {where}; expected finite numbers within ±{MAX_MAGNITUDE:g}"
         )
     return values
