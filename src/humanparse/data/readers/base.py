@@ -12,6 +12,7 @@ collected in ``problems`` by a lenient one (``strict=False``, what ``data check`
 from __future__ import annotations
 
 import os
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -243,13 +244,16 @@ def shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+
+
 def name_problem(name: str) -> str | None:
     """Why ``name``, read from a file, cannot name an image or a sample (``"is empty"``, ...), or None."""
     if not name:
         return "is empty"
-    control = next((c for c in name if ord(c) < 32 or ord(c) == 127), None)
+    control = _CONTROL_CHARACTER.search(name)
     if control is not None:  # a NUL ends a path; a newline would split the message naming it
-        return f"holds a control character ({control!r})"
+        return f"holds a control character ({control.group()!r})"
     if len(name) > MAX_NAME_LENGTH:
         return f"is {len(name)} characters long (at most {MAX_NAME_LENGTH})"
     return None

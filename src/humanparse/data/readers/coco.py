@@ -19,6 +19,8 @@ from .keypoint_json import (
 )
 
 _PREFIX = "person_keypoints_"
+# COCO's visibility flag (0 unlabelled, 1 labelled but not visible, 2 visible) -> the Sample flag.
+_SAMPLE_FLAGS = np.array([MISSING, OCCLUDED, VISIBLE], dtype=np.float32)
 
 
 class COCOReader(KeypointJsonReader):
@@ -182,12 +184,11 @@ def _person(ann: dict, num_joints: int) -> tuple[np.ndarray, np.ndarray, int]:
     values = finite_numbers(ann.get("keypoints"), 3 * num_joints, "keypoints", expected)
     triples = values.reshape(num_joints, 3)
     flags = triples[:, 2]
-    if not np.isin(flags, (0, 1, 2)).all():
+    if not ((flags == 0) | (flags == 1) | (flags == 2)).all():
         raise FieldProblem(f"'keypoints': visibility flags must be 0, 1 or 2, found {sorted(set(flags.tolist()))}")
     kp = triples.astype(np.float32)
     kp[flags == 0, :2] = np.nan
-    # COCO's flags are the Sample flags: MISSING=0, OCCLUDED=1, VISIBLE=2.
-    kp[:, 2] = np.select([flags == 0, flags == 1], [MISSING, OCCLUDED], VISIBLE)
+    kp[:, 2] = _SAMPLE_FLAGS[flags.astype(np.intp)]
     bbox = finite_numbers(ann["bbox"], 4, "bbox", "four numbers [x, y, w, h]") if "bbox" in ann else np.full(4, np.nan)
     ann_id = ann.get("id", -1)
     if isinstance(ann_id, bool) or not isinstance(ann_id, int) or not -(2**63) <= ann_id < 2**63:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from itertools import chain
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,16 @@ def finite_numbers(values: object, count: int, key: str, expected: str) -> np.nd
 
     if not isinstance(values, (list, tuple)) or len(values) > count:  # a huge list is refused unread
         raise problem(describe(values))
+    # The common cases, a flat list of numbers or a list of [x, y] lists, checked at numpy's
+    # speed (COCO's train split has 150k of them); anything else is examined item by item below.
+    leaves = list(chain.from_iterable(values)) if set(map(type, values)) == {list} else values
+    if len(leaves) == count and set(map(type, leaves)) <= {float, int}:
+        try:
+            numbers = np.array(leaves, dtype=np.float64)
+        except OverflowError:  # an integer past float64: named below
+            numbers = None
+        if numbers is not None and (np.abs(numbers) <= MAX_MAGNITUDE).all():  # NaN and inf fail this
+            return numbers
     flat: list[float] = []
     for index, item in enumerate(values):
         for part in item if isinstance(item, (list, tuple)) else (item,):
