@@ -81,6 +81,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "csv pred: binary": (_csvs(pred=bytes(range(256))), "pred.csv: prediction CSV is not UTF-8 text (byte 0x80 on line 2)"),
     "csv pred: field over the csv limit": (_csvs(pred=b"a" * 200_000 + b",1\n"), "pred.csv: line 1: unreadable prediction CSV: field larger than field limit (131072)"),
     "csv gt: field over the csv limit": (_csvs(gt=_row() + b'"' + b"a" * 200_000 + b'"\n'), "gt.csv: line 2: unreadable pose CSV: field larger than field limit (131072)"),
+    "csv pred: a million cells": (_csvs(pred=b"a.jpg" + b",1" * 1_000_000 + b"\n"), "pred.csv: line 1 is 2000006 characters long (at most 1048576)"),
     "csv pred: value beyond float32": (_csvs(pred=_row(column=2, text="1e39")), "pred.csv: line 1, column 2: keypoint value '1e39' is beyond ±1e+06"),
     "csv pred: name too long": (_csvs(pred=_row("a" * 5000)), "pred.csv: line 1: image name is 5000 characters long (at most 4096)"),
     "csv gt: flag 7": (_csvs(gt=_row(column=4, text="7")), "gt.csv: line 1, column 4: visibility flag '7' must be 0 or 1"),

@@ -191,11 +191,24 @@ def parse_lip_pose_row(
     return name, kp
 
 
+# A keypoint row is a name and a few dozen numbers; a line far longer (a million cells) would
+# only cost memory to split before its length were found wrong.
+MAX_CSV_LINE = 1 << 20
+
+
 def csv_rows(path: str | Path, what: str) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of each non-blank row of a UTF-8 CSV file. A missing, non-UTF-8
-    or malformed file (a field over csv's size limit, ...) is a DataError naming it and the line."""
+    or malformed file (a field over csv's size limit, a line over MAX_CSV_LINE characters, ...)
+    is a DataError naming it and the line."""
     path = Path(path)
-    reader = csv.reader(io.StringIO(read_text_file(path, what), newline=""))
+
+    def bounded_lines() -> Iterator[str]:
+        for number, line in enumerate(io.StringIO(read_text_file(path, what), newline=""), start=1):
+            if len(line) > MAX_CSV_LINE:
+                raise DataError(path, f"line {number} is {len(line)} characters long (at most {MAX_CSV_LINE})")
+            yield line
+
+    reader = csv.reader(bounded_lines())
     while True:
         try:
             row = next(reader)
