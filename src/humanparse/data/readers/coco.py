@@ -132,9 +132,11 @@ def scan_coco_keypoints_json(path: str | Path) -> tuple[list[ImagePoses], int, l
         try:
             if not _is_person(ann, person_ids):
                 continue
-            image = by_id.get(json_id(ann.get("image_id"), "image_id"))
+            image_id = json_id(ann.get("image_id"), "image_id")
+            image = by_id.get(image_id)
             if image is None:
-                raise FieldProblem(f"'image_id': {shorten(repr(ann.get('image_id')))} is not among the images")
+                hint = _id_hint(image_id, by_id)
+                raise FieldProblem(f"'image_id': {shorten(repr(image_id))} is not among the images{hint}")
             where += f" (image {shorten(image['file_name'])})"
             kp, bbox, ann_id = _person(ann, num_joints)
         except FieldProblem as e:
@@ -159,6 +161,17 @@ def scan_coco_keypoints_json(path: str | Path) -> tuple[list[ImagePoses], int, l
             )
         )
     return images, num_joints, errors
+
+
+def _id_hint(image_id: int | str, by_id: dict[int | str, dict]) -> str:
+    """Why an id may be missing when its text is there: ``1`` against images listed as ``"1"``."""
+    if isinstance(image_id, int):
+        other: int | str | None = str(image_id)
+    else:
+        other = int(image_id) if image_id.isascii() and image_id.isdigit() else None
+    if other is None or other not in by_id:
+        return ""
+    return f" (the image's id is {other!r}: ids must match in type too)"
 
 
 def _image_side(img: dict, key: str) -> int:

@@ -185,6 +185,8 @@ def scan_mpii_json(path: str | Path, num_joints: int = MPII_NUM_JOINTS) -> tuple
                 raise FieldProblem(f"'joints_vis': flags must be 0 or 1, found {others[:5]}")
             center = finite_numbers(entry["center"], 2, "center", "[x, y]") if "center" in entry else None
             scale = json_number(entry["scale"], "scale") if "scale" in entry else np.nan
+            if not scale > 0 and not np.isnan(scale):
+                raise FieldProblem(f"'scale': expected a positive number, got {entry['scale']!r}")
         except FieldProblem as e:
             errors.append(DataError(path, f"{where}, {e}"))
             continue
