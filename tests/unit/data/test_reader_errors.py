@@ -4,6 +4,7 @@ naming the file, the entry and the field, never a traceback."""
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,7 +16,7 @@ from helpers import (
     coco_document, lip_pose_row, mpii_entries, mpii_ground_truth, write_black_image, write_csv_rows,
 )
 from humanparse.cli import main
-from mutations import png_claiming
+from mutations import mat_bytes, png_claiming
 
 
 def _coco(change: Callable[[dict[str, Any]], Any]) -> Callable[[Path], list[str]]:
@@ -55,6 +56,20 @@ def _mpii_mat(**variables: Any) -> Callable[[Path], list[str]]:
         return ["--format", "mpii", str(tmp_path / "gt.mat")]
 
     return build
+
+
+def _mpii_mat_bytes(change: Callable[[bytes], bytes]) -> Callable[[Path], list[str]]:
+    def build(tmp_path: Path) -> list[str]:
+        (tmp_path / "gt.mat").write_bytes(change(mat_bytes(mpii_ground_truth())))
+        return ["--format", "mpii", str(tmp_path / "gt.mat")]
+
+    return build
+
+
+def _unknown_type_for_pos_gt_src(data: bytes) -> bytes:
+    """The file with the type code of pos_gt_src's 96 doubles (9, miDOUBLE) replaced by 255."""
+    tag = data.index(struct.pack("<II", 9, 96 * 8))
+    return data[:tag] + struct.pack("<I", 255) + data[tag + 4 :]
 
 
 def _lip(pose_csv: bytes | None = None, id_list: bytes | None = None) -> Callable[[Path], list[str]]:
@@ -119,6 +134,8 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "mpii mat: pos_gt_src text": (_mpii_mat(pos_gt_src="hello"), "gt.mat: 'pos_gt_src' must be an array of real numbers, found text"),
     "mpii mat: headboxes a cell array": (_mpii_mat(headboxes_src=np.array([[1, "a"]], dtype=object)), "'headboxes_src' must be an array of real numbers, found a cell array or struct"),
     "mpii mat: pos_gt_src complex": (_mpii_mat(pos_gt_src=np.ones((16, 2, 3)) * 1j), "'pos_gt_src' must be an array of real numbers, found complex numbers"),
+    "mpii mat: element type scipy would crash on": (_mpii_mat_bytes(_unknown_type_for_pos_gt_src), "gt.mat: unreadable .mat file: element of unknown or misplaced type 255 at byte"),
+    "mpii mat: element past the end": (_mpii_mat_bytes(lambda d: d[:-40]), "gt.mat: unreadable .mat file: element at byte"),
     "mpii mat: jnt_missing 2": (_mpii_mat(jnt_missing=np.full((16, 3), 2)), "jnt_missing must hold 0 or 1, found [2.0]"),
     "mpii mat: infinite head box": (_mpii_mat(headboxes_src=np.full((2, 2, 3), np.inf)), "gt.mat: 'headboxes_src' holds inf at index (0, 0, 0); expected finite numbers within ±1e+06"),
     "lip: pose CSV field over the csv limit": (_lip(pose_csv=b"a" * 200_000 + b"\n"), "lip_val_set.csv: line 1: unreadable pose CSV: field larger than field limit"),

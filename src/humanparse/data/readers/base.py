@@ -492,15 +492,96 @@ def flat_layout(
 
 def load_mat(path: str | Path) -> dict:
     """The variables of a .mat file; a missing or unreadable file is a DataError naming it."""
+    import io
+
     import scipy.io
 
     path = Path(path)
     if not path.is_file():
         raise DataError(path, ".mat file does not exist")
     try:
-        return scipy.io.loadmat(str(path))
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(path, f".mat file cannot be read: {e.strerror or e}") from None
+    problem = mat5_problem(data)
+    if problem is not None:
+        raise DataError(path, f"unreadable .mat file: {problem}")
+    try:
+        return scipy.io.loadmat(io.BytesIO(data))
     except Exception as e:  # scipy raises several types for corrupt files
         raise DataError(path, f"unreadable .mat file: {e}") from None
+
+
+# scipy's MATLAB 5 reader looks element types up in a C table without checking them, so a
+# corrupt type code crashes the process instead of raising: the element tags are checked first.
+_MI_NUMBERS_AND_TEXT = frozenset({1, 2, 3, 4, 5, 6, 7, 9, 12, 13, 16, 17, 18})
+_MI_MATRIX, _MI_COMPRESSED = 14, 15
+# Array classes whose contents hold further arrays: cell, struct, object, function, opaque.
+_MX_CONTAINERS = frozenset({1, 2, 3, 16, 17, 18})
+_MAX_MAT_NESTING = 32
+_MAX_DECOMPRESSED = 1 << 28
+
+
+def mat5_problem(data: bytes) -> str | None:
+    """What makes a MATLAB 5 file's element structure unreadable (an unknown element type, an
+    element running past its container, a compressed variable over 256 MiB), or None; files
+    of other versions are left to scipy's own checks."""
+    import struct
+    import zlib
+
+    endian = {b"IM": "<", b"MI": ">"}.get(data[126:128]) if len(data) >= 128 else None
+    if endian is None or struct.unpack(endian + "H", data[124:126])[0] != 0x0100:
+        return None
+
+    def elements(buf: bytes, start: int, end: int, top: bool, arrays_allowed: bool, depth: int) -> str | None:
+        if depth > _MAX_MAT_NESTING:
+            return f"arrays nested deeper than {_MAX_MAT_NESTING} levels"
+        pos = start
+        while pos < end:
+            if end - pos < 8:
+                return f"element at byte {pos} is cut short"
+            word, nbytes = struct.unpack_from(endian + "II", buf, pos)
+            if word >> 16:  # a small element: type and size in one word, data in the next
+                mdtype, nbytes, body, after = word & 0xFFFF, word >> 16, pos + 4, pos + 8
+                if nbytes > 4:
+                    return f"small element at byte {pos} claims {nbytes} bytes"
+            else:
+                mdtype, body = word, pos + 8
+                after = body + nbytes + (0 if mdtype == _MI_COMPRESSED else -nbytes % 8)
+                if body + nbytes > end:
+                    return f"element at byte {pos} claims {nbytes} bytes, past the end of its container"
+            if top and mdtype == _MI_COMPRESSED:
+                inflater = zlib.decompressobj()
+                try:
+                    inner = inflater.decompress(buf[body : body + nbytes], _MAX_DECOMPRESSED)
+                except zlib.error as e:
+                    return f"compressed element at byte {pos} does not decompress: {e}"
+                if inflater.unconsumed_tail:
+                    return f"compressed element at byte {pos} inflates past {_MAX_DECOMPRESSED >> 20} MiB"
+                problem = elements(inner, 0, len(inner), False, True, depth)
+            elif mdtype == _MI_MATRIX and (top or arrays_allowed):
+                problem = matrix(buf, body, body + nbytes, depth + 1)
+            elif mdtype in _MI_NUMBERS_AND_TEXT and not top:
+                problem = None
+            else:
+                problem = f"element of unknown or misplaced type {mdtype} at byte {pos}"
+            if problem is not None:
+                return problem
+            pos = after
+        return None
+
+    def matrix(buf: bytes, start: int, end: int, depth: int) -> str | None:
+        if start == end:  # an empty array
+            return None
+        if end - start < 16:
+            return f"array at byte {start} is cut short"
+        flags_type, flags_size = struct.unpack_from(endian + "II", buf, start)
+        if flags_type != 6 or flags_size != 8:
+            return f"array at byte {start} does not start with its flags"
+        array_class = struct.unpack_from(endian + "I", buf, start + 8)[0] & 0xFF
+        return elements(buf, start + 16, end, False, array_class in _MX_CONTAINERS, depth)
+
+    return elements(data, 128, len(data), True, True, 0)
 
 
 def mat_numbers(mat: dict, key: str, path: Path, *, allow_logical: bool = False) -> np.ndarray:
