@@ -1,7 +1,8 @@
 """What several test files share: the repository's folders, the tiny options of every registered
 model, a toy parsing network, synthetic data, random label maps and keypoints, published figures of
-the real data, a training run's logged metrics, the expected output size, a few CPU
-processes joined by torch.distributed and a disk that fills up mid-write."""
+the real data, small valid annotation files of each format, a training run's logged metrics, the
+expected output size, a few CPU processes joined by torch.distributed and a disk that fills up
+mid-write."""
 
 from __future__ import annotations
 
@@ -122,6 +123,56 @@ def random_keypoints(rng: np.random.Generator, n: int, k: int, size: tuple[int, 
     kp[..., 1] = rng.uniform(margin, h - 1 - margin, (n, k))
     kp[..., 2] = VISIBLE
     return torch.from_numpy(kp)
+
+
+# Small valid annotation files of each format, for the tests that break them field by field.
+# Every image is 30x40 (HxW) and every joint at (10, 11) in the file's own coordinates.
+ANNOTATED_SIZE = (30, 40)
+
+
+def write_black_image(path: Path) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.zeros(ANNOTATED_SIZE + (3,), dtype=np.uint8)).save(path)
+    return path
+
+
+def coco_document() -> dict[str, Any]:
+    """A COCO keypoint json (as a dict) for one.jpg with one person, 17 visible joints."""
+    h, w = ANNOTATED_SIZE
+    return {
+        "images": [{"id": 1, "file_name": "one.jpg", "height": h, "width": w}],
+        "annotations": [
+            {"id": 10, "image_id": 1, "category_id": 1, "iscrowd": 0, "keypoints": [10, 11, 2] * 17, "bbox": [1, 2, 3, 4]}
+        ],
+        "categories": [{"id": 1, "name": "person", "keypoints": [f"j{i}" for i in range(17)]}],
+    }
+
+
+def mpii_entries() -> list[dict[str, Any]]:
+    """An mmpose-style MPII json (as a list) with one person in a.jpg."""
+    return [{"image": "a.jpg", "joints": [[10.0, 11.0]] * 16, "joints_vis": [1] * 16, "center": [15.0, 25.0], "scale": 1.5}]
+
+
+def mpii_ground_truth(people: int = 3) -> dict[str, np.ndarray]:
+    """The variables of an MPII ground-truth .mat: every joint annotated, 10x10 head boxes."""
+    return {
+        "pos_gt_src": np.full((16, 2, people), 10.0),
+        "jnt_missing": np.zeros((16, people), dtype=np.uint8),
+        "headboxes_src": np.stack([np.zeros((2, people)), np.full((2, people), 10.0)]),
+    }
+
+
+def lip_pose_row(name: str) -> list[str]:
+    """One row of a LIP pose CSV: ``name`` and 16 visible joints."""
+    return [name] + ["10", "11", "0"] * 16
+
+
+def write_csv_rows(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return path
 
 
 def metrics_rows(out: Path, version: int = 0) -> list[dict[str, str]]:

@@ -65,7 +65,11 @@ def _own_pixel_limit() -> Iterator[None]:
 
 def _open(path: str | Path, what: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
     path = Path(path)
-    if not path.is_file():
+    try:
+        exists = path.is_file()
+    except OSError as e:  # a name too long for the file system, a folder that cannot be entered
+        raise DataError(path, f"{what} file cannot be opened: {e.strerror or e}") from None
+    if not exists:
         raise DataError(path, f"{what} file does not exist")
     with _own_pixel_limit():
         try:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..data.image_io import DataError
-from ..data.readers.base import load_mat
-from ..data.readers.lip import LIP_NUM_JOINTS, csv_number, read_named_rows
+from ..data.readers.base import load_mat, mat_numbers
+from ..data.readers.lip import LIP_NUM_JOINTS, csv_image_name, csv_number, read_named_rows
 
 
 def read_pose_predictions_csv(path: str | Path, num_joints: int = LIP_NUM_JOINTS) -> dict[str, np.ndarray]:
@@ -25,9 +25,7 @@ def read_pose_predictions_csv(path: str | Path, num_joints: int = LIP_NUM_JOINTS
 
 def _parse_prediction_row(row: list[str], path: Path, line: int, num_joints: int) -> tuple[str, np.ndarray]:
     row = [c.strip() for c in row]
-    name = row[0]
-    if not name:
-        raise DataError(path, f"line {line}: empty image name")
+    name = csv_image_name(row, path, line)
     if len(row) - 1 not in (2 * num_joints, 3 * num_joints):
         raise DataError(
             path,
@@ -50,27 +48,23 @@ def read_pose_predictions_array(path: str | Path, num_joints: int = LIP_NUM_JOIN
         if not path.is_file():
             raise DataError(path, ".npy file does not exist")
         try:
-            arr = np.load(path, allow_pickle=False)
+            loaded = np.load(path, allow_pickle=False)
         except Exception as e:  # numpy raises several types for bad files
             raise DataError(path, f"unreadable .npy file: {e}") from None
-        key = "array"
+        key, mat = "array", {"array": loaded}
     elif suffix == ".mat":
         mat = load_mat(path)
-        if "pos_pred_src" in mat:
-            key, arr = "pos_pred_src", np.asarray(mat["pos_pred_src"])
-            if arr.ndim == 3:
-                arr = arr.transpose(2, 0, 1)
-        elif "preds" in mat:
-            key, arr = "preds", np.asarray(mat["preds"])
-        else:
+        key = "pos_pred_src" if "pos_pred_src" in mat else "preds" if "preds" in mat else None
+        if key is None:
             found = sorted(k for k in mat if not k.startswith("__"))
             raise DataError(
                 path, f"no predictions: expected 'pos_pred_src' (K, 2, N) or 'preds' (N, K, 2), found {found}"
             )
     else:
         raise DataError(path, f"predictions must be a .mat or .npy file, not {path.suffix!r}")
+    arr = mat_numbers(mat, key, path)  # NaN marks a joint that was not predicted
+    if key == "pos_pred_src" and arr.ndim == 3:
+        arr = arr.transpose(2, 0, 1)
     if arr.ndim != 3 or arr.shape[1] != num_joints or arr.shape[2] not in (2, 3):
         raise DataError(path, f"{key} has shape {arr.shape} (as N, K, C); expected (N, {num_joints}, 2)")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise DataError(path, f"{key} holds {arr.dtype}, not numbers")
     return np.ascontiguousarray(arr[:, :, :2], dtype=np.float64)

@@ -434,7 +434,7 @@ def test_mpii_json_reader(tmp_path):
         reader[1]
     entries.append({"image": "c.jpg", "joints": joints[:15], "joints_vis": vis})
     (tmp_path / "annotations" / "mpii_val.json").write_text(json.dumps(entries))
-    with pytest.raises(DataError, match=r"mpii_val.json: entry 3 \(c.jpg\): joints must be 16 finite"):
+    with pytest.raises(DataError, match=r"mpii_val.json: entry 3 \(c.jpg\), 'joints': expected 16 \[x, y\] pairs, got a list of 15 items"):
         open_dataset("mpii", tmp_path)
     assert len(open_dataset("mpii", tmp_path, strict=False).problems) == 1
 
@@ -591,7 +591,7 @@ def test_coco_reader_flags_and_errors(tmp_path):
         open_dataset("coco", tmp_path / "person_keypoints.json", schema="mpii")
     _coco_json(tmp_path / "bad.json", [{"id": 1, "file_name": "one.jpg"}],
                [{"id": 1, "image_id": 1, "category_id": 1, "keypoints": [1, 1, 3] * 17}])
-    with pytest.raises(DataError, match=r"bad.json: annotations\[0\] \(image one.jpg\): visibility flags must be 0, 1 or 2"):
+    with pytest.raises(DataError, match=r"bad.json: annotations\[0\] \(image one.jpg\), 'keypoints': visibility flags must be 0, 1 or 2"):
         open_dataset("coco", tmp_path / "bad.json")
 
 

@@ -12,6 +12,7 @@ collected in ``problems`` by a lenient one (``strict=False``, what ``data check`
 from __future__ import annotations
 
 import os
+import re
 import struct
 import zlib
 from abc import ABC, abstractmethod
@@ -27,6 +28,13 @@ from ..sample import Sample
 
 # Split names in the order they are reported; other names found on disk come after.
 KNOWN_SPLITS = ("train", "val", "test", "trainval")
+
+# Numbers in annotation and prediction files are pixel positions, sizes and flags: one beyond a
+# million is a broken file, not an annotation, and passed on it would overflow the float32
+# keypoints further down.
+MAX_MAGNITUDE = 1e6
+# Image names and ids read from files: longer than this is longer than any path Linux accepts.
+MAX_NAME_LENGTH = 4096
 
 
 @dataclass
@@ -239,13 +247,47 @@ def id_from_token(token: str) -> str:
     return name
 
 
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` as it may appear in a one-line message: cut after ``limit`` characters."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name``, read from a file, cannot name an image or a sample (``"is empty"``, ...), or None."""
+    if not name:
+        return "is empty"
+    control = _CONTROL_CHARACTER.search(name)
+    if control is not None:  # a NUL ends a path; a newline would split the message naming it
+        return f"holds a control character ({control.group()!r})"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"is {len(name)} characters long (at most {MAX_NAME_LENGTH})"
+    return None
+
+
+def read_text_file(path: str | Path, what: str) -> str:
+    """The text of a UTF-8 file (a leading byte-order mark dropped). A missing or unreadable
+    file, or one that is not UTF-8 (the line of the first bad byte is named), is a DataError."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise DataError(path, f"{what} does not exist")
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(path, f"{what} cannot be read: {e.strerror or e}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise DataError(path, f"{what} is not UTF-8 text (byte 0x{data[e.start]:02x} on line {line})") from None
+
+
 def read_id_list(path: Path) -> tuple[list[str], list[DataError]]:
     """Ids of an id list: one per line; the first whitespace-separated token counts, so lists
-    of ``/images/x.jpg /labels/x.png`` pairs work too. Repeated ids are reported."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(path, f"unreadable id list: {e}") from None
+    of ``/images/x.jpg /labels/x.png`` pairs work too. Repeated or unusable ids are reported."""
+    text = read_text_file(path, "id list")
     ids: list[str] = []
     first_line: dict[str, int] = {}
     errors: list[DataError] = []
@@ -253,7 +295,12 @@ def read_id_list(path: Path) -> tuple[list[str], list[DataError]]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        sample_id = id_from_token(line.split()[0])
+        token = line.split()[0]
+        problem = name_problem(token)
+        if problem is not None:
+            errors.append(DataError(path, f"line {line_number}: id {shorten(token)!r} {problem}"))
+            continue
+        sample_id = id_from_token(token)
         if sample_id in first_line:
             errors.append(
                 DataError(path, f"line {line_number}: id {sample_id!r} listed twice (first on line {first_line[sample_id]})")
@@ -497,12 +544,112 @@ def mat_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
 
 def load_mat(path: str | Path) -> dict:
     """The variables of a .mat file; a missing or unreadable file is a DataError naming it."""
+    import io
+
     import scipy.io
 
     path = Path(path)
     if not path.is_file():
         raise DataError(path, ".mat file does not exist")
     try:
-        return scipy.io.loadmat(str(path))
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(path, f".mat file cannot be read: {e.strerror or e}") from None
+    problem = mat5_problem(data)
+    if problem is not None:
+        raise DataError(path, f"unreadable .mat file: {problem}")
+    try:
+        return scipy.io.loadmat(io.BytesIO(data))
     except Exception as e:  # scipy raises several types for corrupt files
         raise DataError(path, f"unreadable .mat file: {e}") from None
+
+
+# scipy's MATLAB 5 reader looks element types up in a C table without checking them, so a
+# corrupt type code crashes the process instead of raising: the element tags are checked first.
+_MI_NUMBERS_AND_TEXT = frozenset({1, 2, 3, 4, 5, 6, 7, 9, 12, 13, 16, 17, 18})
+# Array classes whose contents hold further arrays: cell, struct, object, function, opaque.
+_MX_CONTAINERS = frozenset({1, 2, 3, 16, 17, 18})
+_MAX_MAT_NESTING = 32
+_MAX_DECOMPRESSED = 1 << 28
+
+
+def mat5_problem(data: bytes) -> str | None:
+    """What makes a MATLAB 5 file's element structure unreadable (an unknown element type, an
+    element running past its container, a compressed variable over 256 MiB), or None; files
+    of other versions are left to scipy's own checks (:func:`mat_shapes` reads only the arrays'
+    headers, for the pixel limit before anything is inflated)."""
+    endian = {b"IM": "<", b"MI": ">"}.get(data[126:128]) if len(data) >= 128 else None
+    if endian is None or struct.unpack(endian + "H", data[124:126])[0] != 0x0100:
+        return None
+
+    def elements(buf: bytes, start: int, end: int, top: bool, arrays_allowed: bool, depth: int) -> str | None:
+        if depth > _MAX_MAT_NESTING:
+            return f"arrays nested deeper than {_MAX_MAT_NESTING} levels"
+        pos = start
+        while pos < end:
+            if end - pos < 8:
+                return f"element at byte {pos} is cut short"
+            word, nbytes = struct.unpack_from(endian + "II", buf, pos)
+            if word >> 16:  # a small element: type and size in one word, data in the next
+                mdtype, nbytes, body, after = word & 0xFFFF, word >> 16, pos + 4, pos + 8
+                if nbytes > 4:
+                    return f"small element at byte {pos} claims {nbytes} bytes"
+            else:
+                mdtype, body = word, pos + 8
+                after = body + nbytes + (0 if mdtype == _MI_COMPRESSED else -nbytes % 8)
+                if body + nbytes > end:
+                    return f"element at byte {pos} claims {nbytes} bytes, past the end of its container"
+            if top and mdtype == _MI_COMPRESSED:
+                inflater = zlib.decompressobj()
+                try:
+                    inner = inflater.decompress(buf[body : body + nbytes], _MAX_DECOMPRESSED)
+                except zlib.error as e:
+                    return f"compressed element at byte {pos} does not decompress: {e}"
+                if inflater.unconsumed_tail:
+                    return f"compressed element at byte {pos} inflates past {_MAX_DECOMPRESSED >> 20} MiB"
+                problem = elements(inner, 0, len(inner), False, True, depth)
+            elif mdtype == _MI_MATRIX and (top or arrays_allowed):
+                problem = matrix(buf, body, body + nbytes, depth + 1)
+            elif mdtype in _MI_NUMBERS_AND_TEXT and not top:
+                problem = None
+            else:
+                problem = f"element of unknown or misplaced type {mdtype} at byte {pos}"
+            if problem is not None:
+                return problem
+            pos = after
+        return None
+
+    def matrix(buf: bytes, start: int, end: int, depth: int) -> str | None:
+        if start == end:  # an empty array
+            return None
+        if end - start < 16:
+            return f"array at byte {start} is cut short"
+        flags_type, flags_size = struct.unpack_from(endian + "II", buf, start)
+        if flags_type != 6 or flags_size != 8:
+            return f"array at byte {start} does not start with its flags"
+        array_class = struct.unpack_from(endian + "I", buf, start + 8)[0] & 0xFF
+        return elements(buf, start + 16, end, False, array_class in _MX_CONTAINERS, depth)
+
+    return elements(data, 128, len(data), True, True, 0)
+
+
+def mat_numbers(mat: dict, key: str, path: Path, *, allow_logical: bool = False) -> np.ndarray:
+    """Variable ``key`` of a loaded .mat file as float64. A DataError naming the variable unless
+    it is an array of real numbers (or, with ``allow_logical``, logicals) each NaN (an absent
+    value) or finite and within ±MAX_MAGNITUDE."""
+    arr = np.asarray(mat[key])
+    kind = arr.dtype.kind
+    if kind not in ("biuf" if allow_logical else "iuf"):
+        found = {
+            "U": "text", "S": "text", "O": "a cell array or struct", "V": "a struct", "c": "complex numbers",
+            "b": "logicals",
+        }
+        raise DataError(path, f"{key!r} must be an array of real numbers, found {found.get(kind, str(arr.dtype))}")
+    values = arr.astype(np.float64)
+    bad = np.abs(values) > MAX_MAGNITUDE  # infinities too; NaN compares False
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DataError(
+            path, f"{key!r} holds {values[where]:g} at index {where}; expected finite numbers within ±{MAX_MAGNITUDE:g}"
+        )
+    return values

@@ -16,17 +16,21 @@ all joints MISSING, so batches still stack.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from ...schemas import LabelSchema, get_joint_schema
 from ..image_io import DataError
 from ..sample import MISSING, OCCLUDED, VISIBLE, missing_keypoints
-from .base import FolderLayoutReader, SplitLayout, Entry, find_dir, find_file, id_from_token
+from .base import (
+    MAX_MAGNITUDE, Entry, FolderLayoutReader, SplitLayout, find_dir, find_file, id_from_token, name_problem,
+    read_text_file, shorten,
+)
 
 LIP_NUM_JOINTS = 16
 
@@ -102,7 +106,9 @@ class LIPReader(FolderLayoutReader):
             stem = id_from_token(name)
             if stem not in images:
                 self._problem(
-                    DataError(pose_csv, f"line {scan.lines[name]}: image {name!r} is not in {layout.image_dir}")
+                    DataError(
+                        pose_csv, f"line {scan.lines[name]}: image {shorten(name)!r} is not in {layout.image_dir}"
+                    )
                 )
                 continue
             poses[stem] = keypoints
@@ -134,14 +140,26 @@ def _test_dir(root: Path) -> Path | None:
 
 
 def csv_number(text: str, path: Path, line: int, column: int) -> float:
-    """One CSV field as a float (``nan`` allowed, infinities not), or a DataError naming the cell."""
+    """One CSV field as a float (``nan`` allowed; infinities and magnitudes beyond
+    ±MAX_MAGNITUDE not), or a DataError naming the cell."""
+    cell = f"line {line}, column {column + 1}: keypoint value {shorten(text, 40)!r}"
     try:
         value = float(text)
     except ValueError:
-        raise DataError(path, f"line {line}, column {column + 1}: keypoint value {text!r} is not a number") from None
+        raise DataError(path, f"{cell} is not a number") from None
     if math.isinf(value):
-        raise DataError(path, f"line {line}, column {column + 1}: keypoint value {text!r} is infinite")
+        raise DataError(path, f"{cell} is infinite")
+    if abs(value) > MAX_MAGNITUDE:
+        raise DataError(path, f"{cell} is beyond ±{MAX_MAGNITUDE:g}")
     return value
+
+
+def csv_image_name(row: list[str], path: Path, line: int) -> str:
+    """The image name in the first column of a row, or a DataError saying why it is none."""
+    problem = name_problem(row[0])
+    if problem is not None:
+        raise DataError(path, f"line {line}: image name {problem}")
+    return row[0]
 
 
 def parse_lip_pose_row(
@@ -150,7 +168,7 @@ def parse_lip_pose_row(
     """One CSV row ``name, x1, y1, v1, ..., xK, yK, vK`` -> (name, (K, 3) keypoints).
 
     LIP's flag is 0/1 and unreliable; we read 1 as occluded, 0 as visible, and a joint
-    whose three fields are ``nan`` as missing.
+    whose x or y is ``nan`` as missing; any other flag is an error.
     """
     row = [c.strip() for c in row]
     if len(row) != 1 + 3 * num_joints:
@@ -158,9 +176,7 @@ def parse_lip_pose_row(
             path,
             f"line {line}: expected {1 + 3 * num_joints} columns (name + {num_joints} x (x, y, v)), found {len(row)}",
         )
-    name = row[0]
-    if not name:
-        raise DataError(path, f"line {line}: empty image name")
+    name = csv_image_name(row, path, line)
     values = np.array([csv_number(t, path, line, i + 1) for i, t in enumerate(row[1:])], dtype=np.float64)
     values = values.reshape(num_joints, 3)
     kp = np.full((num_joints, 3), np.nan, dtype=np.float32)
@@ -168,9 +184,40 @@ def parse_lip_pose_row(
         if np.isnan(x) or np.isnan(y):
             kp[j, 2] = MISSING
             continue
+        if v not in (0, 1):
+            raise DataError(path, f"line {line}, column {3 * j + 4}: visibility flag {row[3 * j + 3]!r} must be 0 or 1")
         kp[j, 0], kp[j, 1] = x, y
         kp[j, 2] = OCCLUDED if v == 1 else VISIBLE
     return name, kp
+
+
+# A keypoint row is a name and a few dozen numbers; a line far longer (a million cells) would
+# only cost memory to split before its length were found wrong.
+MAX_CSV_LINE = 1 << 20
+
+
+def csv_rows(path: str | Path, what: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of each non-blank row of a UTF-8 CSV file. A missing, non-UTF-8
+    or malformed file (a field over csv's size limit, a line over MAX_CSV_LINE characters, ...)
+    is a DataError naming it and the line."""
+    path = Path(path)
+
+    def bounded_lines() -> Iterator[str]:
+        for number, line in enumerate(io.StringIO(read_text_file(path, what), newline=""), start=1):
+            if len(line) > MAX_CSV_LINE:
+                raise DataError(path, f"line {number} is {len(line)} characters long (at most {MAX_CSV_LINE})")
+            yield line
+
+    reader = csv.reader(bounded_lines())
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise DataError(path, f"line {reader.line_num}: unreadable {what}: {e}") from None
+        if row and any(c.strip() for c in row):
+            yield reader.line_num, row
 
 
 def read_named_rows(
@@ -180,17 +227,12 @@ def read_named_rows(
     giving (name, value); blank rows are skipped. A missing file (``what`` names it), a bad
     row or a repeated name raises a DataError."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, f"{what} does not exist")
     out: dict[str, np.ndarray] = {}
-    with path.open(newline="", encoding="utf-8") as f:
-        for line, row in enumerate(csv.reader(f), start=1):
-            if not row or all(not c.strip() for c in row):
-                continue
-            name, value = parse_row(row, path, line)
-            if name in out:
-                raise DataError(path, f"line {line}: image {name!r} appears twice")
-            out[name] = value
+    for line, row in csv_rows(path, what):
+        name, value = parse_row(row, path, line)
+        if name in out:
+            raise DataError(path, f"line {line}: image {shorten(name)!r} appears twice")
+        out[name] = value
     return out
 
 
@@ -229,29 +271,23 @@ class PoseCsvScan:
 def scan_lip_pose_csv(path: str | Path, num_joints: int = LIP_NUM_JOINTS) -> PoseCsvScan:
     """Read a LIP pose CSV, collecting a :class:`DataError` for each bad row instead of raising.
 
-    A missing or undecodable file is still raised: there is nothing to scan.
+    A missing, undecodable or malformed file is still raised: there is nothing to scan.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "pose CSV does not exist")
     scan = PoseCsvScan(rows={}, lines={}, errors=[])
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            for line, row in enumerate(csv.reader(f), start=1):
-                if not row or all(not c.strip() for c in row):
-                    continue
-                try:
-                    name, kp = parse_lip_pose_row(row, path, line, num_joints)
-                except DataError as e:
-                    scan.errors.append(e)
-                    continue
-                if name in scan.rows:
-                    scan.errors.append(
-                        DataError(path, f"line {line}: image {name!r} appears twice (first on line {scan.lines[name]})")
-                    )
-                    continue
-                scan.rows[name] = kp
-                scan.lines[name] = line
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise DataError(path, f"unreadable pose CSV: {e}") from None
+    for line, row in csv_rows(path, "pose CSV"):
+        try:
+            name, kp = parse_lip_pose_row(row, path, line, num_joints)
+        except DataError as e:
+            scan.errors.append(e)
+            continue
+        if name in scan.rows:
+            scan.errors.append(
+                DataError(
+                    path, f"line {line}: image {shorten(name)!r} appears twice (first on line {scan.lines[name]})"
+                )
+            )
+            continue
+        scan.rows[name] = kp
+        scan.lines[name] = line
     return scan

@@ -28,8 +28,11 @@ import numpy as np
 from ...schemas import JointSchema
 from ..image_io import DEFAULT_MAX_PIXELS, DataError
 from ..sample import MISSING, VISIBLE
-from .base import load_mat
-from .keypoint_json import ImagePoses, JsonSplit, KeypointJsonReader, finite_numbers, image_dir_for, load_json
+from .base import load_mat, mat_numbers, shorten
+from .keypoint_json import (
+    FieldProblem, ImagePoses, JsonSplit, KeypointJsonReader, describe, finite_numbers, image_dir_for, json_name,
+    json_number, load_json,
+)
 
 MPII_NUM_JOINTS = 16
 
@@ -206,9 +209,9 @@ def read_mpii_gt_mat(path: str | Path) -> MPIIAnnotations:
         if key not in mat:
             found = sorted(k for k in mat if not k.startswith("__"))
             raise DataError(path, f"MPII ground truth lacks {key!r} (found {found})")
-    gt = np.asarray(mat["pos_gt_src"], dtype=np.float64)
-    missing = np.asarray(mat["jnt_missing"])
-    boxes = np.asarray(mat["headboxes_src"], dtype=np.float64)
+    gt = mat_numbers(mat, "pos_gt_src", path)
+    missing = mat_numbers(mat, "jnt_missing", path, allow_logical=True)
+    boxes = mat_numbers(mat, "headboxes_src", path)
     if gt.ndim != 3 or gt.shape[1] != 2:
         raise DataError(path, f"pos_gt_src has shape {gt.shape}, expected (16, 2, N)")
     n = gt.shape[2]
@@ -216,9 +219,12 @@ def read_mpii_gt_mat(path: str | Path) -> MPIIAnnotations:
         raise DataError(
             path, f"jnt_missing {missing.shape} / headboxes_src {boxes.shape} do not match pos_gt_src {gt.shape}"
         )
+    if not np.isin(missing, (0, 1)).all():
+        others = np.unique(missing[~np.isin(missing, (0, 1))])
+        raise DataError(path, f"jnt_missing must hold 0 or 1, found {others[:5].tolist()}")
     pred = None
     if "pos_pred_src" in mat:
-        p = np.asarray(mat["pos_pred_src"], dtype=np.float64)
+        p = mat_numbers(mat, "pos_pred_src", path)
         if p.shape != gt.shape:
             raise DataError(path, f"pos_pred_src has shape {p.shape}, expected {gt.shape}")
         pred = p.transpose(2, 0, 1)
@@ -244,34 +250,32 @@ def scan_mpii_json(path: str | Path, num_joints: int = MPII_NUM_JOINTS) -> tuple
     path = Path(path)
     data = load_json(path)
     if not isinstance(data, list):
-        raise DataError(path, f"expected a list of person entries, found a json {type(data).__name__}")
+        raise DataError(path, f"expected a list of person entries, found {describe(data)}")
     errors: list[DataError] = []
     grouped: dict[str, dict[str, list]] = {}
     for index, entry in enumerate(data):
         where = f"entry {index}"
         if not isinstance(entry, dict):
-            errors.append(DataError(path, f"{where}: not an object"))
+            errors.append(DataError(path, f"{where}: not an object, but {describe(entry)}"))
             continue
         missing_keys = [k for k in ("image", "joints", "joints_vis") if k not in entry]
         if missing_keys:
             errors.append(DataError(path, f"{where}: lacks {missing_keys}"))
             continue
-        image = entry["image"]
-        if not isinstance(image, str) or not image:
-            errors.append(DataError(path, f"{where}: image name {image!r} is not a non-empty string"))
-            continue
-        joints = finite_numbers(entry["joints"], 2 * num_joints)
-        if joints is None:
-            errors.append(DataError(path, f"{where} ({image}): joints must be {num_joints} finite (x, y) pairs"))
-            continue
-        vis = finite_numbers(entry["joints_vis"], num_joints)
-        if vis is None or not np.isin(vis, (0, 1)).all():
-            errors.append(DataError(path, f"{where} ({image}): joints_vis must be {num_joints} flags of 0 or 1"))
-            continue
-        center = finite_numbers(entry.get("center", [np.nan, np.nan]), 2)
-        scale = finite_numbers([entry.get("scale", np.nan)], 1)
-        if ("center" in entry and center is None) or ("scale" in entry and scale is None):
-            errors.append(DataError(path, f"{where} ({image}): center must be two numbers and scale one number"))
+        try:
+            image = json_name(entry["image"], "image")
+            where += f" ({shorten(image)})"
+            joints = finite_numbers(entry["joints"], 2 * num_joints, "joints", f"{num_joints} [x, y] pairs")
+            vis = finite_numbers(entry["joints_vis"], num_joints, "joints_vis", f"{num_joints} flags of 0 or 1")
+            if not np.isin(vis, (0, 1)).all():
+                others = sorted(set(vis.tolist()) - {0, 1})
+                raise FieldProblem(f"'joints_vis': flags must be 0 or 1, found {others[:5]}")
+            center = finite_numbers(entry["center"], 2, "center", "[x, y]") if "center" in entry else None
+            scale = json_number(entry["scale"], "scale") if "scale" in entry else np.nan
+            if not scale > 0 and not np.isnan(scale):
+                raise FieldProblem(f"'scale': expected a positive number, got {entry['scale']!r}")
+        except FieldProblem as e:
+            errors.append(DataError(path, f"{where}, {e}"))
             continue
         kp = np.full((num_joints, 3), np.nan, dtype=np.float32)
         xy = joints.reshape(num_joints, 2) - 1.0  # 1-based MATLAB pixels -> 0-based
@@ -282,7 +286,7 @@ def scan_mpii_json(path: str | Path, num_joints: int = MPII_NUM_JOINTS) -> tuple
         person["keypoints"].append(kp)
         person["entry"].append(index)
         person["center"].append(center - 1.0 if center is not None else np.array([np.nan, np.nan]))
-        person["scale"].append(scale[0] if scale is not None else np.nan)
+        person["scale"].append(scale)
     images = [
         ImagePoses(
             file_name=name,
