@@ -59,3 +59,16 @@ def toy_model(monkeypatch: pytest.MonkeyPatch) -> str:
     of it save and load; gives the name to put in their spec."""
     monkeypatch.setitem(humanparse.models.MODELS, "toy", ToyParser)
     return "toy"
+
+
+@pytest.fixture
+def toy_model_dir(toy_model: str, tmp_path: Path) -> Path:
+    """A saved model file of the toy parser over PASCAL-Person-Part's classes at input 32x32."""
+    from humanparse.inference.model_file import save_model
+    from humanparse.schemas import PASCAL_PERSON_PART
+
+    schema = PASCAL_PERSON_PART
+    return save_model(
+        tmp_path / "model", ToyParser(schema.num_classes).eval(), {"name": toy_model, "num_classes": schema.num_classes},
+        schema, (32, 32),
+    )

@@ -8,22 +8,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 from PIL import Image
 
-from helpers import ToyParser, declared_png
+from helpers import declared_png
 from humanparse.cli import main
-from humanparse.inference.model_file import save_model
-from humanparse.schemas import PASCAL_PERSON_PART
-
-
-@pytest.fixture
-def model_dir(toy_model: str, tmp_path: Path) -> Path:
-    schema = PASCAL_PERSON_PART
-    return save_model(
-        tmp_path / "model", ToyParser(schema.num_classes).eval(), {"name": toy_model, "num_classes": schema.num_classes},
-        schema, (32, 32),
-    )
 
 
 def _photo(path: Path, shape: tuple[int, int] = (30, 40)) -> None:
@@ -41,18 +29,18 @@ def _video(path: Path, frames: int, shape: tuple[int, int] = (30, 40)) -> None:
     writer.release()
 
 
-def test_predict_refuses_a_bomb_and_parses_the_rest(model_dir: Path, tmp_path: Path, capsys) -> None:
+def test_predict_refuses_a_bomb_and_parses_the_rest(toy_model_dir: Path, tmp_path: Path, capsys) -> None:
     inputs = tmp_path / "inputs"
     bomb = declared_png(inputs / "bomb.png", 60000, 60000)
     _photo(inputs / "photo.png")
     out = tmp_path / "out"
-    assert main(["predict", "--model", str(model_dir), str(inputs), "--out", str(out)]) == 1
+    assert main(["predict", "--model", str(toy_model_dir), str(inputs), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert f"{bomb}: image is 60000x60000 pixels" in err and "over the limit of 180,000,000" in err
     assert "Traceback" not in err and "DecompressionBomb" not in err
     assert (out / "photo.png").is_file() and not (out / "bomb.png").exists()
     # The limit is the command's to set.
-    assert main(["predict", "--model", str(model_dir), str(inputs / "photo.png"), "--out", str(out),
+    assert main(["predict", "--model", str(toy_model_dir), str(inputs / "photo.png"), "--out", str(out),
                  "--max-pixels", "1000"]) == 1
     assert "over the limit of 1,000" in capsys.readouterr().err
 
@@ -70,16 +58,16 @@ def test_data_check_reports_a_bomb_as_a_problem_of_its_file(tmp_path: Path, caps
     assert "1 problem." in out
 
 
-def test_truncated_video_is_reported_with_both_counts(model_dir: Path, tmp_path: Path, capsys) -> None:
+def test_truncated_video_is_reported_with_both_counts(toy_model_dir: Path, tmp_path: Path, capsys) -> None:
     whole, cut = tmp_path / "whole.avi", tmp_path / "cut.avi"
     _video(whole, frames=10)
     data = whole.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
     out = tmp_path / "out"
-    assert main(["predict", "--model", str(model_dir), str(whole), "--out", str(out)]) == 0
+    assert main(["predict", "--model", str(toy_model_dir), str(whole), "--out", str(out)]) == 0
     assert json.loads((out / "whole.json").read_text())["frames"] == 10
 
-    assert main(["predict", "--model", str(model_dir), str(cut), "--out", str(out)]) == 1
+    assert main(["predict", "--model", str(toy_model_dir), str(cut), "--out", str(out)]) == 1
     lines = [line for line in capsys.readouterr().err.splitlines() if str(cut) in line]
     assert len(lines) == 1 and "video cut short" in lines[0]
     summary = json.loads((out / "cut.json").read_text())
@@ -88,10 +76,10 @@ def test_truncated_video_is_reported_with_both_counts(model_dir: Path, tmp_path:
     assert (out / "cut_overlay.mp4").is_file()  # what was read is still written
 
 
-def test_video_over_the_pixel_limit_is_refused_before_its_frames(model_dir: Path, tmp_path: Path, capsys) -> None:
+def test_video_over_the_pixel_limit_is_refused_before_its_frames(toy_model_dir: Path, tmp_path: Path, capsys) -> None:
     clip = tmp_path / "clip.avi"
     _video(clip, frames=2)
     out = tmp_path / "out"
-    assert main(["predict", "--model", str(model_dir), str(clip), "--out", str(out), "--max-pixels", "1199"]) == 1
+    assert main(["predict", "--model", str(toy_model_dir), str(clip), "--out", str(out), "--max-pixels", "1199"]) == 1
     assert f"{clip}: video frame is 40x30 pixels (W x H, 1,200 in all), over the limit of 1,199" in capsys.readouterr().err
     assert not (out / "clip.json").exists()

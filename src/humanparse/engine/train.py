@@ -51,8 +51,8 @@ class SafeCheckpointIO(TorchCheckpointIO):
 
     A checkpoint is written to a temporary file beside its target and renamed onto it once
     complete, so a full disk leaves the earlier ``last.ckpt`` intact (and says so, naming the
-    file) instead of a truncated one; checkpoints are read from local files only, through
-    :func:`read_checkpoint`, whatever ``weights_only`` Lightning asks for.
+    file) instead of a truncated one; checkpoints are read from local files only, with
+    ``weights_only=True`` whatever Lightning asks for.
     """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
@@ -68,7 +68,12 @@ class SafeCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
         # Read onto the CPU: Lightning moves the model's and optimiser's states to their device.
-        return read_checkpoint(local_path(path, "checkpoint", ConfigError))
+        # Not only training checkpoints come through here: a spawned DDP run hands its weights
+        # back to the main process as a bare state dict.
+        path = local_path(path, "checkpoint", ConfigError)
+        if not Path(path).is_file():
+            raise DataError(path, "checkpoint does not exist")
+        return read_torch_file(path, "training checkpoint")
 
 
 class ReseedEachStep(Callback):

@@ -19,15 +19,6 @@ from humanparse.inference.model_file import save_model
 from humanparse.schemas import LIP, PASCAL_PERSON_PART
 
 
-@pytest.fixture
-def model_dir(toy_model: str, tmp_path: Path) -> Path:
-    schema = PASCAL_PERSON_PART
-    return save_model(
-        tmp_path / "model", ToyParser(schema.num_classes).eval(), {"name": toy_model, "num_classes": schema.num_classes},
-        schema, (32, 32),
-    )
-
-
 def _photo(shape: tuple[int, int], seed: int) -> np.ndarray:
     """Smooth colour gradients plus noise: several classes, compresses like a photo."""
     h, w = shape
@@ -72,7 +63,7 @@ def _check_image_outputs(out: Path, name: str, image_path: Path, shape: tuple[in
         assert int((labels == schema.classes.index(cls)).sum()) == area
 
 
-def test_folder_with_corrupt_image_and_video(model_dir: Path, tmp_path: Path, capsys) -> None:
+def test_folder_with_corrupt_image_and_video(toy_model_dir: Path, tmp_path: Path, capsys) -> None:
     inputs = tmp_path / "inputs"
     _write_jpeg(inputs / "person.jpg", (45, 37))
     good = (inputs / "person.jpg").read_bytes()
@@ -81,7 +72,7 @@ def test_folder_with_corrupt_image_and_video(model_dir: Path, tmp_path: Path, ca
     (inputs / "notes.txt").write_text("not an image")
     out = tmp_path / "out"
 
-    code = run_predict(model_dir, [inputs], out, progress=False)
+    code = run_predict(toy_model_dir, [inputs], out, progress=False)
 
     assert code == 1
     err = capsys.readouterr().err
@@ -105,12 +96,12 @@ def test_folder_with_corrupt_image_and_video(model_dir: Path, tmp_path: Path, ca
     assert not [p for p in out.rglob("*") if ".partial" in p.name]
 
 
-def test_cli_predict_reports_the_bad_file_and_exit_code(model_dir: Path, tmp_path: Path, capsys) -> None:
+def test_cli_predict_reports_the_bad_file_and_exit_code(toy_model_dir: Path, tmp_path: Path, capsys) -> None:
     inputs = tmp_path / "photos"
     _write_jpeg(inputs / "a.jpg", (40, 30))
     (inputs / "b.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "parsed"
-    code = main(["predict", "--model", str(model_dir), str(inputs), "--out", str(out), "--batch-size", "2",
+    code = main(["predict", "--model", str(toy_model_dir), str(inputs), "--out", str(out), "--batch-size", "2",
                  "--scales", "1.0", "0.75", "--flip", "--probabilities"])
     assert code == 1
     assert str(inputs / "b.jpg") in capsys.readouterr().err
@@ -119,11 +110,11 @@ def test_cli_predict_reports_the_bad_file_and_exit_code(model_dir: Path, tmp_pat
     assert json.loads((out / "a.json").read_text())["test_time"] == {"scales": [1.0, 0.75], "flip": True}
 
 
-def test_all_good_inputs_exit_zero_and_write_probabilities(model_dir: Path, tmp_path: Path) -> None:
+def test_all_good_inputs_exit_zero_and_write_probabilities(toy_model_dir: Path, tmp_path: Path) -> None:
     image_path = tmp_path / "a.jpg"
     _write_jpeg(image_path, (33, 50))
     out = tmp_path / "out"
-    assert run_predict(model_dir, [image_path], out, save_probabilities=True, scales=[1.0, 0.75], flip=True, progress=False) == 0
+    assert run_predict(toy_model_dir, [image_path], out, save_probabilities=True, scales=[1.0, 0.75], flip=True, progress=False) == 0
     _check_image_outputs(out, "a", image_path, (33, 50))
     probs = np.load(out / "a_prob.npy")
     assert probs.dtype == np.float16 and probs.shape == (PASCAL_PERSON_PART.num_classes, 33, 50)
@@ -135,24 +126,24 @@ def test_all_good_inputs_exit_zero_and_write_probabilities(model_dir: Path, tmp_
     assert summary["test_time"] == {"scales": [1.0, 0.75], "flip": True}
 
 
-def test_same_names_from_different_places_do_not_overwrite(model_dir: Path, tmp_path: Path) -> None:
+def test_same_names_from_different_places_do_not_overwrite(toy_model_dir: Path, tmp_path: Path) -> None:
     first, second = tmp_path / "x" / "1.jpg", tmp_path / "y" / "1.jpg"
     _write_jpeg(first, (20, 24), seed=1)
     _write_jpeg(second, (28, 22), seed=2)
     _write_jpeg(tmp_path / "folder" / "sub" / "1.jpg", (26, 26), seed=3)
     out = tmp_path / "out"
-    assert run_predict(model_dir, [first, second, tmp_path / "folder"], out, progress=False) == 0
+    assert run_predict(toy_model_dir, [first, second, tmp_path / "folder"], out, progress=False) == 0
     images = {json.loads(p.read_text())["image"] for p in out.rglob("*.json")}
     assert images == {str(first), str(second), str(tmp_path / "folder" / "sub" / "1.jpg")}
     # A folder's images keep their path inside it.
     _check_image_outputs(out / "sub", "1", tmp_path / "folder" / "sub" / "1.jpg", (26, 26))
 
 
-def test_missing_input_and_unreadable_video_are_reported(model_dir: Path, tmp_path: Path, capsys) -> None:
+def test_missing_input_and_unreadable_video_are_reported(toy_model_dir: Path, tmp_path: Path, capsys) -> None:
     _write_jpeg(tmp_path / "ok.jpg", (20, 20))
     (tmp_path / "bad.mp4").write_bytes(b"not a video" * 10)
     out = tmp_path / "out"
-    code = run_predict(model_dir, [tmp_path / "nope.jpg", tmp_path / "bad.mp4", tmp_path / "ok.jpg"], out, progress=False)
+    code = run_predict(toy_model_dir, [tmp_path / "nope.jpg", tmp_path / "bad.mp4", tmp_path / "ok.jpg"], out, progress=False)
     assert code == 1
     err = capsys.readouterr().err
     assert f"{tmp_path / 'nope.jpg'}: does not exist" in err
@@ -161,22 +152,22 @@ def test_missing_input_and_unreadable_video_are_reported(model_dir: Path, tmp_pa
     assert not (out / "bad_overlay.mp4").exists()
 
 
-def test_outputs_inside_the_input_folder_are_not_read_back(model_dir: Path, tmp_path: Path) -> None:
+def test_outputs_inside_the_input_folder_are_not_read_back(toy_model_dir: Path, tmp_path: Path) -> None:
     _write_jpeg(tmp_path / "imgs" / "p.jpg", (20, 20))
     out = tmp_path / "imgs" / "pred"
-    assert run_predict(model_dir, [tmp_path / "imgs"], out, progress=False) == 0
-    assert run_predict(model_dir, [tmp_path / "imgs"], out, progress=False) == 0
+    assert run_predict(toy_model_dir, [tmp_path / "imgs"], out, progress=False) == 0
+    assert run_predict(toy_model_dir, [tmp_path / "imgs"], out, progress=False) == 0
     assert sorted(p.name for p in out.iterdir()) == ["p.json", "p.png", "p_overlay.jpg"]
 
 
-def test_cuda_without_gpu_is_a_clear_error(model_dir: Path, tmp_path: Path, capsys) -> None:
+def test_cuda_without_gpu_is_a_clear_error(toy_model_dir: Path, tmp_path: Path, capsys) -> None:
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     _write_jpeg(tmp_path / "ok.jpg", (20, 20))
     with pytest.raises(UsageError, match="no CUDA GPU"):
-        run_predict(model_dir, [tmp_path / "ok.jpg"], tmp_path / "out", device="cuda", progress=False)
+        run_predict(toy_model_dir, [tmp_path / "ok.jpg"], tmp_path / "out", device="cuda", progress=False)
     # The command line prints it as one line and exits 2.
-    assert main(["predict", "--model", str(model_dir), str(tmp_path / "ok.jpg"), "--out", str(tmp_path / "o"),
+    assert main(["predict", "--model", str(toy_model_dir), str(tmp_path / "ok.jpg"), "--out", str(tmp_path / "o"),
                  "--device", "cuda"]) == 2
     assert "humanparse: error: device 'cuda' asked for, but no CUDA GPU" in capsys.readouterr().err
 
@@ -194,15 +185,15 @@ def test_real_lip_photo(shared_data: Path, toy_model: str, tmp_path: Path) -> No
     assert sum(summary["classes"].values()) == height * width
 
 
-def test_a_full_disk_leaves_earlier_outputs_whole_and_says_so(model_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_a_full_disk_leaves_earlier_outputs_whole_and_says_so(toy_model_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     photo = tmp_path / "in" / "a.jpg"
     photo.parent.mkdir()
     _write_jpeg(photo, (40, 30))
     out = tmp_path / "out"
-    assert run_predict(model_dir, [photo], out, progress=False) == 0
+    assert run_predict(toy_model_dir, [photo], out, progress=False) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     fill_disk_after(monkeypatch, room=64)
-    code = main(["predict", "--model", str(model_dir), str(photo), "--out", str(out), "--flip"])
+    code = main(["predict", "--model", str(toy_model_dir), str(photo), "--out", str(out), "--flip"])
     assert code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"humanparse: error: {out / 'a.png'}: could not be written (No space left" in err
