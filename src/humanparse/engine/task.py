@@ -85,7 +85,8 @@ class HumanTask(L.LightningModule):
         # By default the backbone's own input normalisation (ImageNet's mean and std for most).
         default = backbone_preprocessing(self.model)
         self.preprocessing = Preprocessing(
-            tuple(default.mean if mean is None else mean), tuple(default.std if std is None else std)  # type: ignore[arg-type]
+            default.mean if mean is None else tuple(mean),  # type: ignore[arg-type]
+            default.std if std is None else tuple(std),  # type: ignore[arg-type]
         )
         self.channels_last = False
         self.val_matrix = ConfusionMatrix(self.schema.num_classes if self.schema else 1, IGNORE_INDEX)

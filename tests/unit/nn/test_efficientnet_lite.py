@@ -23,7 +23,12 @@ from humanparse.nn.backbones.efficientnet_lite import (
     EfficientNetLite,
     EfficientNetLiteClassifier,
 )
-from humanparse.nn.weights import PACKAGED_IMAGENET_WEIGHTS, load_backbone_weights, packaged_weights_path, read_state_dict
+from humanparse.nn.weights import (
+    PACKAGED_IMAGENET_WEIGHTS,
+    load_backbone_weights,
+    packaged_weights_path,
+    read_state_dict,
+)
 from humanparse.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from humanparse.schemas import LIP
 
@@ -163,7 +168,8 @@ def test_deeplab_and_jppnet_build_on_it():
 
 def test_models_on_it_take_its_input_normalisation():
     train = {"optimizer": "sgd", "lr": 0.01}
-    lite = HumanTask({"name": "deeplab", "backbone": "efficientnet_lite0", "num_classes": 20}, LIP.to_dict(), (32, 32), train)
+    spec = {"name": "deeplab", "backbone": "efficientnet_lite0", "num_classes": 20}
+    lite = HumanTask(spec, LIP.to_dict(), (32, 32), train)
     assert lite.preprocessing == EFFICIENTNET_LITE_PREPROCESSING
     assert lite.preprocessing.mean == pytest.approx((127 / 255,) * 3) and lite.preprocessing.fill == (127, 127, 127)
     resnet = HumanTask(

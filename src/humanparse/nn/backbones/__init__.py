@@ -76,8 +76,8 @@ def build_backbone(
 ) -> nn.Module:
     """The backbone ``name`` of :data:`BACKBONES` at ``output_stride`` (8, 16 or 32, by dilation
     where the backbone allows it) with ``base_width`` channels in its first stage (64 standard;
-    16 or 32 make small CPU networks), with ImageNet weights from ``pretrained`` (a file, or "imagenet" for the packaged weights of
-    the backbones that have them; loaded strictly, see
+    16 or 32 make small CPU networks), with ImageNet weights from ``pretrained`` (a file, or
+    "imagenet" for the packaged weights of the backbones that have them; loaded strictly, see
     :func:`~humanparse.nn.weights.load_backbone_weights`) or freshly initialised."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")

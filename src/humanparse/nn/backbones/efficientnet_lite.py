@@ -145,7 +145,8 @@ class EfficientNetLite(nn.Module):
     def __init__(self, variant: int = 0, output_stride: int = 32) -> None:
         super().__init__()
         if variant not in VARIANTS:
-            raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; choose one of {', '.join(map(str, VARIANTS))}")
+            choices = ", ".join(map(str, VARIANTS))
+            raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; choose one of {choices}")
         if output_stride not in (8, 16, 32):
             raise ValueError(f"output_stride must be one of 8, 16, 32, not {output_stride!r}")
         self.variant = variant
