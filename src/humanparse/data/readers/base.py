@@ -71,6 +71,8 @@ class Reader(ABC):
     pose_only: ClassVar[bool] = False
     # The layouts the format accepts, for messages when none is found.
     layout_hint: ClassVar[str] = ""
+    # True for formats that take their joints from a separate file (``keypoints=PATH``).
+    takes_keypoints_file: ClassVar[bool] = False
 
     def __init__(
         self, root: str | Path, split: str | None = None, *, strict: bool = True,
@@ -87,6 +89,9 @@ class Reader(ABC):
         self.problems: list[DataError] = []
         self.schema: LabelSchema | None = None
         self.joint_schema: JointSchema | None = None
+        # Set when the keypoints are not the dataset's own annotations (a pose detector's, a
+        # teacher's targets): says where they come from, for every report that scores against them.
+        self.keypoints_origin: str | None = None
 
     @classmethod
     @abstractmethod
