@@ -425,6 +425,10 @@ class FolderLayoutReader(Reader):
         """Hook: (P, K, 3) keypoints of a sample, or None."""
         return None
 
+    def keypoints_of(self, index: int) -> np.ndarray | None:
+        """Sample ``index``'s (P, K, 3) keypoints without reading its image or label (None: no keypoints)."""
+        return self._keypoints(self._entries[index])
+
     def _read_label(self, path: Path) -> np.ndarray:
         assert self.schema is not None
         return read_label(
