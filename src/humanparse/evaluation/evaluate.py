@@ -194,7 +194,7 @@ def _pose_payload(result: Evaluation) -> dict[str, Any]:
     if result.top_down is not None:
         payload["top_down"] = {**result.top_down.to_dict(), "protocol": result.top_down.describe()}
     if result.keypoints_origin is not None:
-        payload["ground_truth"] = f"a teacher's keypoints, not hand labels: {result.keypoints_origin}"
+        payload["ground_truth"] = result.keypoints_origin  # it says they are a teacher's
     return payload
 
 
