@@ -34,7 +34,7 @@ def synth_as_ccp(lip_root: Path, root: Path) -> tuple[Path, Path]:
     return root, csv
 
 
-@pytest.mark.slow  # 36 steps of a tiny JPPNet: about a minute on two shared cores
+@pytest.mark.slow  # 36 steps of a tiny JPPNet: about 15 s on two idle cores, two minutes under load
 def test_jppnet_trains_on_ccp_with_keypoints_and_evaluate_scores_both(synth_root, tmp_path, capsys):
     root, csv = synth_as_ccp(synth_root, tmp_path / "ccp")
     out = tmp_path / "run"

@@ -158,7 +158,8 @@ def check_dataset(
 
     ``labels_optional``: an image without a label is not a problem (partly labelled sets);
     ``max_pixels``: an image or label over this many pixels is a problem, found from its
-    header before it is decoded (None: no limit); ``reader_options`` go to the reader (e.g. ``id_list``, ``pose_csv``, ``keypoints``, ``image_dir``).
+    header before it is decoded (None: no limit); ``reader_options`` go to the reader (e.g.
+    ``id_list``, ``pose_csv``, ``keypoints``, ``image_dir``).
     """
     root = Path(root)
     started = time.perf_counter()
@@ -168,7 +169,9 @@ def check_dataset(
         return report
     reader_cls = get_format(fmt)
     if reader_options.get("keypoints") is not None and not reader_cls.takes_keypoints_file:
-        raise UsageError(f"a keypoints file is for formats without joints of their own (ccp); the {fmt!r} format takes none")
+        raise UsageError(
+            f"a keypoints file is for formats without joints of their own (ccp); the {fmt!r} format takes none"
+        )
     if not root.exists():
         raise DataError(root, "dataset root does not exist")
     if labels_optional and issubclass(reader_cls, FolderLayoutReader):

@@ -104,7 +104,9 @@ class CCPReader(FolderLayoutReader):
         if split == UNLABELED_SPLIT:
             unlabeled = find_dir(root, UNLABELED_DIR)
             if unlabeled is None:
-                raise DataError(root, f"no {UNLABELED_DIR}/ folder for the {UNLABELED_SPLIT!r} split (the photos without labels)")
+                raise DataError(
+                    root, f"no {UNLABELED_DIR}/ folder for the {UNLABELED_SPLIT!r} split (the photos without labels)"
+                )
             return SplitLayout(split, unlabeled, None, labels_required=False)
         image_dir, label_dir, is_mat = _layout_dirs(root)
         if image_dir is None:
