@@ -24,7 +24,7 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
 
     return run_check(
         args.format, Path(args.root), schema=args.schema, split=args.split, labels_optional=args.labels_optional,
-        max_pixels=args.max_pixels,
+        max_pixels=args.max_pixels, **({"keypoints": args.keypoints} if args.keypoints is not None else {}),
     )
 
 
@@ -211,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--labels-optional",
         action="store_true",
         help="an image without a label is not a problem (partly labelled sets)",
+    )
+    check.add_argument(
+        "--keypoints", metavar="CSV",
+        help="ccp: a LIP pose CSV of joints for the photos (e.g. a pose detector's), checked and attached to them",
     )
     _add_max_pixels(check, "an image or label")
     check.set_defaults(func=_cmd_data_check)

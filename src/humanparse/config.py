@@ -13,7 +13,7 @@ A config has five sections:
 
 Every value is checked after the overrides against :data:`RULES` (a type, a range or a list of
 choices per key), so a bad value is one error naming the key before any work starts. Relative
-paths in ``data`` (``root``, ``headboxes``, ``schema`` when it is a file) are resolved against the config
+paths in ``data`` (``root``, ``headboxes``, ``keypoints``, ``schema`` when it is a file) are resolved against the config
 file's folder, or the working directory when that is where they exist.
 """
 
@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
         "root": None,
         "schema": None,  # None: the format's own schema
         "headboxes": None,  # mpii: the val split's ground-truth .mat, for its head boxes (None: mpii_gt_<split>.mat beside the json)
+        "keypoints": None,  # ccp: a LIP pose CSV of joints for the photos (a detector's: a teacher's targets)
         "train_split": "train",
         "val_split": "val",
         "train_ids": None,  # a subset: a list of ids, "first-last" (inclusive), or an id-list file
@@ -181,6 +182,7 @@ RULES: dict[str, Rule] = {
     "data.format": string("a dataset format name"),
     "data.root": NULL | PATH,
     "data.headboxes": NULL | PATH,
+    "data.keypoints": NULL | PATH,
     "data.schema": NULL | string("a label schema name or a .yaml file"),
     "data.train_split": NULL | string("a split name"),  # null: every split the reader finds
     "data.val_split": NULL | string("a split name"),
@@ -368,6 +370,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     data = config["data"]
     data["root"] = _resolve_path(data["root"], base)
     data["headboxes"] = _resolve_path(data["headboxes"], base)
+    data["keypoints"] = _resolve_path(data["keypoints"], base)
     if isinstance(data["schema"], str) and data["schema"].endswith((".yaml", ".yml")):
         data["schema"] = _resolve_path(data["schema"], base)
     for key in ("train_ids", "val_ids"):

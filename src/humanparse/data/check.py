@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..errors import UsageError
 from ..schemas import IGNORE_INDEX, JointSchema, LabelSchema
 from .image_io import DEFAULT_MAX_PIXELS, DataError
 from .readers import FolderLayoutReader, MPIIAnnotationReader, Reader, get_format
@@ -54,6 +55,8 @@ class CheckReport:
     counted_labels: int = 0
     problems: list[DataError] = field(default_factory=list)
     seconds: float = 0.0
+    # Where the keypoints come from when they are not the dataset's own annotations.
+    keypoints_origin: str | None = None
     _seen: set[str] = field(default_factory=set, repr=False)
 
     @property
@@ -85,6 +88,9 @@ class CheckReport:
         lines: list[str] = []
         schema = self.schema.name if self.schema else self.joint_schema.name if self.joint_schema else "-"
         lines.append(f"Dataset {self.root} (format {self.format}, schema {schema})")
+        if self.keypoints_origin is not None:
+            joints = f"{self.joint_schema.name} joint schema" if self.joint_schema else "joints"
+            lines.append(f"Keypoints ({joints}) from {self.keypoints_origin}")
         lines.append("")
         header = ("split", "images", "labels", "keypoint rows", "height", "width")
         rows = [header]
@@ -152,7 +158,8 @@ def check_dataset(
 
     ``labels_optional``: an image without a label is not a problem (partly labelled sets);
     ``max_pixels``: an image or label over this many pixels is a problem, found from its
-    header before it is decoded (None: no limit); ``reader_options`` go to the reader (e.g. ``id_list``, ``pose_csv``, ``image_dir``).
+    header before it is decoded (None: no limit); ``reader_options`` go to the reader (e.g.
+    ``id_list``, ``pose_csv``, ``keypoints``, ``image_dir``).
     """
     root = Path(root)
     started = time.perf_counter()
@@ -161,6 +168,10 @@ def check_dataset(
         report.seconds = time.perf_counter() - started
         return report
     reader_cls = get_format(fmt)
+    if reader_options.get("keypoints") is not None and not reader_cls.takes_keypoints_file:
+        raise UsageError(
+            f"a keypoints file is for formats without joints of their own (ccp); the {fmt!r} format takes none"
+        )
     if not root.exists():
         raise DataError(root, "dataset root does not exist")
     if labels_optional and issubclass(reader_cls, FolderLayoutReader):
@@ -184,6 +195,8 @@ def check_dataset(
             continue
         for error in reader.problems:
             report.add_problem(error)
+        if reader.keypoints_origin is not None:
+            report.keypoints_origin, report.joint_schema = reader.keypoints_origin, reader.joint_schema
         _walk(reader, summary, report, progress)
     report.seconds = time.perf_counter() - started
     return report

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..data.image_io import DEFAULT_MAX_PIXELS, DataError
 from ..errors import ConfigError
-from ..data.readers import Reader, open_dataset
+from ..data.readers import FORMATS, Reader, get_format, open_dataset
 from ..data.readers.base import read_id_list
 from ..data.sample import Sample, collate
 from ..data.transforms import EvalTransform, PhotometricJitter, RandomAffine, TrainTransform
@@ -138,6 +138,14 @@ def open_split(data: dict[str, Any], split_key: str, ids_key: str, labels_requir
         if data["format"] != "mpii":
             raise ConfigError(f"data.headboxes is MPII's ground-truth .mat; the {data['format']!r} format takes none")
         options["headboxes"] = data["headboxes"]
+    if data.get("keypoints") is not None:
+        if not get_format(data["format"]).takes_keypoints_file:
+            takers = ", ".join(name for name, reader in FORMATS.items() if reader.takes_keypoints_file)
+            raise ConfigError(
+                f"data.keypoints names a pose CSV for a format without joints of its own ({takers}); "
+                f"the {data['format']!r} format takes none"
+            )
+        options["keypoints"] = data["keypoints"]
     reader = open_dataset(data["format"], data["root"], split=data[split_key], schema=data["schema"], **options)
     ids = [reader.sample_id(i) for i in range(len(reader))]
     try:

@@ -42,8 +42,10 @@ class Evaluation:
     matrix (None for a pose-only model, data without labels, or a top-down run), PCK counts
     (None for a parsing-only model or data without keypoints); ``cross_schema`` says how
     predictions were mapped into the data's schema (``to_schema``), else None;
-    ``joint_mapping`` how the model's joints were mapped into the data's joint schema, and
-    ``top_down`` how many people a top-down run scored (else None)."""
+    ``joint_mapping`` how the model's joints were mapped into the data's joint schema,
+    ``top_down`` how many people a top-down run scored (else None), and ``keypoints_origin``
+    where the data's keypoints come from when they are not its own annotations (a pose
+    detector's: PCK then measures agreement with a teacher, not accuracy against hand labels)."""
 
     scores: ParsingScores | None
     sizes: dict[str, Any] | None
@@ -54,6 +56,7 @@ class Evaluation:
     cross_schema: str | None = None
     joint_mapping: JointMapping | None = None
     top_down: TopDownCount | None = None
+    keypoints_origin: str | None = None
 
 
 def _joints_into(model: JointSchema, data: JointSchema) -> JointMapping:
@@ -125,7 +128,10 @@ def evaluate_model(
             raise UsageError("--top-down scores joints: it needs a model that predicts them and data with keypoints")
         assert mapping is not None
         people = evaluate_top_down(predictor, reader, indices, pose, mapping, batch_size=batch_size, progress=progress)
-        return Evaluation(None, None, len(indices), None, pose=pose, joint_mapping=mapping, top_down=people)
+        return Evaluation(
+            None, None, len(indices), None, pose=pose, joint_mapping=mapping, top_down=people,
+            keypoints_origin=reader.keypoints_origin,
+        )
     if not parses and pose is None:
         if predicts_parsing(saved.model):
             raise DataError(data["root"], "this data has neither parsing labels nor keypoints to score the model by")
@@ -158,6 +164,7 @@ def evaluate_model(
         sizes=sizes.to_dict(absent) if sizes is not None else None,
         count=len(indices), schema=schema, pose=pose, matrix=matrix,
         cross_schema=cross.describe() if cross is not None else None, joint_mapping=mapping,
+        keypoints_origin=reader.keypoints_origin if pose is not None else None,
     )
 
 
@@ -186,6 +193,8 @@ def _pose_payload(result: Evaluation) -> dict[str, Any]:
         payload["table_in_model_schema"] = other[1]
     if result.top_down is not None:
         payload["top_down"] = {**result.top_down.to_dict(), "protocol": result.top_down.describe()}
+    if result.keypoints_origin is not None:
+        payload["ground_truth"] = result.keypoints_origin  # it says they are a teacher's
     return payload
 
 
@@ -196,9 +205,12 @@ def _print_pose(result: Evaluation) -> None:
     if result.joint_mapping is not None and result.joint_mapping.source != pose.schema:
         print(result.joint_mapping.describe(), file=sys.stderr)
     kind = "PCKh" if pose.schema.pck.kind == "headbox" else "PCK"
-    print(f"{kind}@0.5 (joint schema {pose.schema.name}; reference: {rule_text(pose.schema)})")
+    against = "; against a teacher's keypoints, not hand labels" if result.keypoints_origin is not None else ""
+    print(f"{kind}@0.5 (joint schema {pose.schema.name}; reference: {rule_text(pose.schema)}{against})")
     if result.top_down is None:
         print(format_pose_table(summary.table, summary.mean, "Mean"))
+        if result.keypoints_origin is not None:
+            print(f"ground truth: {result.keypoints_origin}")
         return
     # The LIP paper's Table 10: the columns, and "Total" for the mean.
     print(result.top_down.describe())
@@ -213,6 +225,8 @@ def _print_pose(result: Evaluation) -> None:
     print("per joint: " + ", ".join(
         f"{name} {'-' if value is None else f'{value:.1f}'}" for name, value in summary.per_joint.items()
     ))
+    if result.keypoints_origin is not None:
+        print(f"ground truth: {result.keypoints_origin}")
 
 
 def run_evaluate(

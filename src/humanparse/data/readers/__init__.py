@@ -47,7 +47,7 @@ def open_dataset(
 
     ``schema`` names the label schema (the joint schema for mpii and coco); ``options`` go to
     the reader (e.g. ``strict=False``, ``labels_required=False``, ``id_list=...``,
-    ``pose_csv=...`` for lip, ``image_dir=...`` for mpii and coco).
+    ``pose_csv=...`` for lip, ``keypoints=...`` for ccp, ``image_dir=...`` for mpii and coco).
     """
     reader = get_format(format)
     if format == "mpii" and Path(root).suffix.lower() == ".mat":

@@ -71,6 +71,8 @@ class Reader(ABC):
     pose_only: ClassVar[bool] = False
     # The layouts the format accepts, for messages when none is found.
     layout_hint: ClassVar[str] = ""
+    # True for formats that take their joints from a separate file (``keypoints=PATH``).
+    takes_keypoints_file: ClassVar[bool] = False
 
     def __init__(
         self, root: str | Path, split: str | None = None, *, strict: bool = True,
@@ -87,6 +89,9 @@ class Reader(ABC):
         self.problems: list[DataError] = []
         self.schema: LabelSchema | None = None
         self.joint_schema: JointSchema | None = None
+        # Set when the keypoints are not the dataset's own annotations (a pose detector's, a
+        # teacher's targets): says where they come from, for every report that scores against them.
+        self.keypoints_origin: str | None = None
 
     @classmethod
     @abstractmethod
@@ -419,6 +424,10 @@ class FolderLayoutReader(Reader):
     def _keypoints(self, entry: Entry) -> np.ndarray | None:
         """Hook: (P, K, 3) keypoints of a sample, or None."""
         return None
+
+    def keypoints_of(self, index: int) -> np.ndarray | None:
+        """Sample ``index``'s (P, K, 3) keypoints without reading its image or label (None: no keypoints)."""
+        return self._keypoints(self._entries[index])
 
     def _read_label(self, path: Path) -> np.ndarray:
         assert self.schema is not None

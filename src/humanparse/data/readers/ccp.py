@@ -4,18 +4,35 @@ Layouts: upstream ``photos/*.jpg`` + ``annotations/pixel-level/*.mat`` (key
 ``groundtruth``, uint8) -- the .mat files define the samples, since most photos are
 unlabelled; or ``images/NNNN.jpg`` + ``labels/NNNN.png``. CCP has no official split;
 ``{split}_id.txt`` lists in the root define one, or ``id_list`` names a list file.
+
+Split ``unlabeled``: the photos without pixel labels in ``unlabeled_images/`` beside
+``images/``, loaded with ``label=None``; it is read only when named, never as part of every
+split.
+
+CCP has no joint annotations. ``keypoints=PATH`` names a LIP pose CSV (``name, x1, y1, v1,
+..., x16, y16, v16``, names ``0001.jpg`` or ``0001``) of joints found for its photos, e.g. by a
+pose detector: every sample then gets (1, 16, 3) keypoints in LIP's joint schema, a photo
+without a row all joints MISSING (as LIP's reader does). They are a teacher's targets, not hand
+labels, and ``keypoints_origin`` says so wherever they are scored against.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ...schemas import LabelSchema, get_joint_schema
 from ..image_io import DEFAULT_MAX_PIXELS, DataError, check_label_values, check_pixel_count
-from .base import FolderLayoutReader, load_mat, mat_shapes, SplitLayout, find_dir, flat_layout, splits_with_id_lists
+from .base import (
+    Entry, FolderLayoutReader, SplitLayout, find_dir, flat_layout, load_mat, mat_shapes, splits_with_id_lists,
+)
+from .lip import one_person_keypoints, pose_rows_by_id
 
 MAT_LABEL_KEY = "groundtruth"
+UNLABELED_SPLIT = "unlabeled"
+UNLABELED_DIR = "unlabeled_images"
 
 
 def read_mat_label(path: Path, num_classes: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -52,6 +69,26 @@ class CCPReader(FolderLayoutReader):
     format_name = "ccp"
     default_schema = "ccp"
     layout_hint = "photos/ + annotations/pixel-level/*.mat (upstream), or images/*.jpg + labels/*.png"
+    takes_keypoints_file = True
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str | None = None,
+        schema: str | LabelSchema | None = None,
+        *,
+        keypoints: str | Path | None = None,
+        **options: Any,
+    ) -> None:
+        """``keypoints``: a LIP pose CSV of joints for the photos (not CCP's own annotations)."""
+        self._keypoints_csv = Path(keypoints) if keypoints is not None else None
+        self._poses: dict[int, dict[str, np.ndarray]] = {}
+        super().__init__(root, split, schema, **options)
+        if self._keypoints_csv is not None:
+            self.joint_schema = get_joint_schema("lip")
+            self.keypoints_origin = (
+                f"{self._keypoints_csv} (joints found for the photos, not hand labels: a teacher's targets)"
+            )
 
     @classmethod
     def find_splits(cls, root: str | Path) -> list[str | None]:
@@ -64,6 +101,13 @@ class CCPReader(FolderLayoutReader):
 
     @classmethod
     def layout(cls, root: Path, split: str | None) -> SplitLayout:
+        if split == UNLABELED_SPLIT:
+            unlabeled = find_dir(root, UNLABELED_DIR)
+            if unlabeled is None:
+                raise DataError(
+                    root, f"no {UNLABELED_DIR}/ folder for the {UNLABELED_SPLIT!r} split (the photos without labels)"
+                )
+            return SplitLayout(split, unlabeled, None, labels_required=False)
         image_dir, label_dir, is_mat = _layout_dirs(root)
         if image_dir is None:
             raise DataError(root, f"no CCP images found; expected {cls.layout_hint}")
@@ -76,3 +120,10 @@ class CCPReader(FolderLayoutReader):
             assert self.schema is not None
             return read_mat_label(path, self.schema.num_classes, self.max_pixels)
         return super()._read_label(path)
+
+    def _index_extras(self, layout_index: int, layout: SplitLayout, images: dict[str, Path]) -> None:
+        if self._keypoints_csv is not None:
+            self._poses[layout_index] = pose_rows_by_id(self._keypoints_csv, images, layout.image_dir, self._problem)
+
+    def _keypoints(self, entry: Entry) -> np.ndarray | None:
+        return one_person_keypoints(self._poses.get(entry.layout), entry.id)

@@ -98,29 +98,42 @@ class LIPReader(FolderLayoutReader):
         pose_csv = self._pose_override or layout.pose_csv
         if pose_csv is None:
             return
-        scan = scan_lip_pose_csv(pose_csv, LIP_NUM_JOINTS)
-        for error in scan.errors:
-            self._problem(error)
-        poses: dict[str, np.ndarray] = {}
-        for name, keypoints in scan.rows.items():
-            stem = id_from_token(name)
-            if stem not in images:
-                self._problem(
-                    DataError(
-                        pose_csv, f"line {scan.lines[name]}: image {shorten(name)!r} is not in {layout.image_dir}"
-                    )
-                )
-                continue
-            poses[stem] = keypoints
-        self._poses[layout_index] = poses
+        self._poses[layout_index] = pose_rows_by_id(pose_csv, images, layout.image_dir, self._problem)
         self.joint_schema = get_joint_schema("lip")
 
     def _keypoints(self, entry: Entry) -> np.ndarray | None:
-        poses = self._poses.get(entry.layout)
-        if poses is None:
-            return None
-        row = poses.get(entry.id)
-        return row[None].copy() if row is not None else missing_keypoints(1, LIP_NUM_JOINTS)
+        return one_person_keypoints(self._poses.get(entry.layout), entry.id)
+
+
+def pose_rows_by_id(
+    pose_csv: Path, images: dict[str, Path], image_dir: Path, problem: Callable[[DataError], None]
+) -> dict[str, np.ndarray]:
+    """Sample id -> (16, 3) keypoints of a LIP pose CSV whose rows name images by file name or
+    id (``0001.jpg`` or ``0001``); ``images`` are the ids of ``image_dir``. Each bad row, and each
+    row naming an image not there, is passed to ``problem``."""
+    scan = scan_lip_pose_csv(pose_csv, LIP_NUM_JOINTS)
+    for error in scan.errors:
+        problem(error)
+    poses: dict[str, np.ndarray] = {}
+    for name, keypoints in scan.rows.items():
+        stem = id_from_token(name)
+        if stem not in images:
+            problem(DataError(pose_csv, f"line {scan.lines[name]}: image {shorten(name)!r} is not in {image_dir}"))
+            continue
+        if stem in poses:  # 0001.jpg and 0001 are one image
+            problem(DataError(pose_csv, f"line {scan.lines[name]}: image {stem!r} has a second row"))
+            continue
+        poses[stem] = keypoints
+    return poses
+
+
+def one_person_keypoints(poses: dict[str, np.ndarray] | None, sample_id: str) -> np.ndarray | None:
+    """(1, 16, 3) keypoints of a sample from :func:`pose_rows_by_id`'s rows: all joints MISSING
+    when it has no row (so batches still stack), None when there is no pose CSV."""
+    if poses is None:
+        return None
+    row = poses.get(sample_id)
+    return row[None].copy() if row is not None else missing_keypoints(1, LIP_NUM_JOINTS)
 
 
 def _image_dir(root: Path, split: str) -> Path | None:
