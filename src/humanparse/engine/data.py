@@ -206,6 +206,13 @@ class HumanDataModule(L.LightningDataModule):
             val_reader, val_idx = open_split(data, "val_split", "val_ids")
             self.val_set = HumanDataset(val_reader, val_idx, EvalTransform(self.input_size))
 
+    def use_fill(self, fill: tuple[int, int, int]) -> None:
+        """Letterbox and augment with ``fill``: the colour that normalises to zero under the
+        model's own preprocessing (a model's is known only once it is built, after :meth:`setup`)."""
+        for dataset in (self.train_set, self.val_set):
+            if dataset is not None:
+                dataset.transform.fill = tuple(fill)  # type: ignore[union-attr]
+
     def _loader(self, dataset: Dataset, sampler: Sampler, batch_size: int, drop_last: bool) -> DataLoader:
         workers = self.data["num_workers"]
         return DataLoader(

@@ -247,6 +247,7 @@ def build_task(config: dict[str, Any], datamodule: HumanDataModule) -> HumanTask
         absent=config["eval"]["absent"], joint_schema=joint_schema.to_dict() if joint_schema is not None else None,
         loss=config["loss"],
     )
+    datamodule.use_fill(task.preprocessing.fill)
     train = config["train"]
     if train["init_from"] and _resume_path(train) is None:  # a resumed run has its own weights
         copied, fresh = init_from_weights(task.model, train["init_from"])
