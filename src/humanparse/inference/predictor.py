@@ -236,18 +236,13 @@ def window_affine(affine: np.ndarray, window: tuple[int, int, int, int]) -> tupl
 
 
 def original_views(
-    maps: torch.Tensor, affines: Sequence[np.ndarray], original_sizes: Sequence[tuple[int, int]],
-    windows: Sequence[tuple[int, int, int, int]] | None = None,
+    maps: torch.Tensor, affines: Sequence[np.ndarray], original_sizes: Sequence[tuple[int, int]]
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Per image of a (B, M, H, W) stack at the input size: its maps (M, h, w) warped back onto
     its original (h, w) pixels by the letterbox's affine, and the (1, h, w) coverage (how much
-    of each original pixel the view sees; bilinear sampling mixes in zeros from outside it).
-    With ``windows``, each image's maps are warped onto that (x0, y0, x1, y1) block of its
-    pixels only."""
+    of each original pixel the view sees; bilinear sampling mixes in zeros from outside it)."""
     ones = torch.ones_like(maps[:, :1])
     for i, (affine, size) in enumerate(zip(affines, original_sizes)):
-        if windows is not None:
-            affine, size = window_affine(affine, windows[i])
         # The letterbox never mirrors, so no channel swap is involved here.
         both = warp_back(torch.cat([maps[i], ones[i]]), affine, size)
         yield both[:-1], both[-1:]

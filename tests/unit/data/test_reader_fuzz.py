@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from helpers import (
-    ANNOTATED_SIZE, coco_document, lip_pose_row, mpii_entries, mpii_ground_truth, write_black_image, write_csv_rows,
+    ANNOTATED_SIZE, coco_document, lip_pose_row, mpii_entries, mpii_ground_truth, write_black_image,
 )
 from humanparse.data.check import check_dataset
 from humanparse.data.readers import MPIIAnnotationReader, open_dataset
