@@ -24,8 +24,10 @@ NUM_CLASSES = 5
         ({"backbone": "resnet50", "base_width": 8, "output_stride": 8}, 8),  # default head: aspp_v3
         ({"backbone": "vgg16"}, 8),  # default head: largefov
         ({"backbone": "vgg16", "head": "aspp_v2", "output_stride": 16}, 8),  # VGG-16 LargeFOV is always 8
+        ({**TINY, "head": "aspp_v3_plus", "output_stride": 16}, 4),  # v3+: the decoder's stride-4 logits
+        ({"backbone": "efficientnet_lite0", "head": "aspp_v3_plus", "output_stride": 16}, 4),
     ],
-    ids=["r18-v2-os8", "r18-v3-os16", "r34-v3-os32", "r50-os8", "vgg-largefov", "vgg-v2"],
+    ids=["r18-v2-os8", "r18-v3-os16", "r34-v3-os32", "r50-os8", "vgg-largefov", "vgg-v2", "r18-v3plus", "lite0-v3plus"],
 )
 def test_deeplab_shapes_on_odd_sizes(options, stride):
     model = DeepLab(NUM_CLASSES, **options).eval()
@@ -43,7 +45,7 @@ def test_default_heads():
     assert DeepLab(NUM_CLASSES, backbone="vgg16").head_name == "largefov"
 
 
-@pytest.mark.parametrize("head", ["aspp_v2", "aspp_v3"])
+@pytest.mark.parametrize("head", ["aspp_v2", "aspp_v3", "aspp_v3_plus"])
 def test_deeplab_backward_reaches_every_parameter(head):
     model = DeepLab(NUM_CLASSES, head=head, output_stride=16, **TINY).train()
     out = model(torch.randn(2, 3, 65, 47))
@@ -52,6 +54,18 @@ def test_deeplab_backward_reaches_every_parameter(head):
     no_grad = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert no_grad == []
     assert model.backbone.conv1.weight.grad.abs().sum() > 0
+
+
+def test_the_v3_plus_decoder_reads_the_stride_4_features():
+    """v3+'s decoder takes the backbone's stride-4 map and its logits have that map's size."""
+    model = DeepLab(NUM_CLASSES, head="aspp_v3_plus", output_stride=16, **TINY).eval()
+    low = model.backbone.stage_channels["stage1"]
+    assert model.head.reduce[0].in_channels == low
+    maps = {}
+    model.backbone.register_forward_hook(lambda m, i, out: maps.update(out))
+    with torch.no_grad():
+        logits = model(torch.randn(1, 3, 64, 48)).logits
+    assert logits.shape[-2:] == maps["stage1"].shape[-2:] == (16, 12)
 
 
 def test_batch_of_one_trains():
@@ -159,7 +173,7 @@ def test_build_model_from_spec():
 def test_unknown_options_list_the_choices():
     with pytest.raises(ValueError, match="resnet18, resnet34, resnet50, resnet101, vgg16"):
         DeepLab(NUM_CLASSES, backbone="resnet152")
-    with pytest.raises(ValueError, match="aspp_v2, aspp_v3, largefov"):
+    with pytest.raises(ValueError, match="aspp_v2, aspp_v3, aspp_v3_plus, largefov"):
         DeepLab(NUM_CLASSES, head="psp", **TINY)
     with pytest.raises(ValueError, match="largefov"):
         DeepLab(NUM_CLASSES, head="largefov", **TINY)

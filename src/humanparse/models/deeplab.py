@@ -10,12 +10,14 @@ import torch
 from torch import nn
 
 from .._checks import check_image_batch, one_of, positive_int
-from ..nn.aspp import ASPPv2Head, ASPPv3Head, DenseHead, LargeFOVHead, aspp_rates
+from ..nn.aspp import ASPPv2Head, ASPPv3Head, ASPPv3PlusHead, DenseHead, LargeFOVHead, aspp_rates
 from ..nn.backbones import STANDARD_WIDTH, build_backbone
 from ..nn.weights import load_backbone_weights
 from .output import ModelOutput
 
-HEADS = ("aspp_v2", "aspp_v3", "largefov", "dense")
+HEADS = ("aspp_v2", "aspp_v3", "aspp_v3_plus", "largefov", "dense")
+# The feature v3+'s decoder reads besides the last one (stride 4 in every backbone).
+DECODER_FEATURE = "stage1"
 # ASPP v3's width is 256 at the standard ResNet width and scales with base_width.
 ASPP_CHANNELS_PER_BASE_WIDTH = 4
 
@@ -25,9 +27,12 @@ def build_head(name: str, backbone: nn.Module, num_classes: int, base_width: int
     in_channels, stride = backbone.out_channels, backbone.output_stride
     if name == "aspp_v2":
         return ASPPv2Head(in_channels, num_classes, aspp_rates("v2", stride))
+    width = ASPP_CHANNELS_PER_BASE_WIDTH * base_width
     if name == "aspp_v3":
-        width = ASPP_CHANNELS_PER_BASE_WIDTH * base_width
         return ASPPv3Head(in_channels, num_classes, width, aspp_rates("v3", stride), float(dropout))
+    if name == "aspp_v3_plus":
+        low_channels = backbone.stage_channels[DECODER_FEATURE]
+        return ASPPv3PlusHead(in_channels, low_channels, num_classes, width, aspp_rates("v3", stride), float(dropout))
     if name == "dense":
         return DenseHead(in_channels, num_classes)
     return LargeFOVHead(in_channels, num_classes)
@@ -43,7 +48,8 @@ class DeepLab(nn.Module):
         output_stride: 8, 16 or 32 for the ResNets (stride replaced by dilation below 32).
             VGG-16 LargeFOV always runs at 8, whatever this says.
         head: "aspp_v3" (DeepLab v3: 1x1 + three atrous 3x3 + image pooling, BatchNorm,
-            projection), "aspp_v2" (DeepLab v2: four atrous 3x3 classifiers, summed) or
+            projection), "aspp_v3_plus" (DeepLab v3+: that ASPP and a decoder over the
+            stride-4 features, logits at stride 4), "aspp_v2" (DeepLab v2: four atrous 3x3 classifiers, summed) or
             "largefov" (VGG-16's fc8 on its fc7) or "dense" (one 3x3 conv to the classes, SS-NAN's
             classifier). None: aspp_v3 for a ResNet, largefov for VGG-16.
         base_width: the ResNet's stem width (64 standard; 16 or 32 for small CPU models). The
@@ -55,7 +61,7 @@ class DeepLab(nn.Module):
 
     forward(x) takes a normalised float (B, 3, H, W) batch of any size and returns
     :class:`ModelOutput` with logits (B, num_classes, ceil(H / s), ceil(W / s)), s being
-    :attr:`output_stride`.
+    :attr:`output_stride` (the backbone's, or 4 with the v3+ decoder).
     """
 
     def __init__(
@@ -87,7 +93,10 @@ class DeepLab(nn.Module):
         self.num_classes = num_classes
         self.head_name = head
         self.dropout = float(dropout)
-        self.output_stride: int = self.backbone.output_stride
+        # The logits' stride: the backbone's, or the decoder feature's for v3+.
+        self.output_stride: int = (
+            self.backbone.stage_strides[DECODER_FEATURE] if head == "aspp_v3_plus" else self.backbone.output_stride
+        )
         self.head = build_head(head, self.backbone, num_classes, base_width, dropout)
         if pretrained is not None:
             load_backbone_weights(self.backbone, pretrained)
@@ -95,7 +104,10 @@ class DeepLab(nn.Module):
     def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The backbone's last feature map and the head's logits, both at the output stride."""
         check_image_batch(x)
-        features = self.backbone(x)[self.backbone.out_feature]
+        maps = self.backbone(x)
+        features = maps[self.backbone.out_feature]
+        if isinstance(self.head, ASPPv3PlusHead):  # (also when Attention-to-scale borrows this method)
+            return features, self.head(features, maps[DECODER_FEATURE])
         return features, self.head(features)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:

@@ -1,7 +1,8 @@
-"""DeepLab's classification heads: ASPP of DeepLab v2 and v3, and the LargeFOV classifier.
+"""DeepLab's classification heads: ASPP of DeepLab v2, v3 and v3+, and the LargeFOV classifier.
 
 Each head maps the backbone's last feature map (B, C_in, h, w) to logits
-(B, num_classes, h, w) at the same resolution.
+(B, num_classes, h, w) at the same resolution, except v3+, whose decoder also takes a
+stride-4 feature map and returns logits at that map's resolution.
 """
 
 from __future__ import annotations
@@ -136,6 +137,55 @@ class ASPPv3Head(nn.Module):
         return self.classifier(self.dropout(self.aspp(x)))
 
 
+def _separable_conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    """A 3x3 depthwise conv and a 1x1 pointwise conv, each with BatchNorm + ReLU (v3+'s decoder)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels, bias=False),
+        nn.BatchNorm2d(in_channels),
+        nn.ReLU(inplace=True),
+        _conv_bn_relu(in_channels, out_channels, 1),
+    )
+
+
+class ASPPv3PlusHead(nn.Module):
+    """DeepLab v3+ (Chen et al., 2018): ASPP on the last feature map, upsampled onto a
+    low-level (stride 4) map reduced to 48 channels, then two separable 3x3 convs and a 1x1
+    classifier. Small parts (belts, shoes, hands) are found at stride 4, not 16.
+
+    forward(x, low) returns logits at ``low``'s resolution.
+    """
+
+    LOW_LEVEL_CHANNELS = 48
+
+    def __init__(
+        self,
+        in_channels: int,
+        low_channels: int,
+        num_classes: int,
+        channels: int = 256,
+        rates: Sequence[int] = ASPP_V3_RATES[16],
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.aspp = ASPP(in_channels, channels, rates)
+        self.reduce = _conv_bn_relu(low_channels, self.LOW_LEVEL_CHANNELS, 1)
+        self.fuse = nn.Sequential(
+            _separable_conv_bn_relu(channels + self.LOW_LEVEL_CHANNELS, channels),
+            _separable_conv_bn_relu(channels, channels),
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Conv2d(channels, num_classes, 1)
+        init_weights(self.aspp)
+        init_weights(self.reduce)
+        init_weights(self.fuse)
+        init_classifier(self.classifier)
+
+    def forward(self, x: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        context = F.interpolate(self.aspp(x), size=low.shape[-2:], mode="bilinear", align_corners=False)
+        fused = self.fuse(torch.cat([context, self.reduce(low)], dim=1))
+        return self.classifier(self.dropout(fused))
+
+
 class DenseHead(nn.Module):
     """One 3x3 conv straight to the classes: the dense classifier SS-NAN puts on its ResNet-101
     ("the last layer has a spatial convolutional kernel with size C x 3 x 3")."""
@@ -167,6 +217,7 @@ __all__ = [
     "ASPP_V3_RATES",
     "ASPPv2Head",
     "ASPPv3Head",
+    "ASPPv3PlusHead",
     "DenseHead",
     "ImagePooling",
     "LargeFOVHead",
