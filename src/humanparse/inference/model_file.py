@@ -39,7 +39,7 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "model.json"
 
 # Top-level keys of model.json that describe the model itself; ``extra`` may not replace them.
-_RESERVED_KEYS = ("format", "version", "model", "label_schema", "joint_schema", "input_size", "normalization")
+DESCRIPTION_KEYS = ("format", "version", "model", "label_schema", "joint_schema", "input_size", "normalization")
 
 
 @dataclass
@@ -140,12 +140,20 @@ def _json_default(value: Any) -> Any:
 # --------------------------------------------------------------------------- saving
 
 
-def _weights_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The state dict as contiguous CPU tensors that share no memory (safetensors needs both)."""
+# BatchNorm's running statistics stay float32 in a half-precision file: a variance below
+# float16's normal range (6e-5) would lose its digits.
+_FULL_PRECISION_SUFFIXES = (".running_mean", ".running_var")
+
+
+def _weights_for_saving(model: nn.Module, half: bool = False) -> dict[str, torch.Tensor]:
+    """The state dict as contiguous CPU tensors that share no memory (safetensors needs both);
+    ``half``: float weights as float16 (loading casts them back to the model's dtype)."""
     state: dict[str, torch.Tensor] = {}
     seen_storages: set[int] = set()
     for name, tensor in model.state_dict().items():
         t = tensor.detach().to("cpu").contiguous()
+        if half and t.is_floating_point() and not name.endswith(_FULL_PRECISION_SUFFIXES):
+            t = t.to(torch.float16)
         storage = t.untyped_storage().data_ptr()
         if storage in seen_storages:  # tied weights: safetensors refuses shared memory
             t = t.clone()
@@ -172,8 +180,12 @@ def save_model(
     std: Sequence[float] = IMAGENET_STD,
     extra: dict[str, Any] | None = None,
     joint_schema: JointSchema | None = None,
+    half: bool = False,
 ) -> Path:
     """Write the model folder ``path/`` (model.safetensors + model.json); returns ``path``.
+
+    ``half`` stores the float weights as float16 (half the file; BatchNorm's running
+    statistics stay float32); they load back into the float32 model.
 
     ``joint_schema`` is required for a model that predicts joints: it names the heatmap
     channels and their flip partners for prediction.
@@ -203,7 +215,7 @@ def save_model(
             f"the spec has {spec['num_joints']} joints but schema {joint_schema.name!r} has {joint_schema.num_joints}"
         )
     extra = dict(extra or {})
-    clash = sorted(set(extra) & set(_RESERVED_KEYS))
+    clash = sorted(set(extra) & set(DESCRIPTION_KEYS))
     if clash:
         raise ValueError(f"extra may not replace {clash}: they describe the model itself")
     where = str(target / CONFIG_FILE)
@@ -233,7 +245,7 @@ def save_model(
         raise FileExistsError(f"{target}: {problem}")
     # Serialised in memory and written by Python, so that a full disk is an OSError (reported
     # as such) rather than a safetensors error.
-    weights = save(_weights_for_saving(model), metadata={"format": MODEL_FORMAT})
+    weights = save(_weights_for_saving(model, half), metadata={"format": MODEL_FORMAT})
     with atomic_folder(target) as tmp:
         (tmp / WEIGHTS_FILE).write_bytes(weights)
         (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
