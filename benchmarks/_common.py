@@ -89,6 +89,19 @@ def common_overrides(args: argparse.Namespace, root: Path, out: Path) -> list[st
     return [*overrides, "model.base_width=8"] if args.smoke else overrides  # a narrow network
 
 
+def add_ccp_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ccp-root", type=Path, default=None, help="CCP folder (default: the configs')")
+
+
+def ccp_overrides(args: argparse.Namespace, out: Path | None = None) -> list[str]:
+    """Overrides of a run on CCP: the config's own data (or ``--ccp-root``), input size and
+    network; one loader worker, the CPU, the seed and, given ``out``, the run folder."""
+    overrides = ["data.num_workers=1", "train.accelerator=cpu", "train.devices=1", f"train.seed={args.seed}"]
+    if args.ccp_root is not None:
+        overrides.append(f"data.root={args.ccp_root.resolve()}")
+    return [*overrides, f"train.out_dir={out}"] if out is not None else overrides
+
+
 def train_and_evaluate(
     config_path: Path, overrides: list[str], root: Path | None = None
 ) -> tuple[dict[str, Any], Evaluation]:

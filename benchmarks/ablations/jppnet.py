@@ -1,4 +1,4 @@
-"""JPPNet's ablation on synthetic humans, in the layout of the LIP paper's Tables 11 and 12.
+"""JPPNet's ablation on synthetic humans and on CCP, in the layout of the LIP paper's Tables 11 and 12.
 
 Rows: the parsing-only network (DeepLab v2 on the same dilated ResNet, which is also JPPNet's
 first phase), a pose-only network (the same ResNet stages and joint module), and JPPNet as
@@ -9,10 +9,17 @@ single-task baselines train for both phases' epochs. Everything is scored on the
 split at one scale without flip (the architectures are compared, not the test-time tricks):
 pixel accuracy, mean accuracy and mIoU; PCK against the neck-to-head-top distance (LIP's rule).
 
-    python benchmarks/ablations/jppnet.py [--images 600] [--size 96] [--parsing-epochs 4]
-                                          [--joint-epochs 4] [--width 16] [--out FILE] [--smoke]
+    python benchmarks/ablations/jppnet.py [--datasets synth ccp] [--images 600] [--size 96]
+                                          [--parsing-epochs 4] [--joint-epochs 4] [--width 16]
+                                          [--variants Joint "Joint +S1" ...] [--ccp-parsing-epochs 8]
+                                          [--ccp-joint-epochs 8] [--ccp-root DIR] [--out FILE] [--smoke]
 
-(about 16 minutes on a 2-core CPU; figures in docs/jppnet.md)
+(synthetic humans: about 16 minutes on a 2-core CPU; figures in docs/jppnet.md)
+
+On CCP (real photos: train 0001-0700, val 0701-0800; ``--datasets ccp``) every network is
+initialised from EfficientNet-Lite0's ImageNet weights (configs/ccp/*_efficientnet_lite0_cpu.yaml)
+and the joints are a pose detector's (MediaPipe BlazePose, ``ccp/keypoints/``): the PCK there
+measures agreement with that teacher, not with hand labels.
 
 Prints a table and writes JSON (default benchmarks/results/jppnet_ablation.json). ``--smoke``
 trains every row for one step of ten 64x64 people at width 8, in a temporary folder.
@@ -28,26 +35,35 @@ from typing import Any, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
 import _common as bench  # noqa: E402
 
-CONFIG_DIR = bench.CONFIGS / "synth"
+# dataset -> role -> config (under configs/)
+CONFIGS: dict[str, dict[str, str]] = {
+    "synth": {"parsing": "synth/jppnet_parsing_resnet18", "pose": "synth/pose_net_resnet18", "joint": "synth/jppnet_resnet18"},
+    "ccp": {
+        "parsing": "ccp/jppnet_parsing_efficientnet_lite0_cpu", "pose": "ccp/pose_net_efficientnet_lite0_cpu",
+        "joint": "ccp/jppnet_efficientnet_lite0_cpu",
+    },
+}
 DEFAULT_OUT = bench.RESULTS / "jppnet_ablation.json"
 POSE_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
 
-# name -> (config, model overrides); every JPPNet row starts from the parsing network.
-VARIANTS: dict[str, tuple[str, list[str]]] = {
-    "Joint": ("jppnet_resnet18", ["model.refine_stages=0", "model.scales=[1.0]"]),
-    "Joint +MSC": ("jppnet_resnet18", ["model.refine_stages=0", "model.scales=[1.0, 0.75, 0.5]"]),
-    "Joint +S1": ("jppnet_resnet18", ["model.refine_stages=1", "model.scales=[1.0]"]),
-    "Joint +MSC +S1": ("jppnet_resnet18", ["model.refine_stages=1", "model.scales=[1.0, 0.75, 0.5]"]),
-    "Joint +MSC +S2": ("jppnet_resnet18", ["model.refine_stages=2", "model.scales=[1.0, 0.75, 0.5]"]),
+# name -> the joint network's model overrides; every JPPNet row starts from the parsing network.
+VARIANTS: dict[str, list[str]] = {
+    "Joint": ["model.refine_stages=0", "model.scales=[1.0]"],
+    "Joint +MSC": ["model.refine_stages=0", "model.scales=[1.0, 0.75, 0.5]"],
+    "Joint +S1": ["model.refine_stages=1", "model.scales=[1.0]"],
+    "Joint +MSC +S1": ["model.refine_stages=1", "model.scales=[1.0, 0.75, 0.5]"],
+    "Joint +MSC +S2": ["model.refine_stages=2", "model.scales=[1.0, 0.75, 0.5]"],
 }
 
 
-def _overrides(args: argparse.Namespace, root: Path, out: Path) -> list[str]:
-    return [*bench.common_overrides(args, root, out), f"model.base_width={args.width}"]
+def _overrides(args: argparse.Namespace, dataset: str, root: Path | None, out: Path) -> list[str]:
+    if dataset == "synth":
+        return [*bench.common_overrides(args, root, out), f"model.base_width={args.width}"]
+    return bench.ccp_overrides(args, out)  # the configs' own (EfficientNet-Lite, fixed-width) networks
 
 
-def _train_and_score(config_name: str, overrides: list[str], root: Path) -> dict[str, Any]:
-    row, result = bench.train_and_evaluate(CONFIG_DIR / f"{config_name}.yaml", overrides, root)
+def _train_and_score(config_name: str, overrides: list[str], root: Path | None) -> dict[str, Any]:
+    row, result = bench.train_and_evaluate(bench.CONFIGS / f"{config_name}.yaml", overrides, root)
     if result.scores is not None:
         row.update(bench.parsing_scores(result))
     if result.pose is not None:
@@ -78,49 +94,68 @@ def format_tables(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    bench.add_synthetic_arguments(parser, "runs/bench/jppnet_ablation", images=600)
-    parser.add_argument("--parsing-epochs", type=int, default=4, help="first phase: the parsing network")
-    parser.add_argument("--joint-epochs", type=int, default=4, help="second phase: each joint network")
-    parser.add_argument("--width", type=int, default=16, help="ResNet-18 base width")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = bench.parse_arguments(parser, argv, smoke={"parsing_epochs": 1, "joint_epochs": 1, "width": 8})
-
-    root = bench.synthetic_dataset(args)
-    total_epochs = args.parsing_epochs + args.joint_epochs
+def run_dataset(
+    dataset: str, args: argparse.Namespace, parsing_epochs: int, joint_epochs: int, variants: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The first phase and the table's rows on one dataset."""
+    root = bench.synthetic_dataset(args) if dataset == "synth" else None
+    configs, work = CONFIGS[dataset], args.work / dataset
+    total_epochs = parsing_epochs + joint_epochs
     rows: dict[str, dict[str, Any]] = {}
 
     phase1 = _train_and_score(
-        "jppnet_parsing_resnet18",
-        [*_overrides(args, root, args.work / "parsing_phase1"), f"train.max_epochs={args.parsing_epochs}"], root,
-    )
-    rows["Parsing only"] = _train_and_score(
-        "jppnet_parsing_resnet18",
-        [*_overrides(args, root, args.work / "parsing_only"), f"train.max_epochs={total_epochs}"], root,
-    )
-    rows["Pose only"] = _train_and_score(
-        "pose_net_resnet18", [*_overrides(args, root, args.work / "pose_only"), f"train.max_epochs={total_epochs}"],
+        configs["parsing"], [*_overrides(args, dataset, root, work / "parsing_phase1"), f"train.max_epochs={parsing_epochs}"],
         root,
     )
-    for name, (config_name, overrides) in VARIANTS.items():
-        folder = args.work / name.replace(" +", "_").replace(" ", "_").lower()
+    rows["Parsing only"] = _train_and_score(
+        configs["parsing"], [*_overrides(args, dataset, root, work / "parsing_only"), f"train.max_epochs={total_epochs}"],
+        root,
+    )
+    rows["Pose only"] = _train_and_score(
+        configs["pose"], [*_overrides(args, dataset, root, work / "pose_only"), f"train.max_epochs={total_epochs}"], root,
+    )
+    for name in variants:
+        folder = work / name.replace(" +", "_").replace(" ", "_").lower()
         rows[name] = _train_and_score(
-            config_name,
-            [*_overrides(args, root, folder), *overrides, f"train.max_epochs={args.joint_epochs}",
+            configs["joint"],
+            [*_overrides(args, dataset, root, folder), *VARIANTS[name], f"train.max_epochs={joint_epochs}",
              f"train.init_from={phase1['model']}"],
             root,
         )
-        print(f"{name}: {rows[name]}", flush=True)
+        print(f"[{dataset}] {name}: {rows[name]}", flush=True)
+    return phase1, rows
 
-    table = format_tables(rows)
-    print(table)
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench.add_synthetic_arguments(parser, "runs/bench/jppnet_ablation", images=600)
+    parser.add_argument("--datasets", nargs="+", choices=tuple(CONFIGS), default=["synth"])
+    parser.add_argument("--parsing-epochs", type=int, default=4, help="synthetic humans, first phase: the parsing network")
+    parser.add_argument("--joint-epochs", type=int, default=4, help="synthetic humans, second phase: each joint network")
+    parser.add_argument("--width", type=int, default=16, help="synthetic humans: ResNet-18 base width")
+    parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), default=list(VARIANTS),
+                        help="the JPPNet rows to train (default all)")
+    parser.add_argument("--ccp-parsing-epochs", type=int, default=8)
+    parser.add_argument("--ccp-joint-epochs", type=int, default=8)
+    bench.add_ccp_arguments(parser)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = bench.parse_arguments(parser, argv, smoke={"parsing_epochs": 1, "joint_epochs": 1, "width": 8})
+
+    epochs = {"synth": (args.parsing_epochs, args.joint_epochs), "ccp": (args.ccp_parsing_epochs, args.ccp_joint_epochs)}
+    phases, results, tables = {}, {}, []
+    for dataset in args.datasets:
+        phases[dataset], results[dataset] = run_dataset(dataset, args, *epochs[dataset], args.variants)
+        title = "synthetic humans" if dataset == "synth" else "CCP (joints: a pose detector's, not hand labels)"
+        tables.append(f"== {title}\n" + format_tables(results[dataset]))
+        print(tables[-1], flush=True)
+    print("\n" + "\n\n".join(tables))
     bench.write_results(
         args,
         "validation split, one scale, no flip; parsing: one confusion matrix, mIoU over classes present; "
-        "pose: PCK@0.5 x |upper neck - head top|, mean over joints but pelvis and thorax",
-        parsing_phase1=phase1,
-        rows=rows,
+        "pose: PCK@0.5 x |upper neck - head top|, mean over joints but pelvis and thorax "
+        "(CCP: against a pose detector's joints)",
+        parsing_phase1=phases,
+        rows=results,
     )
 
 

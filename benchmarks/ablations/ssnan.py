@@ -1,8 +1,11 @@
 """SS-NAN's neural aggregation against pooling over the same scales, and without the joint loss.
 
-On CCP (real photos: train 0001-0700, val 0701-0800, configs/ccp/ss_nan_resnet18_cpu.yaml) and
-on synthetic humans (configs/synth/ss_nan_resnet18.yaml), every row trains the same half-width
-ResNet-18 with the 3x3 dense classifier from scratch for the same epochs, all outputs supervised:
+On CCP (real photos: train 0001-0700, val 0701-0800; by default
+configs/ccp/ss_nan_efficientnet_lite0_cpu.yaml, EfficientNet-Lite0 from its ImageNet weights;
+``--ccp-config ccp/ss_nan_resnet18_cpu`` trains a half-width ResNet-18 from scratch) and on
+synthetic humans (configs/synth/ss_nan_resnet18.yaml, the half-width ResNet-18 from scratch),
+every row trains the same network with the 3x3 dense classifier for the same epochs, all
+outputs supervised:
 
     single scale       the network on the input alone (scale 1.0): the cost reference
     average pooling    scales 0.5, 0.75, 1.0, their score maps averaged
@@ -20,7 +23,8 @@ warm-up step.
 
     python benchmarks/ablations/ssnan.py [--datasets synth ccp] [--epochs 8] [--joint-epochs 3]
                                          [--images 800] [--size 96] [--ccp-epochs 6]
-                                         [--ccp-joint-epochs 2] [--out FILE] [--smoke]
+                                         [--ccp-joint-epochs 2] [--ccp-config NAME] [--ccp-root DIR]
+                                         [--out FILE] [--smoke]
 
 Prints one table per dataset and writes JSON (default benchmarks/results/ssnan_aggregation.json).
 ``--smoke``: synthetic humans only, ten 64x64 people at width 8, two one-step epochs (the joint
@@ -43,7 +47,7 @@ from humanparse.config import load_config  # noqa: E402
 from humanparse.engine.speed import measure_speed  # noqa: E402
 
 SYNTH_CONFIG = bench.CONFIGS / "synth" / "ss_nan_resnet18.yaml"
-CCP_CONFIG = bench.CONFIGS / "ccp" / "ss_nan_resnet18_cpu.yaml"
+CCP_CONFIG = "ccp/ss_nan_efficientnet_lite0_cpu"
 DEFAULT_OUT = bench.RESULTS / "ssnan_aggregation.json"
 SCALES = "[0.5, 0.75, 1.0]"
 # name -> the overrides that make the row from the SS-NAN config.
@@ -109,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--ccp-epochs", type=int, default=6)
     parser.add_argument("--ccp-joint-epochs", type=int, default=2)
-    parser.add_argument("--ccp-root", type=Path, default=None, help="CCP folder (default: the config's)")
+    bench.add_ccp_arguments(parser)
+    parser.add_argument("--ccp-config", default=CCP_CONFIG, help="the CCP rows' config, under configs/")
     parser.add_argument("--cost-batch", type=int, default=8, help="batch of the speed measurements")
     parser.add_argument("--cost-steps", type=int, default=5, help="timed steps of the speed measurements")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -129,10 +134,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         tables.append(table("synthetic humans", results["synth"]))
         print(tables[-1], flush=True)
     if "ccp" in args.datasets:
-        common = ["data.num_workers=1", "train.accelerator=cpu", "train.devices=1", f"train.seed={args.seed}"]
-        if args.ccp_root is not None:
-            common.append(f"data.root={args.ccp_root.resolve()}")
-        results["ccp"] = run_dataset("ccp", CCP_CONFIG, common, None, args.ccp_epochs, args.ccp_joint_epochs, args)
+        common = bench.ccp_overrides(args)
+        results["ccp"] = run_dataset("ccp", bench.CONFIGS / f"{args.ccp_config}.yaml", common, None, args.ccp_epochs, args.ccp_joint_epochs, args)
         tables.append(table("CCP", results["ccp"]))
         print(tables[-1], flush=True)
     print("\n" + "\n\n".join(tables))

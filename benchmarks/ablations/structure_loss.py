@@ -7,8 +7,15 @@ phase). Both are scored on the validation split at one scale without flip: mIoU,
 mean accuracy, and the left/right confusion rate (the share of left-class pixels predicted as
 the matching right class, and vice versa, pooled over the schema's pairs).
 
-    python benchmarks/ablations/structure_loss.py [--images 1500] [--size 96] [--base-epochs 8]
-                                                  [--finetune-epochs 4] [--out FILE] [--smoke]
+    python benchmarks/ablations/structure_loss.py [--datasets synth ccp] [--images 1500] [--size 96]
+                                                  [--base-epochs 8] [--finetune-epochs 4]
+                                                  [--ccp-base-epochs 8] [--ccp-finetune-epochs 4]
+                                                  [--ccp-root DIR] [--out FILE] [--smoke]
+
+On CCP (real photos: train 0001-0700, val 0701-0800; ``--datasets ccp``) the network is
+EfficientNet-Lite0's from its ImageNet weights (configs/ccp/ss_jppnet_efficientnet_lite0_cpu.yaml)
+and the pseudo-joints are the centres of CCP's garment groups; CCP has no left/right classes,
+so its left/right confusion is undefined (nan).
 
 (about 18 minutes on a 2-core CPU; figures in docs/jppnet.md)
 
@@ -28,13 +35,16 @@ import _common as bench  # noqa: E402
 
 from humanparse.evaluation import left_right_confusion  # noqa: E402
 
-CONFIG = bench.CONFIGS / "synth" / "ss_jppnet_resnet18.yaml"
+CONFIGS = {
+    "synth": bench.CONFIGS / "synth" / "ss_jppnet_resnet18.yaml",
+    "ccp": bench.CONFIGS / "ccp" / "ss_jppnet_efficientnet_lite0_cpu.yaml",
+}
 DEFAULT_OUT = bench.RESULTS / "structure_loss.json"
 CROSS_ENTROPY = "loss=[{type: cross_entropy}]"
 
 
-def _train_and_score(overrides: list[str], root: Path) -> dict[str, Any]:
-    row, result = bench.train_and_evaluate(CONFIG, overrides, root)
+def _train_and_score(config: Path, overrides: list[str], root: Path | None) -> dict[str, Any]:
+    row, result = bench.train_and_evaluate(config, overrides, root)
     assert result.scores is not None and result.matrix is not None
     classes, iou = result.schema.classes, result.scores.per_class_iou
     return {
@@ -45,36 +55,57 @@ def _train_and_score(overrides: list[str], root: Path) -> dict[str, Any]:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    bench.add_synthetic_arguments(parser, "runs/bench/structure_loss", images=1500)
-    parser.add_argument("--base-epochs", type=int, default=8, help="first phase: cross-entropy")
-    parser.add_argument("--finetune-epochs", type=int, default=4, help="second phase, for each loss")
-    parser.add_argument("--finetune-lr", type=float, default=0.001)
-    parser.add_argument("--sigma", type=float, default=1.0, help="pseudo-joint Gaussian, in output cells")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = bench.parse_arguments(parser, argv, smoke={"base_epochs": 1, "finetune_epochs": 1})
-
-    root = bench.synthetic_dataset(args)
+def run_dataset(dataset: str, args: argparse.Namespace, base_epochs: int, finetune_epochs: int) -> dict[str, Any]:
+    """The base network and its two fine-tunings on one dataset."""
+    root = bench.synthetic_dataset(args) if dataset == "synth" else None
 
     def common(name: str) -> list[str]:
-        return bench.common_overrides(args, root, args.work / name)
+        out = args.work / dataset / name
+        return bench.common_overrides(args, root, out) if root is not None else bench.ccp_overrides(args, out)
 
-    base = _train_and_score([*common("base"), f"train.max_epochs={args.base_epochs}", CROSS_ENTROPY], root)
+    config = CONFIGS[dataset]
+    base = _train_and_score(config, [*common("base"), f"train.max_epochs={base_epochs}", CROSS_ENTROPY], root)
     rows = {"base (cross-entropy)": base}
     for name, enabled in (("+ cross-entropy", False), ("+ structure-sensitive", True)):
         loss = f"loss=[{{type: structure_sensitive, sigma_cells: {args.sigma}}}]" if enabled else CROSS_ENTROPY
         rows[name] = _train_and_score(
-            [*common("ss" if enabled else "ce"), f"train.max_epochs={args.finetune_epochs}",
+            config,
+            [*common("ss" if enabled else "ce"), f"train.max_epochs={finetune_epochs}",
              f"train.init_from={base['model']}", f"train.lr={args.finetune_lr}", loss],
             root,
         )
+    return rows
 
-    lines = [f"{'Attention-to-scale':<24} {'mIoU':>6} {'PixAcc':>7} {'MeanAcc':>8} {'L/R conf':>9} {'train s':>8}"]
+
+def table(title: str, rows: dict[str, Any]) -> str:
+    lines = [f"{title:<24} {'mIoU':>6} {'PixAcc':>7} {'MeanAcc':>8} {'L/R conf':>9} {'train s':>8}"]
     for name, r in rows.items():
         lines.append(f"{name:<24} {r['miou']:6.2f} {r['pixel_accuracy']:7.2f} {r['mean_accuracy']:8.2f} "
                      f"{r['left_right_confusion']:9.2f} {r['train_seconds']:8.0f}")
-    print("\n".join(lines))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench.add_synthetic_arguments(parser, "runs/bench/structure_loss", images=1500)
+    parser.add_argument("--datasets", nargs="+", choices=tuple(CONFIGS), default=["synth"])
+    parser.add_argument("--base-epochs", type=int, default=8, help="synthetic humans, first phase: cross-entropy")
+    parser.add_argument("--finetune-epochs", type=int, default=4, help="synthetic humans, second phase, for each loss")
+    parser.add_argument("--ccp-base-epochs", type=int, default=8)
+    parser.add_argument("--ccp-finetune-epochs", type=int, default=4)
+    parser.add_argument("--finetune-lr", type=float, default=0.001)
+    parser.add_argument("--sigma", type=float, default=1.0, help="pseudo-joint Gaussian, in output cells")
+    bench.add_ccp_arguments(parser)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = bench.parse_arguments(parser, argv, smoke={"base_epochs": 1, "finetune_epochs": 1})
+
+    epochs = {"synth": (args.base_epochs, args.finetune_epochs), "ccp": (args.ccp_base_epochs, args.ccp_finetune_epochs)}
+    rows, tables = {}, []
+    for dataset in args.datasets:
+        rows[dataset] = run_dataset(dataset, args, *epochs[dataset])
+        tables.append(table("Attention-to-scale" + (" (CCP)" if dataset == "ccp" else ""), rows[dataset]))
+        print(tables[-1], flush=True)
+    print("\n" + "\n\n".join(tables))
     bench.write_results(
         args,
         "validation split, one scale, no flip; one confusion matrix, mIoU over classes present; "
