@@ -10,13 +10,16 @@ from typing import Sequence
 from . import __version__
 
 
-def _local_model(value: str, flag: str) -> str:
-    """A model folder flag's value, refused (naming the flag) when it is a URL."""
+def _local_model(value: str | None, flag: str) -> Path:
+    """A model flag's value as a folder: refused (naming the flag) when it is a URL; a bundled
+    model's name (``humanparse models``) is its folder in the package; None is the default one."""
+    from .bundled import resolve_model
     from .errors import UsageError
     from .io import local_path
 
-    local_path(value, flag, UsageError)
-    return value
+    if value is not None:
+        local_path(value, flag, UsageError)
+    return resolve_model(value)
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
@@ -91,6 +94,37 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    import json
+    import textwrap
+
+    from .bundled import describe_bundled_models
+
+    rows = describe_bundled_models()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no bundled models (the package was installed without its model files)")
+        return 0
+    for row in rows:
+        h, w = row["input_size"]
+        print(f"{row['name']}{'  (default)' if row['default'] else ''}: {row['model']} on {row['backbone']}"
+              f"{', ' + row['head'] if row['head'] else ''}, input {h}x{w}, {row['megabytes']} MB")
+        val = row["validation"]
+        if val:
+            print(f"  validation ({val.get('dataset', '?')}, {val.get('num_images', '?')} images): "
+                  f"mIoU {val['miou']:.2f}, pixel accuracy {val['pixel_accuracy']:.2f}, "
+                  f"mean accuracy {val['mean_accuracy']:.2f}")
+        classes = ", ".join(row["classes"])
+        print(textwrap.fill(f"{len(row['classes'])} classes ({row['schema']}): {classes}",
+                            width=100, initial_indent="  ", subsequent_indent="    "))
+        if row["joints"]:
+            print(textwrap.fill(f"{len(row['joints'])} joints: {', '.join(row['joints'])}",
+                                width=100, initial_indent="  ", subsequent_indent="    "))
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .config import load_config
     from .engine.train import run_train
@@ -129,10 +163,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from .bundled import example_photos
+    from .errors import UsageError
     from .inference.predict import run_predict
 
+    inputs = list(args.inputs) + (example_photos() if args.examples else [])
+    if not inputs:
+        raise UsageError("give images, folders or videos to parse, or --examples for the bundled example photos")
     return run_predict(
-        _local_model(args.model, "--model"), args.inputs, args.out, device=args.device, batch_size=args.batch_size,
+        _local_model(args.model, "--model"), inputs, args.out, device=args.device, batch_size=args.batch_size,
         scales=args.scales, flip=args.flip, save_probabilities=args.probabilities,
         save_scale_weights=args.scale_weights, amp=args.amp, to_schema=args.to_schema, max_pixels=args.max_pixels,
     )
@@ -277,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="score a saved model on a dataset split (official protocol)")
-    ev.add_argument("--model", required=True, help="model folder written by train (RUN/model)")
+    ev.add_argument("--model", required=True, help="model folder written by train (RUN/model) or a bundled model's name")
     ev.add_argument("--config", help="config YAML whose data section names the dataset")
     ev.add_argument("--format", help="dataset format (overrides the config)")
     ev.add_argument("--root", help="dataset folder (overrides the config)")
@@ -307,9 +346,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.val_ids=0701-0800")
     ev.set_defaults(func=_cmd_evaluate)
 
-    pr = sub.add_parser("predict", help="parse images, folders and videos with a saved model")
-    pr.add_argument("--model", required=True, help="model folder (RUN/model) or its model.json")
-    pr.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders of images, videos")
+    mo = sub.add_parser("models", help="list the bundled models: classes, input size, validation scores")
+    mo.add_argument("--json", action="store_true", help="print them as JSON (per-class IoU included)")
+    mo.set_defaults(func=_cmd_models)
+
+    pr = sub.add_parser("predict", help="parse images, folders and videos (with the bundled parser unless --model says)")
+    pr.add_argument(
+        "--model", help="model folder (RUN/model), its model.json, or a bundled model's name "
+        "(default: the bundled default; see `humanparse models`)",
+    )
+    pr.add_argument("inputs", nargs="*", metavar="INPUT", help="images, folders of images, videos")
+    pr.add_argument("--examples", action="store_true", help="also parse the bundled example photos (three CCP photos)")
     pr.add_argument("--out", required=True, help="output folder (checked writable before any work)")
     pr.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu; checked to be there)")
     pr.add_argument("--batch-size", type=int, default=4)
@@ -330,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=_cmd_predict)
 
     ex = sub.add_parser("export", help="export a saved model to ONNX (needs the onnx extra)")
-    ex.add_argument("model", help="model folder (RUN/model) or its model.json")
+    ex.add_argument("model", help="model folder (RUN/model), its model.json, or a bundled model's name")
     ex.add_argument("--onnx", required=True, metavar="OUT", help="ONNX file to write (.onnx; a .json goes beside it)")
     ex.add_argument("--opset", type=int, default=17)
     ex.add_argument("--dynamic-size", action="store_true", help="let height and width vary too (batch always does)")
@@ -355,7 +402,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import HumanparseError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    # KEY=VALUE overrides after a flag (`train CONFIG --fast-dev-run lr=0.1`) are overrides too;
+    # anything else unknown is refused as argparse refuses it.
+    if rest and hasattr(args, "overrides") and all("=" in r and not r.startswith("-") for r in rest):
+        args.overrides = [*args.overrides, *rest]
+    elif rest:
+        parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (HumanparseError, FileNotFoundError, IsADirectoryError, PermissionError) as e:

@@ -139,11 +139,15 @@ def test_distributed_training_shards_data_and_sums_validation(synth_root, tmp_pa
 
 def test_fast_dev_run_through_the_cli(synth_root, tmp_path, capsys):
     config = tmp_path / "c.yaml"
-    config.write_text("model: {name: attention_to_scale, backbone: resnet18, base_width: 8, scales: [1.0, 0.5]}\n")
+    # DeepLab takes no scales: only the override after the flag makes this config build.
+    config.write_text("model: {name: deeplab, backbone: resnet18, base_width: 8, scales: [1.0, 0.5]}\n")
     code = main(["train", str(config), *TINY[1:], f"data.root={synth_root}", f"train.out_dir={tmp_path / 'o'}",
-                 "model.name=attention_to_scale", "--fast-dev-run"])
+                 "--fast-dev-run", "model.name=attention_to_scale"])
     assert code == 0
     assert "fast dev run done: 1 training step" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", str(config), "--fast-dev-run", "--no-such-flag"])
+    assert exit_.value.code == 2 and "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
 
 
 def test_train_reports_bad_config(tmp_path, capsys):
