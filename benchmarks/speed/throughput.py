@@ -40,7 +40,7 @@ from humanparse.engine.speed import measure_speed  # noqa: E402
 DEFAULT_OUT = bench.RESULTS / "throughput.json"
 DEFAULT_CONFIGS = [
     "lip/deeplab_resnet101", "lip/attention_to_scale_resnet101", "lip/jppnet_resnet101", "lip/ss_nan_resnet101",
-    "ccp/deeplab_resnet18_cpu", "synth/deeplab_resnet18", "synth/jppnet_resnet18", "synth/ss_nan_resnet18",
+    "ccp/deeplab_resnet18_cpu", "ccp/parser_efficientnet_lite0", "synth/deeplab_resnet18", "synth/jppnet_resnet18", "synth/ss_nan_resnet18",
 ]
 
 

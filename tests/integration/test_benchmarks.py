@@ -19,6 +19,7 @@ SCRIPTS = {
     "speed/synth_speed.py": ["benchmark", "threads", "machine", "results"],
     "speed/throughput.py": ["machine", "models", "loader"],
     "speed/predict_memory.py": ["settings", "machine", "rows"],
+    "speed/input_sizes.py": ["config", "cpu_threads", "rows"],
     "ablations/jppnet.py": ["settings", "machine", "protocol", "parsing_phase1", "rows"],
     "ablations/structure_loss.py": ABLATION_KEYS,
     "ablations/ssnan.py": ABLATION_KEYS,
