@@ -13,17 +13,15 @@ package is installed, never from a source checkout.
 
 from __future__ import annotations
 
-import json
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..inference.model_file import CONFIG_FILE, DESCRIPTION_KEYS, WEIGHTS_FILE, load_model, read_model_info, save_model
 
 DEFAULT_MODEL = "ccp-lite0"
 EXAMPLES_FOLDER = "examples"
-# Files a folder needs to count as a bundled model.
-_MODEL_FILES = ("model.json", "model.safetensors")
 
 
 def _package_dir() -> Path:
@@ -34,7 +32,9 @@ def _package_dir() -> Path:
 def bundled_models() -> list[str]:
     """Names of the bundled models, sorted."""
     root = _package_dir()
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and all((p / f).is_file() for f in _MODEL_FILES))
+    return sorted(
+        p.name for p in root.iterdir() if p.is_dir() and (p / CONFIG_FILE).is_file() and (p / WEIGHTS_FILE).is_file()
+    )
 
 
 def bundled_model_path(name: str = DEFAULT_MODEL) -> Path:
@@ -53,7 +53,7 @@ def resolve_model(value: str | Path | None) -> Path:
         return bundled_model_path(DEFAULT_MODEL)
     path = Path(value)
     if not path.exists() and str(value) in bundled_models():
-        return bundled_model_path(str(value))
+        return _package_dir() / str(value)
     return path
 
 
@@ -65,7 +65,7 @@ def example_photos() -> list[Path]:
 
 def bundled_model_info(name: str) -> dict[str, Any]:
     """model.json of bundled model ``name``."""
-    return json.loads((bundled_model_path(name) / "model.json").read_text(encoding="utf-8"))
+    return read_model_info(bundled_model_path(name))
 
 
 def describe_bundled_models() -> list[dict[str, Any]]:
@@ -73,8 +73,8 @@ def describe_bundled_models() -> list[dict[str, Any]]:
     classes, joints (or None), size on disk in MB and the recorded validation scores."""
     rows = []
     for name in bundled_models():
-        info = bundled_model_info(name)
-        folder = bundled_model_path(name)
+        folder = _package_dir() / name
+        info = read_model_info(folder)
         schema = info.get("label_schema") or {}
         joints = info.get("joint_schema")
         rows.append({
@@ -101,8 +101,6 @@ def bundle_model(
     (see :func:`~humanparse.inference.model_file.save_model`), the same description, and
     ``validation`` (what ``humanparse evaluate --json`` wrote) and ``training`` (how it was
     made) recorded in its model.json for ``humanparse models``."""
-    from ..inference.model_file import DESCRIPTION_KEYS, load_model, save_model
-
     saved = load_model(source)
     extra = {k: v for k, v in saved.info.items() if k not in DESCRIPTION_KEYS}
     if validation is not None:
@@ -116,8 +114,8 @@ def bundle_model(
 
 
 __all__ = [
-    "bundle_model",
     "DEFAULT_MODEL",
+    "bundle_model",
     "bundled_model_info",
     "bundled_model_path",
     "bundled_models",
