@@ -16,7 +16,8 @@ from ..nn.weights import load_backbone_weights
 from .output import ModelOutput
 
 HEADS = ("aspp_v2", "aspp_v3", "aspp_v3_plus", "largefov", "dense")
-# The feature v3+'s decoder reads besides the last one (stride 4 in every backbone).
+# The feature v3+'s decoder reads besides the last one (stride 4 in the ResNets and
+# EfficientNet-Lite; VGG-16's stage1 is at stride 2).
 DECODER_FEATURE = "stage1"
 # ASPP v3's width is 256 at the standard ResNet width and scales with base_width.
 ASPP_CHANNELS_PER_BASE_WIDTH = 4
@@ -93,11 +94,12 @@ class DeepLab(nn.Module):
         self.num_classes = num_classes
         self.head_name = head
         self.dropout = float(dropout)
+        self.head = build_head(head, self.backbone, num_classes, base_width, dropout)
         # The logits' stride: the backbone's, or the decoder feature's for v3+.
         self.output_stride: int = (
-            self.backbone.stage_strides[DECODER_FEATURE] if head == "aspp_v3_plus" else self.backbone.output_stride
+            self.backbone.stage_strides[DECODER_FEATURE] if isinstance(self.head, ASPPv3PlusHead)
+            else self.backbone.output_stride
         )
-        self.head = build_head(head, self.backbone, num_classes, base_width, dropout)
         if pretrained is not None:
             load_backbone_weights(self.backbone, pretrained)
 
