@@ -102,6 +102,16 @@ def ccp_overrides(args: argparse.Namespace, out: Path | None = None) -> list[str
     return [*overrides, f"train.out_dir={out}"] if out is not None else overrides
 
 
+def dataset_root(args: argparse.Namespace, dataset: str) -> Path | None:
+    """The synthetic humans' folder for ``dataset`` "synth"; None for "ccp" (the configs' own data)."""
+    return synthetic_dataset(args) if dataset == "synth" else None
+
+
+def run_overrides(args: argparse.Namespace, root: Path | None, out: Path) -> list[str]:
+    """A run's overrides on the synthetic humans at ``root``, or on CCP when ``root`` is None."""
+    return common_overrides(args, root, out) if root is not None else ccp_overrides(args, out)
+
+
 def train_and_evaluate(
     config_path: Path, overrides: list[str], root: Path | None = None
 ) -> tuple[dict[str, Any], Evaluation]:

@@ -57,9 +57,9 @@ VARIANTS: dict[str, list[str]] = {
 
 
 def _overrides(args: argparse.Namespace, dataset: str, root: Path | None, out: Path) -> list[str]:
-    if dataset == "synth":
-        return [*bench.common_overrides(args, root, out), f"model.base_width={args.width}"]
-    return bench.ccp_overrides(args, out)  # the configs' own (EfficientNet-Lite, fixed-width) networks
+    # On CCP the configs' own (EfficientNet-Lite, fixed-width) networks.
+    width = [f"model.base_width={args.width}"] if dataset == "synth" else []
+    return [*bench.run_overrides(args, root, out), *width]
 
 
 def _train_and_score(config_name: str, overrides: list[str], root: Path | None) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def run_dataset(
     dataset: str, args: argparse.Namespace, parsing_epochs: int, joint_epochs: int, variants: Sequence[str]
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The first phase and the table's rows on one dataset."""
-    root = bench.synthetic_dataset(args) if dataset == "synth" else None
+    root = bench.dataset_root(args, dataset)
     configs, work = CONFIGS[dataset], args.work / dataset
     total_epochs = parsing_epochs + joint_epochs
     rows: dict[str, dict[str, Any]] = {}

@@ -57,11 +57,10 @@ def _train_and_score(config: Path, overrides: list[str], root: Path | None) -> d
 
 def run_dataset(dataset: str, args: argparse.Namespace, base_epochs: int, finetune_epochs: int) -> dict[str, Any]:
     """The base network and its two fine-tunings on one dataset."""
-    root = bench.synthetic_dataset(args) if dataset == "synth" else None
+    root = bench.dataset_root(args, dataset)
 
     def common(name: str) -> list[str]:
-        out = args.work / dataset / name
-        return bench.common_overrides(args, root, out) if root is not None else bench.ccp_overrides(args, out)
+        return bench.run_overrides(args, root, args.work / dataset / name)
 
     config = CONFIGS[dataset]
     base = _train_and_score(config, [*common("base"), f"train.max_epochs={base_epochs}", CROSS_ENTROPY], root)
