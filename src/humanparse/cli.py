@@ -116,6 +116,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
             print(f"  validation ({val.get('dataset', '?')}, {val.get('num_images', '?')} images): "
                   f"mIoU {val['miou']:.2f}, pixel accuracy {val['pixel_accuracy']:.2f}, "
                   f"mean accuracy {val['mean_accuracy']:.2f}")
+            pose = val.get("pose")
+            if pose and pose.get("mean") is not None:
+                teacher = ", against a pose detector's joints" if pose.get("ground_truth") else ""
+                print(f"  joints: PCK@0.5 {pose['mean']:.1f} ({pose.get('protocol', '?')}{teacher})")
         classes = ", ".join(row["classes"])
         print(textwrap.fill(f"{len(row['classes'])} classes ({row['schema']}): {classes}",
                             width=100, initial_indent="  ", subsequent_indent="    "))

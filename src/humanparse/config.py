@@ -75,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
         "head_lr_mult": 1.0,  # learning-rate factor for everything but the backbone (10 with ImageNet weights)
         "base_lr_modules": [],  # parameter-name prefixes beside the backbone that keep lr (SS-NAN: [aggregation])
         "init_from": None,  # a model folder or checkpoint whose matching weights start the model (fine-tuning)
+        "init_modules": [],  # only these modules' weights come from init_from (dotted names; empty: all)
         "precision": "auto",  # auto: bf16-mixed on CUDA, 32 on CPU
         "channels_last": "auto",  # auto: on CUDA
         "compile": False,
@@ -84,6 +85,7 @@ DEFAULTS: dict[str, Any] = {
         "strategy": "auto",  # ddp is picked automatically for several devices
         "sync_batchnorm": False,  # batch statistics over all processes (small per-GPU batches)
         "freeze_bn": False,  # BatchNorm kept at its (ImageNet) statistics, its weight and bias untrained (DeepLab)
+        "freeze_modules": [],  # modules (dotted names: backbone, head) left untrained and in eval mode
         "accumulate_grad_batches": 1,
         "gradient_clip_val": None,
         "val_every_n_epochs": 1,
@@ -176,6 +178,10 @@ ID_SELECTION = NULL | Rule(
     "a list of ids, 'first-last' or an id-list file",
     lambda v: (isinstance(v, str) and bool(v.strip())) or (isinstance(v, list) and all(isinstance(i, (str, int)) for i in v)))
 
+# Dotted names of a model's modules (train.freeze_modules, train.init_modules).
+MODULE_NAMES = Rule("a list of module names (backbone, head, ...)",
+                    lambda v: isinstance(v, list) and all(isinstance(m, str) and m.strip(".") for m in v))
+
 # dotted key -> what it takes; every key of DEFAULTS but the free sections and the loss list
 # (check_loss_list) has one. load_config checks them after the overrides.
 RULES: dict[str, Rule] = {
@@ -215,6 +221,7 @@ RULES: dict[str, Rule] = {
     "train.base_lr_modules": Rule("a list of parameter-name prefixes",
                                   lambda v: isinstance(v, list) and all(isinstance(m, str) and m.strip(".") for m in v)),
     "train.init_from": NULL | PATH,
+    "train.init_modules": MODULE_NAMES,
     "train.precision": choice(*PRECISIONS).said(
         "one of 'auto', '32-true', 'bf16-mixed', '16-mixed', 'bf16-true', '16-true', '64-true' (or 32, 16, 64, 'bf16')"),
     "train.channels_last": choice("auto") | BOOLEAN,
@@ -225,6 +232,7 @@ RULES: dict[str, Rule] = {
     "train.strategy": string("a strategy name (auto, ddp, ddp_spawn, ...)"),
     "train.sync_batchnorm": BOOLEAN,
     "train.freeze_bn": BOOLEAN,
+    "train.freeze_modules": MODULE_NAMES,
     "train.accumulate_grad_batches": integer(1),
     "train.gradient_clip_val": NULL | number(0, above=True),
     "train.val_every_n_epochs": integer(1),

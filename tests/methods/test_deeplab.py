@@ -68,6 +68,38 @@ def test_the_v3_plus_decoder_reads_the_stride_4_features():
     assert logits.shape[-2:] == maps["stage1"].shape[-2:] == (16, 12)
 
 
+NUM_JOINTS = 16
+
+
+def test_joints_come_from_the_v3_plus_decoder_at_its_stride():
+    model = DeepLab(NUM_CLASSES, head="aspp_v3_plus", output_stride=16, num_joints=NUM_JOINTS, **TINY).eval()
+    plain = DeepLab(NUM_CLASSES, head="aspp_v3_plus", output_stride=16, **TINY).eval()
+    assert plain.num_joints is None and plain(torch.randn(1, 3, 64, 48)).heatmaps is None
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("joint_head.")})
+    x = torch.randn(2, 3, 97, 71)
+    with torch.no_grad():
+        out, reference = model(x), plain(x)
+    assert tuple(out.heatmaps.shape) == (2, NUM_JOINTS, *expected_size((97, 71), 4))
+    assert out.heatmaps.shape[-2:] == out.logits.shape[-2:]
+    # The joint head is beside the parsing classifier: the same weights parse the same.
+    torch.testing.assert_close(out.logits, reference.logits)
+
+
+def test_joint_heatmaps_train_the_shared_network_and_not_the_classifier():
+    model = DeepLab(NUM_CLASSES, head="aspp_v3_plus", output_stride=16, num_joints=NUM_JOINTS, **TINY).train()
+    model(torch.randn(2, 3, 64, 48)).heatmaps.square().mean().backward()
+    assert model.backbone.conv1.weight.grad.abs().sum() > 0 and model.head.fuse[0][0].weight.grad.abs().sum() > 0
+    assert model.joint_head.out.weight.grad.abs().sum() > 0
+    assert model.head.classifier.weight.grad is None
+
+
+def test_joints_need_the_v3_plus_decoder():
+    with pytest.raises(ValueError, match="num_joints needs head 'aspp_v3_plus'"):
+        DeepLab(NUM_CLASSES, head="aspp_v3", num_joints=NUM_JOINTS, **TINY)
+    with pytest.raises(ValueError, match="num_joints"):
+        DeepLab(NUM_CLASSES, head="aspp_v3_plus", num_joints=0, **TINY)
+
+
 def test_batch_of_one_trains():
     """The v3 image-pooling branch has no BatchNorm, so a batch of one still trains."""
     model = DeepLab(NUM_CLASSES, head="aspp_v3", **TINY).train()
@@ -114,7 +146,7 @@ def test_unit_scale_branch_equals_plain_deeplab():
     x = torch.randn(1, 3, 50, 70)
     with torch.no_grad():
         out = model(x)
-        plain = DeepLab.forward(model, x).logits
+        plain = DeepLab.features_and_logits(model, x)[1]
     torch.testing.assert_close(out.aux_logits[0], plain)
 
 

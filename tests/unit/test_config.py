@@ -72,6 +72,20 @@ def test_shipped_configs_load_and_build(path):
     build_model(spec)
 
 
+def test_optional_joints_are_filled_from_the_data_only_when_asked_for():
+    from humanparse.engine.train import complete_spec
+    from humanparse.schemas import LIP, LIP_JOINTS
+
+    parser = {"name": "deeplab", "head": "aspp_v3_plus"}
+    assert "num_joints" not in complete_spec(parser, LIP, LIP_JOINTS)
+    assert "num_joints" not in complete_spec({**parser, "num_joints": None}, LIP, None)
+    assert complete_spec({**parser, "num_joints": "auto"}, LIP, LIP_JOINTS)["num_joints"] == LIP_JOINTS.num_joints
+    with pytest.raises(ConfigError, match="predicts joints, but the training data has no keypoints"):
+        complete_spec({**parser, "num_joints": "auto"}, LIP, None)
+    # A pose model's joints are not optional: they come from the data whatever the spec says.
+    assert complete_spec({"name": "jppnet"}, LIP, LIP_JOINTS)["num_joints"] == LIP_JOINTS.num_joints
+
+
 # ----------------------------------------------------------------------------- the loss list
 
 

@@ -88,9 +88,27 @@ class HumanTask(L.LightningModule):
             default.mean if mean is None else tuple(mean),  # type: ignore[arg-type]
             default.std if std is None else tuple(std),  # type: ignore[arg-type]
         )
+        self.frozen_modules = self._freeze_modules(train.get("freeze_modules") or [])
         self.channels_last = False
         self.val_matrix = ConfusionMatrix(self.schema.num_classes if self.schema else 1, IGNORE_INDEX)
         self.val_pck = PCKAccumulator(self.joint_schema) if self.joint_schema is not None else None
+
+    def _freeze_modules(self, names: list[str]) -> list[torch.nn.Module]:
+        """The model's submodules that ``train.freeze_modules`` names, their parameters untrained
+        (they stay in eval mode too: see :meth:`train`)."""
+        modules = []
+        for name in names:
+            try:
+                module = self.model.get_submodule(name.strip("."))
+            except AttributeError:
+                tops = ", ".join(n for n, _ in self.model.named_children())
+                raise ConfigError(f"train.freeze_modules: {name!r} names no module of the model "
+                                  f"(its top-level modules: {tops})") from None
+            module.requires_grad_(False)
+            modules.append(module)
+        if modules and not any(p.requires_grad for p in self.model.parameters()):
+            raise ConfigError("train.freeze_modules freezes every parameter of the model: nothing is left to train")
+        return modules
 
     def use_channels_last(self) -> None:
         """Channels-last weights and inputs from now on (faster convolutions on a GPU)."""
@@ -107,8 +125,10 @@ class HumanTask(L.LightningModule):
 
     @property
     def monitor(self) -> str:
-        """The validation score that picks the best checkpoint: mIoU, or PCK for a pose-only model."""
-        return "val/miou" if self.parses else "val/pck"
+        """The validation score that picks the best checkpoint: mIoU, or PCK for a pose-only
+        model or one whose loss trains only its joints (a joint head on a frozen parser)."""
+        trains_parsing = any(term.loss.needs == "parsing" for term in self.loss_terms)
+        return "val/miou" if self.parses and (trains_parsing or not self.poses) else "val/pck"
 
     # -- forward ----------------------------------------------------------------------
     def forward(self, images: torch.Tensor, **inputs: torch.Tensor) -> ModelOutput:
@@ -169,17 +189,23 @@ class HumanTask(L.LightningModule):
 
     def train(self, mode: bool = True) -> HumanTask:
         """As ``nn.Module.train``; with ``train.freeze_bn`` the model's BatchNorm layers stay in
-        eval mode (their running statistics fixed) and their affine parameters untrained."""
+        eval mode (their running statistics fixed) and their affine parameters untrained; the
+        modules of ``train.freeze_modules`` stay in eval mode whole (BatchNorm and dropout)."""
         super().train(mode)
-        if mode and getattr(self, "train_options", {}).get("freeze_bn", False):
-            freeze_batchnorm(self.model)
+        if mode:
+            self._keep_frozen()
         return self
+
+    def _keep_frozen(self) -> None:
+        if getattr(self, "train_options", {}).get("freeze_bn", False):
+            freeze_batchnorm(self.model)
+        for module in getattr(self, "frozen_modules", []):
+            module.eval()
 
     def on_train_epoch_start(self) -> None:
         # Lightning does not call train() when training starts, and after each validation it
         # restores every submodule's own mode: freezing here covers every epoch.
-        if self.train_options.get("freeze_bn", False):
-            freeze_batchnorm(self.model)
+        self._keep_frozen()
 
     # -- validation -------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:

@@ -191,30 +191,38 @@ def build_trainer(
 
 def complete_spec(model: dict[str, Any], schema: LabelSchema | None, joint_schema: JointSchema | None) -> dict[str, Any]:
     """The config's model spec with ``num_classes`` / ``num_joints`` from the schemas, for the
-    models that take them (a pose-only model has no classes, a parsing model no joints)."""
+    models that take them (a pose-only model has no classes, a parsing model no joints). Where
+    a count is optional (it defaults to None: DeepLab's joints, PIL's classes), the spec asks
+    for that output by any value but null (``num_joints: auto``) and the count still comes
+    from the data; left out or null, the model is built without it."""
     spec = dict(model)
     try:
         parameters = inspect.signature(MODELS[spec["name"]]).parameters
     except KeyError:
         return spec  # build_model reports the unknown name
-    if "num_classes" in parameters:
-        if schema is None:
-            raise ConfigError(f"model {spec['name']!r} parses, but the training data has no parsing labels")
-        spec["num_classes"] = schema.num_classes
-    if "num_joints" in parameters:
-        if joint_schema is None:
-            raise ConfigError(
-                f"model {spec['name']!r} predicts joints, but the training data has no keypoints "
-                "(a LIP-layout dataset needs its pose CSV, lip_train_set.csv)"
-            )
-        spec["num_joints"] = joint_schema.num_joints
+    counts = (
+        ("num_classes", schema, "parses, but the training data has no parsing labels"),
+        ("num_joints", joint_schema, "predicts joints, but the training data has no keypoints "
+                                     "(a LIP-layout dataset needs its pose CSV, lip_train_set.csv)"),
+    )
+    for key, source, missing in counts:
+        parameter = parameters.get(key)
+        if parameter is None:
+            continue
+        if parameter.default is None and spec.get(key) is None:
+            spec.pop(key, None)  # an optional output not asked for
+            continue
+        if source is None:
+            raise ConfigError(f"model {spec['name']!r} {missing}")
+        spec[key] = source.num_classes if key == "num_classes" else source.num_joints
     return spec
 
 
-def init_from_weights(model: torch.nn.Module, path: str | Path) -> tuple[int, int]:
+def init_from_weights(model: torch.nn.Module, path: str | Path, modules: Sequence[str] = ()) -> tuple[int, int]:
     """Copy into ``model`` every weight of a model folder or training checkpoint whose name and
-    shape match (fine-tuning, or a joint network started from a parsing network); returns
-    (copied, left as initialised). Nothing matching is an error."""
+    shape match (fine-tuning, or a joint network started from a parsing network), only those
+    of ``modules`` (dotted module names; empty: all) where given; returns (copied, left as
+    initialised). Nothing matching is an error."""
     path = local_path(path, "train.init_from", ConfigError)
     if path.suffix == ".ckpt":
         state = read_checkpoint(path)["state_dict"]
@@ -228,7 +236,13 @@ def init_from_weights(model: torch.nn.Module, path: str | Path) -> tuple[int, in
             raise DataError(path, "train.init_from must be a model folder or a .ckpt checkpoint")
         state = load_file(str(weights))
     own = model.state_dict()
-    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    prefixes = tuple(f"{m.strip('.')}." for m in modules)
+    unknown = [m for m, prefix in zip(modules, prefixes) if not any(k.startswith(prefix) for k in own)]
+    if unknown:
+        tops = ", ".join(sorted({k.split(".")[0] for k in own}))
+        raise ConfigError(f"train.init_modules: {', '.join(unknown)} names no weights of the model (its top-level "
+                          f"modules: {tops})")
+    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and k.startswith(prefixes or "")}
     if not matching:
         raise DataError(path, "no weight matches the model by name and shape; nothing to start from")
     model.load_state_dict(matching, strict=False)
@@ -250,7 +264,7 @@ def build_task(config: dict[str, Any], datamodule: HumanDataModule) -> HumanTask
     datamodule.use_fill(task.preprocessing.fill)
     train = config["train"]
     if train["init_from"] and _resume_path(train) is None:  # a resumed run has its own weights
-        copied, fresh = init_from_weights(task.model, train["init_from"])
+        copied, fresh = init_from_weights(task.model, train["init_from"], train["init_modules"])
         print(f"init_from {train['init_from']}: {copied} weights copied, {fresh} left as initialised", file=sys.stderr)
     use_channels_last = train["channels_last"] if train["channels_last"] != "auto" else _on_cuda(train)
     if use_channels_last:

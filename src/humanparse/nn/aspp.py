@@ -1,4 +1,5 @@
-"""DeepLab's classification heads: ASPP of DeepLab v2, v3 and v3+, and the LargeFOV classifier.
+"""DeepLab's classification heads: ASPP of DeepLab v2, v3 and v3+, and the LargeFOV classifier;
+and a joint-heatmap head on v3+'s decoder.
 
 Each head maps the backbone's last feature map (B, C_in, h, w) to logits
 (B, num_classes, h, w) at the same resolution, except v3+, whose decoder also takes a
@@ -137,10 +138,10 @@ class ASPPv3Head(nn.Module):
         return self.classifier(self.dropout(self.aspp(x)))
 
 
-def _separable_conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+def _separable_conv_bn_relu(in_channels: int, out_channels: int, dilation: int = 1) -> nn.Sequential:
     """A 3x3 depthwise conv and a 1x1 pointwise conv, each with BatchNorm + ReLU (v3+'s decoder)."""
     return nn.Sequential(
-        nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels, bias=False),
+        nn.Conv2d(in_channels, in_channels, 3, padding=dilation, dilation=dilation, groups=in_channels, bias=False),
         nn.BatchNorm2d(in_channels),
         nn.ReLU(inplace=True),
         _conv_bn_relu(in_channels, out_channels, 1),
@@ -180,10 +181,37 @@ class ASPPv3PlusHead(nn.Module):
         init_weights(self.fuse)
         init_classifier(self.classifier)
 
-    def forward(self, x: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+    def decode(self, x: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        """The decoder's features (B, channels, *low's size), which the classifier reads."""
         context = F.interpolate(self.aspp(x), size=low.shape[-2:], mode="bilinear", align_corners=False)
-        fused = self.fuse(torch.cat([context, self.reduce(low)], dim=1))
-        return self.classifier(self.dropout(fused))
+        return self.fuse(torch.cat([context, self.reduce(low)], dim=1))
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from :meth:`decode`'s features."""
+        return self.classifier(self.dropout(features))
+
+    def forward(self, x: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.decode(x, low))
+
+
+class HeatmapHead(nn.Module):
+    """Joint heatmaps from a decoder's features: two separable 3x3 convs (the second dilated
+    by 2, for a wider view of the limb), then a 1x1 conv to one heatmap per joint. It reads the
+    features v3+'s classifier reads, so parsing and joints share the whole network but this
+    head (a few per cent of its cost at stride 4)."""
+
+    def __init__(self, in_channels: int, num_joints: int, channels: int = 128) -> None:
+        super().__init__()
+        self.convs = nn.Sequential(
+            _separable_conv_bn_relu(in_channels, channels),
+            _separable_conv_bn_relu(channels, channels, dilation=2),
+        )
+        self.out = nn.Conv2d(channels, num_joints, 1)
+        init_weights(self.convs)
+        init_classifier(self.out)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.out(self.convs(features))
 
 
 class DenseHead(nn.Module):
@@ -219,6 +247,7 @@ __all__ = [
     "ASPPv3Head",
     "ASPPv3PlusHead",
     "DenseHead",
+    "HeatmapHead",
     "ImagePooling",
     "LargeFOVHead",
     "aspp_rates",

@@ -17,7 +17,7 @@ from humanparse.data.synth import write_synthetic_dataset
 from humanparse.engine.task import HumanTask
 from humanparse.engine.train import run_train
 from humanparse.nn import batchnorm_layers
-from humanparse.schemas import LIP
+from humanparse.schemas import LIP, LIP_JOINTS
 
 TINY_DEEPLAB = {"name": "deeplab", "num_classes": LIP.num_classes, "backbone": "resnet18", "base_width": 8,
                 "head": "aspp_v3"}
@@ -168,3 +168,66 @@ def test_top_down_is_refused_for_training_validation():
 
     with pytest.raises(ConfigError, match="eval.top_down is for humanparse evaluate"):
         build_task(load_config(None, ["eval.top_down=true"]), None)  # refused before the data is opened
+
+
+# -- train.freeze_modules: a joint head trained on a frozen parser --------------------------
+
+TINY_PARSER_WITH_JOINTS = {"name": "deeplab", "num_classes": LIP.num_classes, "backbone": "resnet18",
+                           "base_width": 8, "head": "aspp_v3_plus", "num_joints": LIP_JOINTS.num_joints}
+
+
+def joint_task(**train) -> HumanTask:
+    torch.manual_seed(0)
+    return HumanTask(TINY_PARSER_WITH_JOINTS, LIP.to_dict(), (32, 32), {**TRAIN, **train},
+                     joint_schema=LIP_JOINTS.to_dict(), loss=[{"type": "heatmap_l2", "sigma_px": 4.0}])
+
+
+def joint_steps(task: HumanTask, steps: int = 2) -> None:
+    with with_trainer(task):
+        optimizer = task.configure_optimizers()["optimizer"]
+    torch.manual_seed(0)
+    keypoints = torch.rand(2, 1, LIP_JOINTS.num_joints, 3) * 32
+    keypoints[..., 2] = 1.0
+    batch = {"image": torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8), "keypoints": keypoints}
+    task.train()
+    task.on_train_epoch_start()
+    for _ in range(steps):
+        loss = task.compute_loss(task(batch["image"]), batch)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def test_frozen_modules_keep_their_weights_and_statistics_while_the_joint_head_learns():
+    task = joint_task(freeze_modules=["backbone", "head"])
+    state = {k: v.clone() for k, v in task.model.state_dict().items()}
+    joint_steps(task)
+    after = task.model.state_dict()
+    changed = {k.split(".")[0] for k in state if not torch.equal(state[k], after[k]) and "num_batches" not in k}
+    assert changed == {"joint_head"}
+    assert not task.model.backbone.training and not task.model.head.training and task.model.joint_head.training
+    assert task.monitor == "val/pck"  # mIoU cannot move: the best checkpoint is chosen by the joints
+
+
+def test_without_freezing_the_joints_loss_trains_the_backbone_too():
+    task = joint_task()
+    before = task.model.backbone.conv1.weight.detach().clone()
+    joint_steps(task)
+    assert not torch.equal(task.model.backbone.conv1.weight, before)
+
+
+def test_frozen_modules_are_left_out_of_the_optimizer():
+    task = joint_task(freeze_modules=["backbone", "head"])
+    names = set().union(*(names for _, names in param_groups(task)))
+    assert names and all(n.startswith("joint_head.") for n in names)
+
+
+def test_freeze_modules_names_real_modules_and_leaves_something_to_train():
+    with pytest.raises(ConfigError, match=r"'neck' names no module of the model \(its top-level modules: "
+                                          r"backbone, head, joint_head\)"):
+        joint_task(freeze_modules=["neck"])
+    with pytest.raises(ConfigError, match="nothing is left to train"):
+        joint_task(freeze_modules=["backbone", "head", "joint_head"])
+    assert load_config(None, [])["train"]["freeze_modules"] == []
+    with pytest.raises(ConfigError, match="train.freeze_modules: expected a list of module names"):
+        load_config(None, ["train.freeze_modules=backbone"])
