@@ -39,6 +39,8 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
     "pose_net": dict(TINY_BACKBONE),
     "jppnet_pose_branch": {**TINY_BACKBONE, "scales": [1.0, 0.75], "test_fusion": "mean"},
     "resnet_pose": dict(TINY_BACKBONE),
+    # PIL on HG-2s-1u with an HG-1s-1u parsing encoder (LIP's classes: its parsing is optional).
+    "pil": {"stacks": 2, "units": 1, "parsing_units": 1, "num_classes": LIP.num_classes},
 }
 
 # Config overrides shared by the tests that train: LIP-layout data read in the main process,
@@ -77,9 +79,10 @@ def tiny_spec(name: str, factory: Any) -> dict[str, Any]:
 
     parameters = inspect.signature(factory).parameters
     spec: dict[str, Any] = {"name": name, **TINY_OPTIONS[name]}
-    if "num_classes" in parameters:
+    # Required counts come from LIP; optional ones (default None) only where the options ask.
+    if "num_classes" in parameters and parameters["num_classes"].default is not None:
         spec["num_classes"] = LIP.num_classes
-    if "num_joints" in parameters:
+    if "num_joints" in parameters and parameters["num_joints"].default is not None:
         spec["num_joints"] = LIP_JOINTS.num_joints
     return spec
 

@@ -12,7 +12,7 @@ import torch
 
 from helpers import TINY_OPTIONS, tiny_spec
 from humanparse.engine.task import HumanTask
-from humanparse.inference.export import export_onnx
+from humanparse.inference.export import export_onnx, verify_onnx
 from humanparse.inference.model_file import load_model, save_model
 from humanparse.models import MODELS, build_model, predicts_joints, predicts_parsing
 from humanparse.schemas import LIP, LIP_JOINTS
@@ -61,7 +61,15 @@ def test_a_saved_file_reloads_to_the_same_outputs_and_exports_to_onnx(name, tmp_
     for a, b in ((before.logits, after.logits), (before.heatmaps, after.heatmaps)):
         assert (a is None) == (b is None) and (a is None or torch.equal(a, b))
     pytest.importorskip("onnxruntime")
-    export_onnx(folder, tmp_path / "model.onnx", verify=True)  # verify: onnxruntime within 1e-4 of PyTorch
+    onnx_file = export_onnx(folder, tmp_path / "model.onnx")
+    # onnxruntime within 1e-4 of PyTorch, relative to the outputs' size: untrained deep networks
+    # in eval mode (the hourglass's residual chains on BatchNorm's initial statistics) give
+    # outputs in the thousands, where float32 rounding alone passes an absolute 1e-4.
+    batches = [torch.randn(1, 3, *SIZE), torch.randn(3, 3, *SIZE)]
+    with torch.no_grad():
+        scale = max(float(t.abs().max()) for x in batches for t in (model(x).logits, model(x).heatmaps)
+                    if t is not None)
+    verify_onnx(onnx_file, model, batches, atol=1e-4 * max(1.0, scale))
 
 
 @pytest.mark.parametrize("name", NAMES)

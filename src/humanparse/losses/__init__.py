@@ -13,13 +13,14 @@ from typing import Any, Sequence
 from ..errors import ConfigError
 from .base import Loss, LossContext, LossTerm
 from .cross_entropy import ParsingLoss, upsample_to
-from .heatmap import HeatmapLoss
+from .heatmap import HeatmapLoss, HeatmapMSELoss
 from .structure import StructureSensitiveLoss
 
 LOSSES: dict[str, type[Loss]] = {
     "cross_entropy": ParsingLoss,
     "structure_sensitive": StructureSensitiveLoss,
     "heatmap_l2": HeatmapLoss,
+    "heatmap_mse": HeatmapMSELoss,
 }
 # What a term of a config's loss list holds besides the loss's own options.
 TERM_KEYS = ("type", "weight", "start_epoch", "stop_epoch")
@@ -110,6 +111,6 @@ def build_losses(
 
 
 __all__ = [
-    "LOSSES", "HeatmapLoss", "Loss", "LossConfigError", "LossContext", "LossTerm", "ParsingLoss",
+    "LOSSES", "HeatmapLoss", "HeatmapMSELoss", "Loss", "LossConfigError", "LossContext", "LossTerm", "ParsingLoss",
     "StructureSensitiveLoss", "build_losses", "check_loss_entry", "check_loss_list", "default_losses", "loss_options", "upsample_to",
 ]

@@ -1,4 +1,5 @@
-"""The heatmap loss of the pose networks: L2 between predicted and Gaussian target heatmaps."""
+"""The heatmap losses of the pose networks, against Gaussian target heatmaps: JPPNet's L2 norm
+(``heatmap_l2``) and the hourglass's mean squared error (``heatmap_mse``, PIL's L^P)."""
 
 from __future__ import annotations
 
@@ -66,4 +67,34 @@ class HeatmapLoss(Loss):
         return {"loss": main + self.aux_weight * aux, "main": main, "aux": aux}
 
 
-__all__ = ["HeatmapLoss"]
+class HeatmapMSELoss(HeatmapLoss):
+    """The mean squared error between predicted and target heatmaps, over images, joints and
+    cells, summed over the final and every deeply supervised output (every hourglass stack):
+    the hourglass's loss and PIL's L^P. Targets are Gaussians of ``sigma_cells`` output cells
+    (1: the hourglass convention, 4 input pixels at stride 4); a joint that is not annotated
+    (or fell outside the crop) weighs 0, one marked occluded ``occluded_weight``. Config name:
+    ``heatmap_mse``."""
+
+    def __init__(
+        self,
+        context: LossContext | None = None,
+        sigma_cells: float = 1.0,
+        occluded_weight: float = 1.0,
+        aux_weight: float = 1.0,
+    ) -> None:
+        if isinstance(sigma_cells, bool) or not isinstance(sigma_cells, (int, float)) or not sigma_cells > 0:
+            raise ValueError(f"heatmap sigma_cells must be a positive number, not {sigma_cells!r}")
+        stride = int(context.output_stride) if context is not None else 1
+        super().__init__(context, sigma_px=float(sigma_cells) * stride, occluded_weight=occluded_weight,
+                         aux_weight=aux_weight)
+
+    def term(self, heatmaps: torch.Tensor, keypoints: torch.Tensor, stride: int) -> torch.Tensor:
+        h, w = heatmaps.shape[-2:]
+        targets, weights = keypoint_targets(keypoints, (h, w), stride, self.sigma, self.occluded_weight)
+        if targets.shape[1] != heatmaps.shape[1]:
+            raise ValueError(f"the model predicts {heatmaps.shape[1]} joints but the keypoints have {targets.shape[1]}")
+        squared = (heatmaps.float() - targets).square().mean(dim=(-2, -1))  # (B, K)
+        return (squared * weights).mean()
+
+
+__all__ = ["HeatmapLoss", "HeatmapMSELoss"]

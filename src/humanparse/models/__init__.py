@@ -16,6 +16,7 @@ from .attention_to_scale import AttentionToScale
 from .deeplab import DeepLab
 from .jppnet import JPPNet
 from .output import ExtraInput, ModelOutput, extra_inputs_of
+from .pil import ParsingInducedPose
 from .pose_net import JPPNetPoseBranch, PoseNet, ResNetPose
 from .ssnan import SSNAN
 
@@ -26,6 +27,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "jppnet_pose_branch": JPPNetPoseBranch,
     "pose_net": JPPNetPoseBranch,  # the earlier name of jppnet_pose_branch: configs and model files that name it load
     "resnet_pose": ResNetPose,
+    "pil": ParsingInducedPose,
     "ss_nan": SSNAN,
 }
 
@@ -62,6 +64,6 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
 
 
 __all__ = [
-    "MODELS", "AttentionToScale", "DeepLab", "ExtraInput", "JPPNet", "JPPNetPoseBranch", "ModelOutput", "PoseNet",
+    "MODELS", "AttentionToScale", "DeepLab", "ExtraInput", "JPPNet", "JPPNetPoseBranch", "ModelOutput", "ParsingInducedPose", "PoseNet",
     "ResNetPose", "SSNAN", "build_model", "extra_inputs_of", "predicts_joints", "predicts_parsing", "predicts_scale_weights",
 ]

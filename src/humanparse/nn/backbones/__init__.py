@@ -28,7 +28,7 @@ from ...preprocessing import Preprocessing
 from ..weights import load_backbone_weights
 from .efficientnet_lite import VARIANTS, EfficientNetLite, efficientnet_lite
 from .resnet import DEPTHS, OUTPUT_STRIDES, ResNet, resnet
-from .vgg import VGG16LargeFOV, vgg16_largefov
+from .vgg import VGG16FCN, VGG16LargeFOV, vgg16_largefov
 
 STANDARD_WIDTH = 64
 
@@ -53,6 +53,13 @@ def _vgg16(output_stride: int, base_width: int) -> VGG16LargeFOV:
     return vgg16_largefov()
 
 
+def _vgg16_fcn(output_stride: int, base_width: int) -> VGG16FCN:
+    # PIL's VGG16-FCN runs at stride 8: its last two pools are removed, not traded for dilation.
+    if base_width != STANDARD_WIDTH:
+        raise ValueError("base_width applies to the ResNet backbones only; vgg16_fcn has the standard widths")
+    return VGG16FCN()
+
+
 def _efficientnet_lite(variant: int, output_stride: int, base_width: int) -> EfficientNetLite:
     if base_width != STANDARD_WIDTH:
         raise ValueError("base_width applies to the ResNet backbones only; EfficientNet-Lite has its own widths")
@@ -67,6 +74,7 @@ def _resnet(depth: int, output_stride: int, base_width: int) -> ResNet:
 BACKBONES: dict[str, Callable[[int, int], nn.Module]] = {
     **{f"resnet{depth}": partial(_resnet, depth) for depth in DEPTHS},
     "vgg16": _vgg16,
+    "vgg16_fcn": _vgg16_fcn,
     **{f"efficientnet_lite{variant}": partial(_efficientnet_lite, variant) for variant in VARIANTS},
 }
 
@@ -104,5 +112,5 @@ def backbone_preprocessing(model: nn.Module) -> Preprocessing:
 
 __all__ = [
     "BACKBONES", "DEPTHS", "OUTPUT_STRIDES", "STANDARD_WIDTH", "Backbone", "EfficientNetLite", "ResNet",
-    "VGG16LargeFOV", "backbone_preprocessing", "build_backbone", "efficientnet_lite", "resnet", "vgg16_largefov",
+    "VGG16FCN", "VGG16LargeFOV", "backbone_preprocessing", "build_backbone", "efficientnet_lite", "resnet", "vgg16_largefov",
 ]

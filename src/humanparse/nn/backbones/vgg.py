@@ -1,4 +1,6 @@
-"""VGG-16 in the DeepLab-LargeFOV form: a dense feature extractor at output stride 8.
+"""VGG-16 as a dense feature extractor at output stride 8, in two forms: DeepLab-LargeFOV's
+(:class:`VGG16LargeFOV`, below) and PIL's fully convolutional one (:class:`VGG16FCN`: the 13
+convs with the last two max-pools removed, nothing dilated, no fc layers).
 
 The 13 convs keep torchvision's names (``features.0`` .. ``features.28``), so the
 ``features.*`` part of a torchvision VGG-16 ImageNet state dict loads strictly (its
@@ -87,9 +89,52 @@ class VGG16LargeFOV(nn.Module):
         return outputs
 
 
+class VGG16FCN(nn.Module):
+    """PIL's VGG16-FCN: the 13 convs of VGG-16 (ReLU after each) with the last two max-pools
+    removed, so the total stride is 8 ("we further remove the last two max pooling layers to
+    reduce its total stride from 32 to 8"); no dilation, no fc layers; 512 channels out.
+
+    pool1-3 are VGG's 2x2/2 (with ceil mode, so any size works: features ceil(H / 8)). The
+    removed pools stay as identities at their places, so the convs keep torchvision's indices
+    (``features.0`` .. ``features.28``) and a torchvision VGG-16 state dict's ``features.*``
+    loads strictly. forward(x) returns ``{"stage1": ..., ..., "stage5": ...}`` (strides 2, 4,
+    8, 8, 8); ``out_feature`` is "stage5".
+    """
+
+    new_parameter_prefixes: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        ends: list[int] = []
+        in_channels = 3
+        for block_index, channels in enumerate(_BLOCKS):
+            for out_channels in channels:
+                layers += [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(inplace=True)]
+                in_channels = out_channels
+            ends.append(len(layers))
+            layers.append(nn.MaxPool2d(2, 2, ceil_mode=True) if block_index < 3 else nn.Identity())
+        self.features = nn.Sequential(*layers)
+        self._block_ends = frozenset(ends)
+        self.output_stride = 8
+        self.stage_channels: dict[str, int] = {f"stage{i + 1}": c[-1] for i, c in enumerate(_BLOCKS)}
+        self.stage_strides: dict[str, int] = {"stage1": 2, "stage2": 4, "stage3": 8, "stage4": 8, "stage5": 8}
+        self.out_feature = "stage5"
+        self.out_channels = _BLOCKS[-1][-1]
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        outputs: dict[str, torch.Tensor] = {}
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if index in self._block_ends:
+                outputs[f"stage{len(outputs) + 1}"] = x
+        return outputs
+
+
 def vgg16_largefov(fc_dropout: float = 0.5) -> VGG16LargeFOV:
     """The DeepLab-LargeFOV VGG-16 feature extractor (output stride 8)."""
     return VGG16LargeFOV(fc_dropout=fc_dropout)
 
 
-__all__ = ["VGG16LargeFOV", "vgg16_largefov"]
+__all__ = ["VGG16FCN", "VGG16LargeFOV", "vgg16_largefov"]
