@@ -42,15 +42,21 @@ class HeatmapLoss(Loss):
         self.occluded_weight = float(occluded_weight)
         self.aux_weight = float(aux_weight)
 
-    def term(self, heatmaps: torch.Tensor, keypoints: torch.Tensor, stride: int) -> torch.Tensor:
-        """The loss of one (B, K, h, w) heatmap output at ``stride`` for (B, [1,] K, 3) keypoints
-        in input pixels."""
+    def squared_errors(
+        self, heatmaps: torch.Tensor, keypoints: torch.Tensor, stride: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, K, h, w) squared differences from the targets of (B, [1,] K, 3) keypoints in input
+        pixels, and the (B, K) joint weights."""
         h, w = heatmaps.shape[-2:]
         targets, weights = keypoint_targets(keypoints, (h, w), stride, self.sigma, self.occluded_weight)
         if targets.shape[1] != heatmaps.shape[1]:
             raise ValueError(f"the model predicts {heatmaps.shape[1]} joints but the keypoints have {targets.shape[1]}")
-        squared = (heatmaps.float() - targets).square().sum(dim=(-2, -1))  # (B, K)
-        return torch.sqrt((squared * weights).sum(dim=1) + 1e-12).mean()
+        return (heatmaps.float() - targets).square(), weights
+
+    def term(self, heatmaps: torch.Tensor, keypoints: torch.Tensor, stride: int) -> torch.Tensor:
+        """The loss of one (B, K, h, w) heatmap output at ``stride``."""
+        squared, weights = self.squared_errors(heatmaps, keypoints, stride)
+        return torch.sqrt((squared.sum(dim=(-2, -1)) * weights).sum(dim=1) + 1e-12).mean()
 
     def forward(self, output: ModelOutput, batch: dict) -> dict[str, torch.Tensor]:
         """``{"loss": total, "main": final heatmaps' loss, "aux": summed aux losses}``; every heatmap
@@ -89,12 +95,8 @@ class HeatmapMSELoss(HeatmapLoss):
                          aux_weight=aux_weight)
 
     def term(self, heatmaps: torch.Tensor, keypoints: torch.Tensor, stride: int) -> torch.Tensor:
-        h, w = heatmaps.shape[-2:]
-        targets, weights = keypoint_targets(keypoints, (h, w), stride, self.sigma, self.occluded_weight)
-        if targets.shape[1] != heatmaps.shape[1]:
-            raise ValueError(f"the model predicts {heatmaps.shape[1]} joints but the keypoints have {targets.shape[1]}")
-        squared = (heatmaps.float() - targets).square().mean(dim=(-2, -1))  # (B, K)
-        return (squared * weights).mean()
+        squared, weights = self.squared_errors(heatmaps, keypoints, stride)
+        return (squared.mean(dim=(-2, -1)) * weights).mean()
 
 
 __all__ = ["HeatmapLoss", "HeatmapMSELoss"]

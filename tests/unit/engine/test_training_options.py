@@ -36,13 +36,16 @@ def bn_state(task: HumanTask) -> dict[str, torch.Tensor]:
             for key, value in m.state_dict().items()}
 
 
-def train_steps(task: HumanTask, steps: int = 2) -> None:
+def train_steps(task: HumanTask, steps: int = 2, batch: dict | None = None) -> None:
+    """A few optimiser steps on one batch (random images and labels unless given)."""
     with with_trainer(task):
         optimizer = task.configure_optimizers()["optimizer"]
     torch.manual_seed(0)
-    batch = {"image": torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8),
-             "label": torch.randint(0, LIP.num_classes, (2, 32, 32), dtype=torch.uint8)}
+    if batch is None:
+        batch = {"image": torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8),
+                 "label": torch.randint(0, LIP.num_classes, (2, 32, 32), dtype=torch.uint8)}
     task.train()
+    task.on_train_epoch_start()
     for _ in range(steps):
         loss = task.compute_loss(task(batch["image"]), batch)["loss"]
         optimizer.zero_grad()
@@ -183,19 +186,10 @@ def joint_task(**train) -> HumanTask:
 
 
 def joint_steps(task: HumanTask, steps: int = 2) -> None:
-    with with_trainer(task):
-        optimizer = task.configure_optimizers()["optimizer"]
     torch.manual_seed(0)
     keypoints = torch.rand(2, 1, LIP_JOINTS.num_joints, 3) * 32
     keypoints[..., 2] = 1.0
-    batch = {"image": torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8), "keypoints": keypoints}
-    task.train()
-    task.on_train_epoch_start()
-    for _ in range(steps):
-        loss = task.compute_loss(task(batch["image"]), batch)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    train_steps(task, steps, {"image": torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8), "keypoints": keypoints})
 
 
 def test_frozen_modules_keep_their_weights_and_statistics_while_the_joint_head_learns():
