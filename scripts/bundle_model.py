@@ -35,6 +35,10 @@ def main() -> None:
     args = parser.parse_args()
     scores = json.loads(Path(args.scores).read_text(encoding="utf-8"))
     validation = {"dataset": args.dataset, **{k: scores[k] for k in KEPT_SCORES if k in scores}}
+    pose = validation.get("pose") or {}
+    if "ground_truth" in pose:  # the keypoint file by its name, not this machine's path
+        path, _, rest = pose["ground_truth"].partition(" ")
+        pose["ground_truth"] = f"{Path(path).name} {rest}".strip()
     training = {"configs": args.config, "commands": [f"humanparse train {c}" for c in args.config]}
     out = bundle_model(args.model, BUNDLED / args.name, validation=validation, training=training)
     size = sum(f.stat().st_size for f in out.iterdir()) / 1e6

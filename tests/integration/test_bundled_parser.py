@@ -73,6 +73,12 @@ def test_the_installed_package_parses_its_example_photos_without_a_model_flag(in
         person = 1.0 - (labels == 0).mean()
         assert 0.1 < person < 0.7, f"{name}: {person:.0%} of the photo parsed as the person"
         assert {"skin", "hair"} <= set(summary["classes"]), summary["classes"]
+        # ... and its 16 joints, inside the photo, the head above the ankles.
+        joints = {j["name"]: j for j in summary["joints"]}
+        assert len(joints) == 16 and summary["joint_schema"] == "lip"
+        assert all(0 <= j["x"] < photo.width and 0 <= j["y"] < photo.height for j in joints.values())
+        assert joints["head_top"]["y"] < joints["l_ankle"]["y"] and joints["head_top"]["y"] < joints["r_ankle"]["y"]
+    assert len((out / "joints.csv").read_text().splitlines()) == len(EXAMPLES)
 
 
 def test_the_bundled_parser_agrees_with_ccp_labels_on_its_examples(shared_data, tmp_path):
@@ -84,3 +90,17 @@ def test_the_bundled_parser_agrees_with_ccp_labels_on_its_examples(shared_data, 
         predicted = np.asarray(Image.open(tmp_path / f"{name}.png"))
         accuracy = (truth == predicted).mean()
         assert accuracy > 0.85, f"{name}: pixel accuracy {accuracy:.1%}"
+    # Its joints against the pose detector's joints it was trained on (a teacher's, not hand
+    # labels), by LIP's rule: within half the upper-neck to head-top distance.
+    teacher = {}
+    for line in (shared_data / "ccp" / "keypoints" / "labeled_lip16.csv").read_text().splitlines():
+        fields = line.split(",")
+        teacher[fields[0].removesuffix(".jpg")] = np.array(fields[1:], dtype=float).reshape(16, 3)[:, :2]
+    hits = []
+    for name in EXAMPLES:
+        joints = json.loads((tmp_path / f"{name}.json").read_text())["joints"]
+        predicted = np.array([[j["x"], j["y"]] for j in joints])
+        target = teacher[name[4:]]
+        head = np.linalg.norm(target[9] - target[8])
+        hits.extend(np.linalg.norm(predicted - target, axis=1) <= 0.5 * head)
+    assert np.mean(hits) > 0.6, f"PCK@0.5 {np.mean(hits):.0%} against the teacher on the examples"
