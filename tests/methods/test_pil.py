@@ -76,7 +76,7 @@ def test_vgg16_fcn_is_at_stride_8_and_loads_torchvisions_layout_strictly(tmp_pat
 # -- the parameter adapter and the adaptive convolution -----------------------------------------
 
 def test_the_adapter_gives_the_papers_kernel_sizes():
-    """7x7x256 from the hourglass's 64x64 features; 3x3x512 from VGG's 32x32 (METHODS.md 2.3 A)."""
+    """7x7x256 from the hourglass's 64x64 features; 3x3x512 from VGG's 32x32."""
     hourglass, vgg = ParameterAdapter(256, 7), ParameterAdapter(512, 3)
     assert tuple(hourglass.layers(torch.randn(2, 256, 64, 64)).shape) == (2, 256, 7, 7)
     assert tuple(vgg.layers(torch.randn(1, 512, 32, 32)).shape) == (1, 512, 3, 3)

@@ -21,7 +21,7 @@ The paper's ablations (its Table 1) are ``fusion`` values of the same model:
   fixed h x h depthwise conv, U, as a residual), which controls for PIL's extra layers;
 - ``none``: the plain pose network (the baseline rows).
 
-Readings where the paper is silent (``../design``: METHODS.md section 2.3):
+Readings where the paper is silent:
 
 - The adapter is three 3x3 convs and two 2x2 max-pools without non-linearities (the
   authors' code; Fig. 3's numbers are not in the text): conv stride 2 without padding, pool,
