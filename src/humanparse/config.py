@@ -178,7 +178,7 @@ ID_SELECTION = NULL | Rule(
     "a list of ids, 'first-last' or an id-list file",
     lambda v: (isinstance(v, str) and bool(v.strip())) or (isinstance(v, list) and all(isinstance(i, (str, int)) for i in v)))
 
-# Dotted names of a model's modules (train.freeze_modules, train.init_modules).
+# Dotted names of a model's modules (train.freeze_modules, init_modules, base_lr_modules).
 MODULE_NAMES = Rule("a list of module names (backbone, head, ...)",
                     lambda v: isinstance(v, list) and all(isinstance(m, str) and m.strip(".") for m in v))
 
@@ -218,8 +218,7 @@ RULES: dict[str, Rule] = {
     "train.poly_power": number(0),
     "train.warmup_steps": integer(0),
     "train.head_lr_mult": number(0, above=True),
-    "train.base_lr_modules": Rule("a list of parameter-name prefixes",
-                                  lambda v: isinstance(v, list) and all(isinstance(m, str) and m.strip(".") for m in v)),
+    "train.base_lr_modules": MODULE_NAMES.said("a list of parameter-name prefixes"),
     "train.init_from": NULL | PATH,
     "train.init_modules": MODULE_NAMES,
     "train.precision": choice(*PRECISIONS).said(

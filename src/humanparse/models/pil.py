@@ -47,8 +47,6 @@ VGG parsing encoder).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -56,7 +54,7 @@ from torch import nn
 from .._checks import check_image_batch, one_of, positive_int
 from ..nn.aspp import init_classifier
 from ..nn.backbones import build_backbone
-from ..nn.hourglass import StackedHourglass
+from ..nn.hourglass import Refine, StackedHourglass
 from ..nn.init import init_weights
 from ..nn.weights import load_backbone_weights
 from .output import ModelOutput
@@ -160,7 +158,7 @@ class VGG16FCNTrunk(nn.Module):
         if self.classifier is not None:
             init_classifier(self.classifier)
 
-    def run(self, x: torch.Tensor, refine: Any = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def run(self, x: torch.Tensor, refine: Refine | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
         features = self.backbone(x)[self.backbone.out_feature]
         if self.classifier is None:
             return [], features
@@ -227,7 +225,6 @@ class ParsingInducedPose(nn.Module):
         self.pose_net = build_trunk(pose_net, num_joints, stacks, units, pretrained)
         self.output_stride: int = self.pose_net.output_stride
         channels = self.pose_net.channels
-        kernel_size = KERNEL_SIZE[pose_net]
         if fusion in ("pil", "add", "multi", "concat"):
             self.parsing_net = build_trunk(parsing_net, num_classes, 1, parsing_units, pretrained)
             if self.parsing_net.channels != channels:
@@ -237,7 +234,7 @@ class ParsingInducedPose(nn.Module):
             self.adapter = ParameterAdapter(channels, KERNEL_SIZE[parsing_net])
             self.adaptive = AdaptiveConv(channels, KERNEL_SIZE[parsing_net], adaptive_norm)
         elif fusion == "self":
-            self.adaptive = AdaptiveConv(channels, kernel_size, adaptive_norm, static=True)
+            self.adaptive = AdaptiveConv(channels, KERNEL_SIZE[pose_net], adaptive_norm, static=True)
         elif fusion == "concat":
             self.fuse = nn.Conv2d(2 * channels, channels, 1)
             init_weights(self.fuse)

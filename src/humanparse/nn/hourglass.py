@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import positive_int
 from .aspp import init_classifier
 from .init import init_weights
 
@@ -108,11 +109,10 @@ class StackedHourglass(nn.Module):
 
     def __init__(self, num_outputs: int | None, stacks: int = 8, units: int = 1, channels: int = 256) -> None:
         super().__init__()
-        for name, value in (("stacks", stacks), ("units", units), ("channels", channels), ("num_outputs", num_outputs)):
-            if value is None and name == "num_outputs" and stacks == 1:
-                continue  # a one-stack encoder without a classifier (its features only)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        for name, value in (("stacks", stacks), ("units", units), ("channels", channels)):
+            positive_int(name, value)
+        if num_outputs is not None or stacks > 1:  # None: a one-stack encoder's features only
+            positive_int("num_outputs", num_outputs)
         self.stacks, self.units, self.channels = stacks, units, channels
         self.stem = hourglass_stem(channels)
         self.hourglasses = nn.ModuleList(Hourglass(channels, units) for _ in range(stacks))
@@ -126,7 +126,7 @@ class StackedHourglass(nn.Module):
         )
         # Between stacks: the next input adds 1x1 convs of the features and of the heatmaps.
         self.merge_features = nn.ModuleList(nn.Conv2d(channels, channels, 1) for _ in range(stacks - 1))
-        self.merge_heatmaps = nn.ModuleList(nn.Conv2d(num_outputs or 1, channels, 1) for _ in range(stacks - 1))
+        self.merge_heatmaps = nn.ModuleList(nn.Conv2d(num_outputs, channels, 1) for _ in range(stacks - 1))
         init_weights(self)
         for classifier in self.classifiers:
             init_classifier(classifier)
