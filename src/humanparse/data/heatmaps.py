@@ -141,6 +141,71 @@ def decode_heatmaps(heatmaps: torch.Tensor, stride: int = 1, spacing: float | to
     return torch.cat([grid_to_pixel(grid, stride), score[..., None]], dim=-1)
 
 
+def heatmap_peaks(
+    heatmaps: torch.Tensor, radius: int = 1, threshold: float = 0.1, rows: tuple[int, int] | None = None,
+    spacing: float | None = None,
+) -> list[torch.Tensor]:
+    """Each map's local maxima: (N_k, 3) (x, y, value) in cells for each of (K, h, w) maps,
+    strongest first.
+
+    A cell is a peak when it is the largest within ``radius`` cells (a (2r+1)-square window,
+    non-maximum suppression by max-pooling) and its value is at least ``threshold``; of equal
+    neighbours on a plateau only the first in row-major order is kept. ``rows`` = (first,
+    stop) keeps only the peaks on those rows, for maps that carry ``radius`` rows of context
+    above and below a band (pass the band's rows within the map). With ``spacing`` each peak
+    is refined to sub-cell accuracy as in :func:`decode_heatmaps` (with that spacing), from
+    its own window of the map; the radius should then be at least the spacing.
+    """
+    if heatmaps.ndim != 3:
+        raise ValueError(f"heatmaps must be (K, h, w), got {tuple(heatmaps.shape)}")
+    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 1:
+        raise ValueError(f"radius must be a positive integer (cells), not {radius!r}")
+    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold)):
+        raise ValueError(f"threshold must be a finite number, not {threshold!r}")
+    k, h, w = heatmaps.shape
+    maps = heatmaps.float()
+    pooled = torch.nn.functional.max_pool2d(maps[None], 2 * radius + 1, stride=1, padding=radius)[0]
+    peak = (maps >= pooled) & (maps >= threshold)
+    first, stop = (0, h) if rows is None else rows
+    peak[:, :first] = False
+    peak[:, stop:] = False
+    out = []
+    for j in range(k):
+        ys, xs = torch.nonzero(peak[j], as_tuple=True)
+        values = maps[j, ys, xs]
+        order = torch.argsort(values, descending=True, stable=True)
+        found = suppress_close(torch.stack([xs.float(), ys.float(), values], dim=-1)[order], float(radius))
+        if spacing is not None:
+            found = torch.stack([_refine_peak(maps[j], peak, radius, spacing) for peak in found]) if len(found) else found
+        out.append(found)
+    return out
+
+
+def _refine_peak(heatmap: torch.Tensor, peak: torch.Tensor, radius: int, spacing: float) -> torch.Tensor:
+    """(x, y, value) of a peak of an (h, w) map refined within the (2r+1)-square around it, where
+    it is the maximum (and the first of a plateau in row-major order, as argmax picks)."""
+    x, y = int(peak[0]), int(peak[1])
+    x0, y0 = max(0, x - radius), max(0, y - radius)
+    window = heatmap[y0 : y + radius + 1, x0 : x + radius + 1]
+    refined = decode_heatmaps(window[None, None], stride=1, spacing=spacing)[0, 0]
+    return refined + torch.tensor([float(x0), float(y0), 0.0], device=refined.device)
+
+
+def suppress_close(candidates: torch.Tensor, distance: float, limit: int | None = None) -> torch.Tensor:
+    """Greedy non-maximum suppression of (N, 3) (x, y, score) candidates sorted strongest first:
+    each one is kept unless a kept one lies within ``distance`` (Chebyshev); at most ``limit``."""
+    kept: list[int] = []
+    points = candidates[:, :2]
+    for i in range(candidates.shape[0]):
+        if limit is not None and len(kept) >= limit:
+            break
+        if kept and bool(((points[kept] - points[i]).abs().amax(-1) <= distance).any()):
+            continue
+        kept.append(i)
+    return candidates[kept]
+
+
 __all__ = [
-    "decode_heatmaps", "grid_to_pixel", "heatmap_size", "keypoint_targets", "pixel_to_grid", "render_gaussians",
+    "decode_heatmaps", "grid_to_pixel", "heatmap_peaks", "heatmap_size", "keypoint_targets", "pixel_to_grid",
+    "render_gaussians", "suppress_close",
 ]

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.heatmaps import decode_heatmaps
+from ..data.heatmaps import decode_heatmaps, heatmap_peaks, suppress_close
 from ..data.sample import MapSpec, Sample
 from ..data.transforms import (
     AffineParams, EvalTransform, affine_matrix, compose_affine, flip_heatmaps, flip_logits, invert_affine,
@@ -649,6 +649,57 @@ class Predictor:
     def predict_probabilities(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """(C, H, W) float32 softmax probabilities per image, at its original resolution."""
         return [p.probabilities for p in self.predict(images, probabilities=True)]  # type: ignore[misc]
+
+    @torch.inference_mode()
+    def predict_joint_candidates(
+        self, images: Sequence[np.ndarray], threshold: float = 0.1, radius: int | None = None,
+        max_per_joint: int | None = None,
+    ) -> list[list[np.ndarray]]:
+        """Candidates for every person's joints: per image, per joint of the schema, a (N, 3)
+        float32 array (x, y, score) of the local maxima of its averaged heatmap in original
+        pixels, strongest first (heatmap non-maximum suppression, for several people in one
+        photo; grouping them into people is left to the caller).
+
+        A peak is the largest value within ``radius`` original pixels (default: one heatmap
+        cell at the view's zoom) and at least ``threshold``, refined to sub-pixel accuracy as
+        the single-person joints are; ``max_per_joint`` caps each list.
+        """
+        images = list(images)
+        if not images:
+            return []
+        if not (isinstance(threshold, (int, float)) and math.isfinite(threshold)):
+            raise ValueError(f"threshold must be a finite number, not {threshold!r}")
+        if max_per_joint is not None and (isinstance(max_per_joint, bool) or not isinstance(max_per_joint, int)
+                                          or max_per_joint < 1):
+            raise ValueError(f"max_per_joint must be a positive integer or None, not {max_per_joint!r}")
+        views, layout = self._image_views(images)
+        out = []
+        for image_views in views:
+            (h, w), channels = image_views.size, int(image_views.maps[0].shape[0])
+            joints = slice(layout.classes, channels - layout.scales)
+            if joints.stop <= joints.start:
+                raise ValueError("this model predicts no joints")
+            # Maps upsampled from cells ``spacing`` pixels apart; a peak is refined from its neighbours that far away.
+            spacing = layout.heatmap_stride / image_views.view.zoom
+            r = radius if radius is not None else max(1, math.ceil(spacing))
+            found: list[list[torch.Tensor]] = [[] for _ in range(joints.stop - joints.start)]
+            for first, stop in row_bands(h, w, channels + 1):
+                # ``r`` rows of context either side, so a band's edge rows are judged as in the whole map.
+                lo, hi = max(0, first - r), min(h, stop + r)
+                band = image_views.averaged((lo, hi), joints)
+                for k, peaks in enumerate(heatmap_peaks(band, r, threshold, (first - lo, stop - lo), spacing)):
+                    found[k].append(peaks + torch.tensor([0.0, float(lo), 0.0], device=peaks.device))
+            x0, y0 = image_views.view.window[:2]
+            per_joint = []
+            for parts in found:
+                peaks = torch.cat(parts)
+                peaks = peaks[torch.argsort(peaks[:, 2], descending=True, stable=True)]
+                # A peak on a band's edge may face an equal one across it: keep one of them.
+                peaks = suppress_close(peaks, float(r), max_per_joint)
+                shift = torch.tensor([float(x0), float(y0), 0.0], device=peaks.device)
+                per_joint.append((peaks + shift).cpu().numpy().astype(np.float32))
+            out.append(per_joint)
+        return out
 
     def predict_joints(
         self, images: Sequence[np.ndarray], boxes: Sequence[Sequence[float] | None] | None = None

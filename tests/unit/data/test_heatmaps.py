@@ -8,7 +8,8 @@ import torch
 
 from helpers import random_keypoints
 from humanparse.data.heatmaps import (
-    decode_heatmaps, grid_to_pixel, heatmap_size, keypoint_targets, pixel_to_grid, render_gaussians,
+    decode_heatmaps, grid_to_pixel, heatmap_peaks, heatmap_size, keypoint_targets, pixel_to_grid, render_gaussians,
+    suppress_close,
 )
 from humanparse.data.sample import MISSING, OCCLUDED, VISIBLE
 from humanparse.data.transforms import flip_heatmaps
@@ -69,3 +70,49 @@ def test_flip_swaps_joints_by_schema_and_mirrors_positions():
     # the right ankle's map is now at the mirrored left ankle: the swap follows the schema
     r_ankle, l_ankle = LIP_JOINTS.joints.index("r_ankle"), LIP_JOINTS.joints.index("l_ankle")
     assert perm[r_ankle] == l_ankle
+
+
+def test_heatmap_peaks_find_every_person_strongest_first_above_the_threshold():
+    # joint 0: three people (one faint), joint 1: one person
+    centres = torch.tensor([[[5.0, 4.0], [20.0, 12.0], [12.0, 25.0]], [[9.0, 9.0], [0.0, 0.0], [0.0, 0.0]]])
+    present = torch.tensor([[True, True, True], [True, False, False]])
+    maps = render_gaussians(centres, present, (32, 30), sigma=1.5)  # (2, 3, h, w): one map per person
+    strength = torch.tensor([1.0, 0.8, 0.05])[None, :, None, None]
+    joint_maps = (maps * strength).amax(1)  # (2, h, w)
+    peaks = heatmap_peaks(joint_maps, radius=2, threshold=0.1)
+    assert [len(p) for p in peaks] == [2, 1]
+    assert peaks[0][:, :2].tolist() == [[5.0, 4.0], [20.0, 12.0]]
+    assert peaks[0][0, 2] > peaks[0][1, 2]
+    assert peaks[1][0].tolist() == pytest.approx([9.0, 9.0, 1.0])
+    assert len(heatmap_peaks(joint_maps, radius=2, threshold=0.01)[0]) == 3
+
+
+def test_heatmap_peaks_keep_one_cell_of_a_plateau_and_only_the_rows_asked_for():
+    maps = torch.zeros(1, 8, 8)
+    maps[0, 3, 3:5] = 1.0  # two equal neighbours
+    maps[0, 6, 6] = 0.5
+    peaks = heatmap_peaks(maps, radius=1, threshold=0.1)[0]
+    assert peaks.tolist() == [[3.0, 3.0, 1.0], [6.0, 6.0, 0.5]]
+    assert heatmap_peaks(maps, radius=1, threshold=0.1, rows=(5, 8))[0].tolist() == [[6.0, 6.0, 0.5]]
+    # a larger radius hides the weaker peak only if it lies within it
+    assert len(heatmap_peaks(maps, radius=3, threshold=0.1)[0]) == 1
+    with pytest.raises(ValueError, match="radius"):
+        heatmap_peaks(maps, radius=0)
+    with pytest.raises(ValueError, match=r"\(K, h, w\)"):
+        heatmap_peaks(maps[0])
+
+
+def test_suppress_close_keeps_the_strongest_and_caps_the_count():
+    candidates = torch.tensor([[0.0, 0.0, 0.9], [1.0, 1.0, 0.8], [5.0, 0.0, 0.7], [9.0, 9.0, 0.6]])
+    assert suppress_close(candidates, 2.0)[:, 2].tolist() == pytest.approx([0.9, 0.7, 0.6])
+    assert suppress_close(candidates, 0.5)[:, 2].tolist() == pytest.approx([0.9, 0.8, 0.7, 0.6])
+    assert len(suppress_close(candidates, 2.0, limit=2)) == 2
+
+
+def test_heatmap_peaks_refined_with_a_spacing_are_sub_cell():
+    centres = torch.tensor([[[4.3, 5.6], [14.8, 9.2]]])
+    maps = render_gaussians(centres, torch.ones(1, 2, dtype=torch.bool), (16, 20), sigma=1.0).amax(1)
+    coarse, fine = heatmap_peaks(maps, radius=1)[0], heatmap_peaks(maps, radius=1, spacing=1.0)[0]
+    assert coarse[:, :2].tolist() == [[15.0, 9.0], [4.0, 6.0]]  # strongest (nearest its cell centre) first
+    assert torch.allclose(fine[:, :2], centres[0][[1, 0]], atol=1e-3)
+    assert torch.equal(fine[:, 2], coarse[:, 2])

@@ -287,3 +287,62 @@ def test_real_lip_joints_survive_encoding_letterbox_and_decoding(shared_data):
     accumulator = PCKAccumulator("lip")
     accumulator.update(joints[None, :, :2], truth[None])
     assert accumulator.summary().mean == pytest.approx(100.0)
+
+
+class TwoPeople(nn.Module):
+    """Stride-8 heatmaps of two people: every joint peaks at two input-pixel positions, the
+    second person's peaks at 0.3 of the first's."""
+
+    output_stride = 8
+
+    def __init__(self, first: torch.Tensor, second: torch.Tensor) -> None:
+        super().__init__()
+        self.people = GaussianAt(first), GaussianAt(second)
+        self.unused = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        a, b = (person(x).heatmaps for person in self.people)
+        return ModelOutput(heatmaps=torch.maximum(a, 0.3 * b) + 0 * self.unused)
+
+
+@pytest.mark.parametrize("band_rows", [None, 7])
+def test_joint_candidates_find_both_people_in_original_pixels(monkeypatch, band_rows):
+    import humanparse.inference.predictor as predictor_module
+
+    if band_rows is not None:  # the peaks are found band by band, with context across the edges
+        monkeypatch.setattr(predictor_module, "BAND_VALUES", band_rows * 16 * 200)
+    generator = torch.Generator().manual_seed(0)
+    first = torch.rand(16, 2, generator=generator) * torch.tensor([40.0, 100.0]) + 8
+    second = first + torch.tensor([70.0, 10.0])
+    image = np.full((128, 128, 3), 100, np.uint8)
+    predictor = Predictor(TwoPeople(first, second), None, (128, 128), joint_schema=LIP_JOINTS)
+    candidates = predictor.predict_joint_candidates([image], threshold=0.1)[0]
+    assert len(candidates) == 16
+    for k, found in enumerate(candidates):
+        assert found.dtype == np.float32 and found.shape == (2, 3)
+        assert np.abs(found[0, :2] - first[k].numpy()).max() <= 0.5  # strongest first, sub-pixel
+        assert np.abs(found[1, :2] - second[k].numpy()).max() <= 0.5
+        assert found[0, 2] > 0.5 > 0.3 >= found[1, 2] > 0.1
+    # the threshold drops the weaker person, the cap keeps the strongest
+    assert all(len(c) == 1 for c in predictor.predict_joint_candidates([image], threshold=0.4)[0])
+    assert all(len(c) == 1 for c in predictor.predict_joint_candidates([image], threshold=0.1, max_per_joint=1)[0])
+    # the single-person decoding picks the stronger person
+    assert np.abs(predictor.predict_joints([image])[0][:, :2] - first.numpy()).max() <= 0.5
+
+
+def test_joint_candidates_of_a_parsing_only_model_are_an_error():
+    class Parser(nn.Module):
+        output_stride = 1
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.classify = nn.Conv2d(3, LIP.num_classes, 1)
+
+        def forward(self, x: torch.Tensor) -> ModelOutput:
+            return ModelOutput(logits=self.classify(x))
+
+    predictor = Predictor(Parser().eval(), LIP, (32, 32))
+    with pytest.raises(ValueError, match="no joints"):
+        predictor.predict_joint_candidates([np.zeros((32, 32, 3), np.uint8)])
+    with pytest.raises(ValueError, match="max_per_joint"):
+        predictor.predict_joint_candidates([np.zeros((32, 32, 3), np.uint8)], max_per_joint=0)
