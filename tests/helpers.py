@@ -40,7 +40,7 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
     "jppnet_pose_branch": {**TINY_BACKBONE, "scales": [1.0, 0.75], "test_fusion": "mean"},
     "resnet_pose": dict(TINY_BACKBONE),
     # PIL on HG-2s-1u with an HG-1s-1u parsing encoder (LIP's classes: its parsing is optional).
-    "pil": {"stacks": 2, "units": 1, "parsing_units": 1, "num_classes": LIP.num_classes},
+    "pil": {"stacks": 2, "units": 1, "parsing_units": 1, "num_classes": LIP.num_classes, "base_width": 32},
 }
 
 # Config overrides shared by the tests that train: LIP-layout data read in the main process,

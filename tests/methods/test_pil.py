@@ -153,6 +153,18 @@ def test_bad_options_are_reported():
         ParsingInducedPose(J, C, fusion="sum")
     with pytest.raises(ValueError, match="no ImageNet weights"):
         ParsingInducedPose(J, C, pretrained="vgg16.pth")
+    with pytest.raises(ValueError, match="VGG16-FCN's are fixed"):
+        ParsingInducedPose(J, C, pose_net="vgg16_fcn", parsing_net="vgg16_fcn", base_width=64)
+
+
+def test_base_width_narrows_both_hourglasses_and_the_learner():
+    narrow, standard = pil(base_width=32), pil()
+    assert narrow.pose_net.channels == narrow.parsing_net.channels == 32 == narrow.adaptive.u.in_channels
+    assert standard.pose_net.channels == 256
+    assert sum(p.numel() for p in narrow.parameters()) < sum(p.numel() for p in standard.parameters()) / 20
+    with torch.no_grad():
+        out = narrow.eval()(torch.randn(1, 3, 64, 64))
+    assert tuple(out.heatmaps.shape) == (1, J, 16, 16) and tuple(out.logits.shape) == (1, C, 16, 16)
 
 
 def test_the_adapter_and_u_v_learn_only_from_the_pose_loss():

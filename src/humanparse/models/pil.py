@@ -165,14 +165,20 @@ class VGG16FCNTrunk(nn.Module):
         return [self.classifier(refine(features) if refine is not None else features)], features
 
 
-def build_trunk(network: str, num_outputs: int | None, stacks: int, units: int, pretrained: str | None) -> nn.Module:
-    """A pose or parsing trunk: HG-{stacks}s-{units}u, or VGG16-FCN (stacks and units unused)."""
+def build_trunk(
+    network: str, num_outputs: int | None, stacks: int, units: int, pretrained: str | None,
+    channels: int | None = None,
+) -> nn.Module:
+    """A pose or parsing trunk: HG-{stacks}s-{units}u of ``channels`` (default 256), or VGG16-FCN
+    (stacks, units and channels unused)."""
     one_of("network", network, NETWORKS)
     if network == "hourglass":
         if pretrained is not None:
             raise ValueError("the hourglass has no ImageNet weights (the paper trains it from scratch); "
                              "pretrained is for vgg16_fcn")
-        return StackedHourglass(num_outputs, stacks, units, HOURGLASS_CHANNELS)
+        return StackedHourglass(num_outputs, stacks, units, HOURGLASS_CHANNELS if channels is None else channels)
+    if channels is not None:
+        raise ValueError("base_width sets the hourglass's channels; VGG16-FCN's are fixed (512)")
     return VGG16FCNTrunk(num_outputs, pretrained)
 
 
@@ -192,6 +198,8 @@ class ParsingInducedPose(nn.Module):
         fusion: "pil" or an ablation (module docstring).
         adaptive_norm: BatchNorm + ReLU after U (the authors' code; the paper has none).
         pretrained: ImageNet VGG-16 weights (torchvision layout) for the VGG16-FCN networks.
+        base_width: the hourglasses' channels (256, the paper's; 64 or 128 for small CPU
+            models); the stem narrows with them.
 
     forward(x) returns :class:`ModelOutput`: heatmaps (B, J, h, w) of the last stack at the pose
     network's stride (4 for the hourglass, 8 for VGG), aux_heatmaps the earlier stacks', and
@@ -211,6 +219,7 @@ class ParsingInducedPose(nn.Module):
         fusion: str = "pil",
         adaptive_norm: bool = True,
         pretrained: str | None = None,
+        base_width: int | None = None,
     ) -> None:
         super().__init__()
         positive_int("num_joints", num_joints)
@@ -222,11 +231,13 @@ class ParsingInducedPose(nn.Module):
         elif fusion == "mtl":
             raise ValueError("fusion 'mtl' is a parsing head beside the pose head: it needs num_classes")
         self.num_joints, self.num_classes, self.fusion = num_joints, num_classes, fusion
-        self.pose_net = build_trunk(pose_net, num_joints, stacks, units, pretrained)
+        self.pose_net = build_trunk(pose_net, num_joints, stacks, units, pretrained, base_width)
         self.output_stride: int = self.pose_net.output_stride
         channels = self.pose_net.channels
         if fusion in ("pil", "add", "multi", "concat"):
-            self.parsing_net = build_trunk(parsing_net, num_classes, 1, parsing_units, pretrained)
+            self.parsing_net = build_trunk(
+                parsing_net, num_classes, 1, parsing_units, pretrained, base_width if parsing_net == "hourglass" else None
+            )
             if self.parsing_net.channels != channels:
                 raise ValueError(f"the parsing encoder's {self.parsing_net.channels} channels must match the pose "
                                  f"network's {channels}: choose the same network for both")

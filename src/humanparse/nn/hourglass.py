@@ -6,7 +6,7 @@ then a 1x1 conv + BatchNorm + ReLU, then a 1x1 classifier to one heatmap per joi
 stack's input is the stack input + a 1x1 of the features + a 1x1 of the heatmaps (intermediate
 supervision: every stack's heatmaps are supervised). The stem brings the image to stride 4
 with 256 channels: 7x7/2 conv 64 + BatchNorm + ReLU, residual 64->128, 2x2 max-pool, residual
-128->128, residual 128->256.
+128->128, residual 128->256 (a narrower network, for CPUs, scales the 64 and 128 with it).
 
 :class:`StackedHourglass` is a pose *trunk*: ``forward(x, refine)`` returns every stack's
 heatmaps, and ``refine`` (a callable on the last stack's features) lets a model change those
@@ -81,9 +81,11 @@ class Hourglass(nn.Module):
 
 def hourglass_stem(channels: int) -> nn.Sequential:
     """Image -> (B, channels, ceil(H / 4), ceil(W / 4)) features (the layers before the first stack)."""
+    # 64 and 128 at the standard 256 channels, narrower with the network.
+    quarter, half = max(1, channels // 4), max(1, channels // 2)
     return nn.Sequential(
-        nn.Conv2d(3, 64, 7, stride=2, padding=3), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
-        Residual(64, 128), nn.MaxPool2d(2, ceil_mode=True), Residual(128, 128), Residual(128, channels),
+        nn.Conv2d(3, quarter, 7, stride=2, padding=3), nn.BatchNorm2d(quarter), nn.ReLU(inplace=True),
+        Residual(quarter, half), nn.MaxPool2d(2, ceil_mode=True), Residual(half, half), Residual(half, channels),
     )
 
 
