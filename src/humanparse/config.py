@@ -66,11 +66,13 @@ DEFAULTS: dict[str, Any] = {
         "max_epochs": 50,
         "max_steps": -1,  # > 0 stops there, whatever max_epochs says
         "max_time": None,  # e.g. "00:00:15:00" (dd:hh:mm:ss): stop training after that long
-        "optimizer": "sgd",  # sgd | adamw
+        "optimizer": "sgd",  # sgd | adamw | rmsprop
         "lr": 0.01,
         "momentum": 0.9,
         "weight_decay": 5.0e-4,
         "poly_power": 0.9,
+        "lr_milestones": None,  # epochs at which lr is multiplied by lr_gamma (a step schedule instead of poly)
+        "lr_gamma": 0.5,
         "warmup_steps": 0,
         "head_lr_mult": 1.0,  # learning-rate factor for everything but the backbone (10 with ImageNet weights)
         "base_lr_modules": [],  # parameter-name prefixes beside the backbone that keep lr (SS-NAN: [aggregation])
@@ -211,11 +213,14 @@ RULES: dict[str, Rule] = {
     "train.max_epochs": NO_LIMIT,
     "train.max_steps": NO_LIMIT,
     "train.max_time": NULL | DURATION,
-    "train.optimizer": choice("sgd", "adamw"),
+    "train.optimizer": choice("sgd", "adamw", "rmsprop"),
     "train.lr": number(0, above=True),
     "train.momentum": number(0, 1, below=True),
     "train.weight_decay": number(0),
     "train.poly_power": number(0),
+    "train.lr_milestones": NULL | Rule("an increasing list of positive epoch numbers", lambda v: (
+        isinstance(v, list) and bool(v) and all(_is_int(x) and x > 0 for x in v) and v == sorted(set(v)))),
+    "train.lr_gamma": number(0, 1, above=True),
     "train.warmup_steps": integer(0),
     "train.head_lr_mult": number(0, above=True),
     "train.base_lr_modules": MODULE_NAMES.said("a list of parameter-name prefixes"),

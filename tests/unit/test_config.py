@@ -37,7 +37,9 @@ def test_file_then_overrides(tmp_path):
     [
         ("train.lrate=1", "unknown config key 'train.lrate'"),
         ("data.input_size=[64]", "input_size"),
-        ("train.optimizer=adam", "sgd' or 'adamw"),
+        ("train.optimizer=adam", "'sgd', 'adamw', 'rmsprop'"),
+        ("train.lr_milestones=[5, 3]", "increasing list"),
+        ("train.lr_gamma=0", "lr_gamma"),
         ("eval.absent=never", "eval.absent"),
         ("eval.top_down=maybe", "eval.top_down: expected true or false"),
         ("data=3", "must be a mapping"),

@@ -278,8 +278,14 @@ class HumanTask(L.LightningModule):
         ) if g["params"]]
         if t["optimizer"] == "adamw":
             optimizer = torch.optim.AdamW(groups, lr=t["lr"], weight_decay=t["weight_decay"])
+        elif t["optimizer"] == "rmsprop":  # PIL's (the hourglass's) optimizer
+            optimizer = torch.optim.RMSprop(groups, lr=t["lr"], weight_decay=t["weight_decay"])
         else:
             optimizer = torch.optim.SGD(groups, lr=t["lr"], momentum=t["momentum"], weight_decay=t["weight_decay"])
+        if t.get("lr_milestones"):
+            # A step schedule by epoch (PIL's x0.5 at epochs 150, 170, 200).
+            steps = torch.optim.lr_scheduler.MultiStepLR(optimizer, t["lr_milestones"], float(t.get("lr_gamma", 0.5)))
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": steps, "interval": "epoch"}}
         total = int(self.trainer.estimated_stepping_batches)
         power, warmup = float(t.get("poly_power", 0.9)), int(t.get("warmup_steps", 0))
         scheduler = torch.optim.lr_scheduler.LambdaLR(

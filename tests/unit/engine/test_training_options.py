@@ -225,3 +225,18 @@ def test_freeze_modules_names_real_modules_and_leaves_something_to_train():
     assert load_config(None, [])["train"]["freeze_modules"] == []
     with pytest.raises(ConfigError, match="train.freeze_modules: expected a list of module names"):
         load_config(None, ["train.freeze_modules=backbone"])
+
+
+def test_rmsprop_with_a_step_schedule_halves_the_rate_at_each_milestone():
+    train = {**TRAIN, "optimizer": "rmsprop", "lr": 0.0025, "lr_milestones": [2, 4], "lr_gamma": 0.5}
+    task = HumanTask(TINY_DEEPLAB, LIP.to_dict(), (32, 32), train)
+    with with_trainer(task):
+        configured = task.configure_optimizers()
+    optimizer, schedule = configured["optimizer"], configured["lr_scheduler"]
+    assert isinstance(optimizer, torch.optim.RMSprop) and schedule["interval"] == "epoch"
+    rates = []
+    for _ in range(5):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule["scheduler"].step()
+    assert rates == pytest.approx([0.0025, 0.0025, 0.00125, 0.00125, 0.000625])
