@@ -69,7 +69,7 @@ def test_shipped_configs_load_and_build(path):
 
     config = load_config(path)
     spec = {**complete_spec(config["model"], LIP, LIP_JOINTS), "pretrained": None}
-    if config["model"]["backbone"] in ("resnet101", "resnet50"):
+    if config["model"].get("backbone") in ("resnet101", "resnet50"):
         spec["base_width"] = 8  # the layout is what is checked here, not the width
     build_model(spec)
 
