@@ -17,8 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from humanparse.data.readers import open_dataset
 from humanparse.data.sample import VISIBLE
 from humanparse.data.synth import write_synthetic_dataset
+from humanparse.evaluation.pose_metrics import PCKAccumulator
 from humanparse.models import ModelOutput
 from humanparse.schemas import LIP, LIP_JOINTS
 
@@ -282,3 +284,14 @@ def fill_disk_after(monkeypatch: Any, room: int, where: str = ".partial") -> Non
 def leftovers(folder: Path) -> list[str]:
     """Temporary files or folders the tool's writers left in ``folder`` (there should be none)."""
     return sorted(p.name for p in Path(folder).rglob("*") if ".partial" in p.name)
+
+
+def mean_pose_pck(root: Path) -> float:
+    """PCK of answering every image with the training set's mean joint positions: a network
+    that only learnt where joints usually are would score this."""
+    train = np.stack([s.keypoints[0] for s in open_dataset("lip", root, split="train")])
+    mean = np.nanmean(train[..., :2], axis=0)
+    accumulator = PCKAccumulator("lip")
+    for sample in open_dataset("lip", root, split="val"):
+        accumulator.update(mean[None], sample.keypoints[:1])
+    return float(accumulator.summary().mean)

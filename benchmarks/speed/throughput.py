@@ -4,7 +4,7 @@ loader alone, so one can see whether it keeps the GPU busy.
 
 Prints a table and writes the figures as JSON (default benchmarks/results/throughput.json).
 
-    python benchmarks/speed/throughput.py [--devices cpu cuda] [--configs lip/deeplab_resnet101 ...]
+    python benchmarks/speed/throughput.py [--devices cpu cuda] [--configs lip/deeplab_resnet101 "NAME KEY=VALUE" ...]
                                           [--precisions fp32 bf16] [--steps N] [--batch-size B]
                                           [--compile] [--out FILE] [--smoke]
 
@@ -22,6 +22,7 @@ import argparse
 import multiprocessing
 import platform
 import resource
+import shlex
 import sys
 import tempfile
 import time
@@ -38,9 +39,14 @@ from humanparse.config import load_config  # noqa: E402
 from humanparse.engine.speed import measure_speed  # noqa: E402
 
 DEFAULT_OUT = bench.RESULTS / "throughput.json"
+# A PIL config's overrides that leave the plain stacked hourglass.
+PLAIN_HOURGLASS = 'model.fusion=none model.num_classes=null "loss=[{type: heatmap_mse}]"'
 DEFAULT_CONFIGS = [
     "lip/deeplab_resnet101", "lip/attention_to_scale_resnet101", "lip/jppnet_resnet101", "lip/ss_nan_resnet101",
     "ccp/deeplab_resnet18_cpu", "ccp/parser_efficientnet_lite0", "synth/deeplab_resnet18", "synth/jppnet_resnet18", "synth/ss_nan_resnet18",
+    # PIL's cost: the hourglass with and without the learner (Table 2's question)
+    "lip/pil_hourglass", f"lip/pil_hourglass {PLAIN_HOURGLASS}",
+    "ccp/pil_hourglass_cpu", f"ccp/pil_hourglass_cpu {PLAIN_HOURGLASS}",
 ]
 
 
@@ -76,8 +82,10 @@ def loader_throughput(size: tuple[int, int], workers: int, batch_size: int, batc
 def measure(
     name: str, device_name: str, label: str, bf16: bool, compiled: bool, steps: int | None, batch_size: int | None
 ) -> dict[str, Any]:
-    """One table row: training and inference images/s and peak memory of one config."""
-    config = load_config(bench.CONFIGS / f"{name}.yaml")
+    """One table row: training and inference images/s and peak memory of one config (its name,
+    then any overrides, shell-quoted)."""
+    config_name, *overrides = shlex.split(name)
+    config = load_config(bench.CONFIGS / f"{config_name}.yaml", overrides)
     device = torch.device(device_name)
     on_gpu = device.type == "cuda"
     batch_size = batch_size or (config["data"]["batch_size"] if on_gpu else 2)

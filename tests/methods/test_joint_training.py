@@ -9,12 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import CPU_TRAINING, logged, metrics_rows
+from helpers import CPU_TRAINING, logged, mean_pose_pck, metrics_rows
 from humanparse.cli import main
 from humanparse.config import load_config
-from humanparse.data.readers import open_dataset
 from humanparse.engine.train import run_train
-from humanparse.evaluation.pose_metrics import PCKAccumulator
 from humanparse.inference.model_file import load_model
 
 SIZE = 96  # the image size of synth_pose_root (conftest.py)
@@ -23,17 +21,6 @@ JOINT_TINY = [
     "model.refine_stages=1", f"data.input_size=[{SIZE}, {SIZE}]", "data.batch_size=8", "data.augment.rotation=0",
     "data.augment.jitter=false", "train.optimizer=adamw", "train.lr=0.005", "train.weight_decay=0.0", *CPU_TRAINING,
 ]
-
-
-def mean_pose_pck(root: Path) -> float:
-    """PCK of answering every image with the training set's mean joint positions: a network
-    that only learnt where joints usually are would score this."""
-    train = np.stack([s.keypoints[0] for s in open_dataset("lip", root, split="train")])
-    mean = np.nanmean(train[..., :2], axis=0)
-    accumulator = PCKAccumulator("lip")
-    for sample in open_dataset("lip", root, split="val"):
-        accumulator.update(mean[None], sample.keypoints[:1])
-    return float(accumulator.summary().mean)
 
 
 @pytest.mark.slow

@@ -126,7 +126,10 @@ class HumanTask(L.LightningModule):
     @property
     def monitor(self) -> str:
         """The validation score that picks the best checkpoint: mIoU, or PCK for a pose-only
-        model or one whose loss trains only its joints (a joint head on a frozen parser)."""
+        model, one whose parsing only helps its joints (PIL) or one whose loss trains only its
+        joints (a joint head on a frozen parser)."""
+        if getattr(self.model, "parsing_is_auxiliary", False):
+            return "val/pck"
         trains_parsing = any(term.loss.needs == "parsing" for term in self.loss_terms)
         return "val/miou" if self.parses and (trains_parsing or not self.poses) else "val/pck"
 

@@ -204,8 +204,11 @@ class ParsingInducedPose(nn.Module):
     forward(x) returns :class:`ModelOutput`: heatmaps (B, J, h, w) of the last stack at the pose
     network's stride (4 for the hourglass, 8 for VGG), aux_heatmaps the earlier stacks', and
     logits the parsing (B, num_classes, ...) at the parsing encoder's stride (None without
-    classes). The parsing is a training signal; prediction ignores it (the paper's test).
+    classes). The parsing is a training signal: the best checkpoint is chosen by PCK
+    (``parsing_is_auxiliary``), and the paper's test scores the joints only.
     """
+
+    parsing_is_auxiliary = True  # training picks the best checkpoint by PCK, not by the parsing's mIoU
 
     def __init__(
         self,
