@@ -2,12 +2,12 @@
 and its transfer to a pose-only set (Figure 4 and Table 6 in spirit).
 
 Table 1 rows (``--rows``), each the dataset's PIL config with one ``model.fusion``: the plain
-hourglass ("HG", fusion none), "-Add", "-Multi", "-Concat" (parsing features merged into the
-pose features), "-MTL" (one network, a parsing classifier on the pose features), "-Self" (PIL's
-branch with one learned static kernel, no parsing) and "-PIL". Rows without parsing train on
+hourglass ("HG", fusion none), "HG-Add", "HG-Multi", "HG-Concat" (parsing features merged into the
+pose features), "HG-MTL" (one network, a parsing classifier on the pose features), "HG-Self" (PIL's
+branch with one learned static kernel, no parsing) and "HG-PIL". Rows without parsing train on
 the heatmap MSE alone; the others add 0.01 x parsing cross-entropy (Eq. 2).
 Table 2 (``--depths``): the hourglass with m stacks, without and with PIL.
-Transfer (``--transfer``, CCP only): the "-PIL" row's parsing encoder and adapter, frozen, on the
+Transfer (``--transfer``, CCP only): the "HG-PIL" row's parsing encoder and adapter, frozen, on the
 unlabelled CCP photos as a pose-only set (1005-1900 train, 1901-2098 held out), learning only
 the pose hourglass, U and V; against the plain hourglass from scratch on the same photos; the
 held-out PCK after every epoch is the learning curve.
@@ -15,7 +15,7 @@ held-out PCK after every epoch is the learning curve.
 Everything is scored on the validation split at one scale without flip: PCK@0.5 of the
 neck-to-head-top distance per joint group, U.Body (joints 8-15) and the mean (LIP's rule).
 
-    python benchmarks/ablations/pil.py [--datasets synth ccp] [--rows HG -PIL ...] [--depths 1 2]
+    python benchmarks/ablations/pil.py [--datasets synth ccp] [--rows HG HG-PIL ...] [--depths 1 2]
                                        [--epochs 12] [--ccp-epochs 8] [--transfer]
                                        [--transfer-epochs 6] [--ccp-root DIR] [--out FILE] [--smoke]
 
@@ -48,12 +48,12 @@ POSE_ONLY = ["model.num_classes=null", "loss=[{type: heatmap_mse, sigma_cells: 1
 # Table 1's rows -> overrides of the dataset's PIL config.
 ROWS: dict[str, list[str]] = {
     "HG": ["model.fusion=none", *POSE_ONLY],
-    "-Add": ["model.fusion=add"],
-    "-Multi": ["model.fusion=multi"],
-    "-Concat": ["model.fusion=concat"],
-    "-MTL": ["model.fusion=mtl"],
-    "-Self": ["model.fusion=self", *POSE_ONLY],
-    "-PIL": ["model.fusion=pil"],
+    "HG-Add": ["model.fusion=add"],
+    "HG-Multi": ["model.fusion=multi"],
+    "HG-Concat": ["model.fusion=concat"],
+    "HG-MTL": ["model.fusion=mtl"],
+    "HG-Self": ["model.fusion=self", *POSE_ONLY],
+    "HG-PIL": ["model.fusion=pil"],
 }
 
 
@@ -78,7 +78,7 @@ def run_dataset(dataset: str, args: argparse.Namespace, epochs: int) -> dict[str
     work = args.work / dataset
 
     def train(name: str, overrides: list[str]) -> dict[str, Any]:
-        out = work / name.strip("-").replace(" ", "_").lower()
+        out = work / name.replace(" ", "_").lower()
         row = _pose_row(CONFIGS[dataset], [*bench.run_overrides(args, root, out), f"train.max_epochs={epochs}",
                                            *overrides], root)
         print(f"[{dataset}] {name}: {row}", flush=True)
@@ -87,8 +87,8 @@ def run_dataset(dataset: str, args: argparse.Namespace, epochs: int) -> dict[str
     table1 = {name: train(name, ROWS[name]) for name in args.rows}
     table2 = {}
     for stacks in args.depths:
-        for name in ("HG", "-PIL"):
-            label = f"HG-{stacks}s-1u" + ("" if name == "HG" else " -PIL")
+        for name in ("HG", "HG-PIL"):
+            label = f"HG-{stacks}s-1u" + ("" if name == "HG" else "-PIL")
             table2[label] = train(label, [*ROWS[name], f"model.stacks={stacks}"])
     return {"table1": table1, "table2": table2}
 
@@ -100,7 +100,7 @@ def run_transfer(args: argparse.Namespace, learner: str) -> dict[str, Any]:
     for name, overrides in (
         ("HG (scratch)", ["model.fusion=none", "train.init_from=null", "train.init_modules=[]",
                           "train.freeze_modules=[]"]),
-        ("-PIL (frozen learner)", [f"train.init_from={learner}"]),
+        ("HG-PIL (frozen learner)", [f"train.init_from={learner}"]),
     ):
         out = work / ("pil" if "PIL" in name else "hg")
         row = _pose_row(TRANSFER_CONFIG, [*bench.ccp_overrides(args, out), f"train.max_epochs={args.transfer_epochs}",
@@ -137,8 +137,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     bench.add_ccp_arguments(parser)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = bench.parse_arguments(parser, argv, smoke={"epochs": 1, "ccp_epochs": 1, "transfer_epochs": 1, "depths": [1]})
-    if args.transfer and ("ccp" not in args.datasets or "-PIL" not in args.rows):
-        parser.error("--transfer starts from the CCP '-PIL' row: give --datasets ccp and keep -PIL in --rows")
+    if args.transfer and ("ccp" not in args.datasets or "HG-PIL" not in args.rows):
+        parser.error("--transfer starts from the CCP HG-PIL row: give --datasets ccp and keep HG-PIL in --rows")
 
     epochs = {"synth": args.epochs, "ccp": args.ccp_epochs}
     results: dict[str, Any] = {}
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if results[dataset]["table2"]:
             tables.append(format_table(f"== {title}: Table 2 layout (depth)", results[dataset]["table2"]))
     if args.transfer:
-        results["transfer"] = run_transfer(args, results["ccp"]["table1"]["-PIL"]["model"])
+        results["transfer"] = run_transfer(args, results["ccp"]["table1"]["HG-PIL"]["model"])
         tables.append(format_table("== transfer to unlabelled CCP photos (held out 1901-2098; teacher joints)",
                                    results["transfer"]))
     print("\n" + "\n\n".join(tables))
