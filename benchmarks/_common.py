@@ -127,11 +127,16 @@ def train_and_evaluate(
     start = time.perf_counter()
     summary = run_train(config, progress=False)
     seconds = time.perf_counter() - start
-    data = config["data"] if root is None else {
+    result = evaluate_model(summary["model"], scoring_data(config, root), scales=[1.0], flip=False, progress=False)
+    return {"epochs": summary["epochs"], "train_seconds": round(seconds, 1), "model": summary["model"]}, result
+
+
+def scoring_data(config: dict[str, Any], root: Path | None) -> dict[str, Any]:
+    """The data a benchmark row is scored on: the synthetic humans' validation split at ``root``,
+    or the config's own validation data without one."""
+    return config["data"] if root is None else {
         "format": "lip", "root": str(root), "schema": None, "val_split": "val", "val_ids": None,
     }
-    result = evaluate_model(summary["model"], data, scales=[1.0], flip=False, progress=False)
-    return {"epochs": summary["epochs"], "train_seconds": round(seconds, 1), "model": summary["model"]}, result
 
 
 def parsing_scores(result: Evaluation) -> dict[str, float]:

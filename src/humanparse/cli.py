@@ -162,7 +162,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return run_evaluate(
         _local_model(args.model, "--model"), config["data"], json_out=args.json, absent=args.absent or config["eval"]["absent"],
         scales=args.scales, flip=args.flip, batch_size=args.batch_size, device=args.device, to_schema=args.to_schema,
-        top_down=args.top_down or config["eval"]["top_down"],
+        top_down=args.top_down or config["eval"]["top_down"], pck_threshold=args.pck_threshold,
     )
 
 
@@ -342,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--top-down", action="store_true", default=False,
         help="score joints with every annotated person predicted from its own box (MPII: 200 x scale x 1.25 px "
         "about its centre), as the LIP paper scores its LIP-trained pose models on MPII (Table 10)",
+    )
+    ev.add_argument(
+        "--pck-threshold", type=float, default=0.5, metavar="T",
+        help="a joint is correct within T x the schema's reference length (default 0.5: PCK@0.5, PCKh@0.5)",
     )
     ev.add_argument(
         "--headboxes", metavar="MAT",

@@ -37,7 +37,7 @@ def write_mpii_layout(lip_root: Path, root: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_pose_model_trains_on_pose_only_data(tmp_path):
+def test_a_pose_model_trains_on_pose_only_data(tmp_path, capsys):
     lip_root, root = tmp_path / "lip", tmp_path / "mpii"
     write_synthetic_dataset(lip_root, 24, seed=2, size=(64, 64), val_fraction=0.25, clutter=0.0)
     write_mpii_layout(lip_root, root)
@@ -59,6 +59,13 @@ def test_a_pose_model_trains_on_pose_only_data(tmp_path):
     assert main(["evaluate", "--model", summary["model"], "--format", "mpii", "--root", str(root),
                  "--schema", "lip", "--split", "val", "--json", str(scores)]) == 0
     assert json.loads(scores.read_text())["mean"] == pytest.approx(summary["best_val_pck"], abs=0.05)
+    # A stricter threshold counts fewer joints correct, and says which threshold it is.
+    strict = tmp_path / "strict.json"
+    assert main(["evaluate", "--model", summary["model"], "--format", "mpii", "--root", str(root),
+                 "--schema", "lip", "--split", "val", "--json", str(strict), "--pck-threshold", "0.1"]) == 0
+    assert "@0.1 " in capsys.readouterr().out
+    strict_scores, loose_scores = json.loads(strict.read_text()), json.loads(scores.read_text())
+    assert strict_scores["threshold"] == 0.1 and strict_scores["mean"] < loose_scores["mean"]
     predictions = tmp_path / "predictions"
     assert main(["predict", "--model", summary["model"], str(root / "images"), "--out", str(predictions)]) == 0
     assert (predictions / "joints.csv").is_file()

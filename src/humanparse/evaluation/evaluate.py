@@ -84,6 +84,7 @@ def evaluate_model(
     progress: bool = True,
     to_schema: str | Path | None = None,
     top_down: bool = False,
+    pck_threshold: float = 0.5,
 ) -> Evaluation:
     """Score a model file on one split: parsing under the official protocol where the data has
     labels, and joints by PCK under the data's joint schema's rule when the model predicts them
@@ -93,7 +94,8 @@ def evaluate_model(
     from the model's schema); predictions are mapped into it and scored on the classes they
     can reach (:mod:`humanparse.evaluation.cross_schema`).
     ``top_down``: joints only, every annotated person predicted from its own box
-    (:mod:`humanparse.evaluation.top_down`)."""
+    (:mod:`humanparse.evaluation.top_down`). ``pck_threshold``: a joint is correct within that
+    fraction of the schema's reference length (0.5: PCK@0.5; 0.2 or 0.1 tell close models apart)."""
     saved = load_model(model_path, device=device)
     schema = saved.label_schema
     cross = None
@@ -122,7 +124,7 @@ def evaluate_model(
     pose = mapping = None
     if saved.joint_schema is not None and reader.joint_schema is not None:
         mapping = _joints_into(saved.joint_schema, reader.joint_schema)
-        pose = PCKAccumulator(reader.joint_schema)  # the data's PCK rule (LIP: neck-head; MPII: head box)
+        pose = PCKAccumulator(reader.joint_schema, pck_threshold)  # the data's PCK rule (LIP: neck-head; MPII: head box)
     if top_down:
         if pose is None:
             raise UsageError("--top-down scores joints: it needs a model that predicts them and data with keypoints")
@@ -206,7 +208,7 @@ def _print_pose(result: Evaluation) -> None:
         print(result.joint_mapping.describe(), file=sys.stderr)
     kind = "PCKh" if pose.schema.pck.kind == "headbox" else "PCK"
     against = "; against a teacher's keypoints, not hand labels" if result.keypoints_origin is not None else ""
-    print(f"{kind}@0.5 (joint schema {pose.schema.name}; reference: {rule_text(pose.schema)}{against})")
+    print(f"{kind}@{summary.threshold:g} (joint schema {pose.schema.name}; reference: {rule_text(pose.schema)}{against})")
     if result.top_down is None:
         print(format_pose_table(summary.table, summary.mean, "Mean"))
         if result.keypoints_origin is not None:
