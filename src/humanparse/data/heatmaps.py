@@ -17,6 +17,7 @@ import math
 
 import torch
 
+from .._checks import positive_int
 from .sample import MISSING, OCCLUDED
 
 
@@ -158,20 +159,19 @@ def heatmap_peaks(
     """
     if heatmaps.ndim != 3:
         raise ValueError(f"heatmaps must be (K, h, w), got {tuple(heatmaps.shape)}")
-    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 1:
-        raise ValueError(f"radius must be a positive integer (cells), not {radius!r}")
+    positive_int("radius", radius)
     if not (isinstance(threshold, (int, float)) and math.isfinite(threshold)):
         raise ValueError(f"threshold must be a finite number, not {threshold!r}")
     k, h, w = heatmaps.shape
     maps = heatmaps.float()
     pooled = torch.nn.functional.max_pool2d(maps[None], 2 * radius + 1, stride=1, padding=radius)[0]
-    peak = (maps >= pooled) & (maps >= threshold)
+    is_peak = (maps >= pooled) & (maps >= threshold)
     first, stop = (0, h) if rows is None else rows
-    peak[:, :first] = False
-    peak[:, stop:] = False
+    is_peak[:, :first] = False
+    is_peak[:, stop:] = False
     out = []
     for j in range(k):
-        ys, xs = torch.nonzero(peak[j], as_tuple=True)
+        ys, xs = torch.nonzero(is_peak[j], as_tuple=True)
         values = maps[j, ys, xs]
         order = torch.argsort(values, descending=True, stable=True)
         found = suppress_close(torch.stack([xs.float(), ys.float(), values], dim=-1)[order], float(radius))

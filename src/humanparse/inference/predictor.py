@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import positive_int
 from ..data.heatmaps import decode_heatmaps, heatmap_peaks, suppress_close
 from ..data.sample import MapSpec, Sample
 from ..data.transforms import (
@@ -669,16 +670,17 @@ class Predictor:
             return []
         if not (isinstance(threshold, (int, float)) and math.isfinite(threshold)):
             raise ValueError(f"threshold must be a finite number, not {threshold!r}")
-        if max_per_joint is not None and (isinstance(max_per_joint, bool) or not isinstance(max_per_joint, int)
-                                          or max_per_joint < 1):
-            raise ValueError(f"max_per_joint must be a positive integer or None, not {max_per_joint!r}")
+        for name, value in (("radius", radius), ("max_per_joint", max_per_joint)):
+            if value is not None:
+                positive_int(name, value)
         views, layout = self._image_views(images)
+        channels = int(views[0].maps[0].shape[0])
+        joints = slice(layout.classes, channels - layout.scales)
+        if joints.stop <= joints.start:
+            raise ValueError("this model predicts no joints")
         out = []
         for image_views in views:
-            (h, w), channels = image_views.size, int(image_views.maps[0].shape[0])
-            joints = slice(layout.classes, channels - layout.scales)
-            if joints.stop <= joints.start:
-                raise ValueError("this model predicts no joints")
+            h, w = image_views.size
             # Maps upsampled from cells ``spacing`` pixels apart; a peak is refined from its neighbours that far away.
             spacing = layout.heatmap_stride / image_views.view.zoom
             r = radius if radius is not None else max(1, math.ceil(spacing))
