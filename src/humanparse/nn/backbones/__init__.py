@@ -27,6 +27,7 @@ from torch import nn
 from ...preprocessing import Preprocessing
 from ..weights import load_backbone_weights
 from .efficientnet_lite import VARIANTS, EfficientNetLite, efficientnet_lite
+from .hrnet import OUTPUT_STRIDE as HRNET_OUTPUT_STRIDE, WIDTHS as HRNET_WIDTHS, HRNet, hrnet
 from .resnet import DEPTHS, OUTPUT_STRIDES, ResNet, resnet
 from .vgg import VGG16FCN, VGG16LargeFOV, vgg16_largefov
 
@@ -66,6 +67,12 @@ def _efficientnet_lite(variant: int, output_stride: int, base_width: int) -> Eff
     return efficientnet_lite(variant, output_stride)
 
 
+def _hrnet(width: int, output_stride: int, base_width: int) -> HRNet:
+    if base_width != STANDARD_WIDTH:
+        raise ValueError(f"base_width applies to the ResNet backbones only; HRNet's width is in its name (hrnet_w{width})")
+    return hrnet(width)
+
+
 def _resnet(depth: int, output_stride: int, base_width: int) -> ResNet:
     return resnet(depth, output_stride, base_width)
 
@@ -76,20 +83,30 @@ BACKBONES: dict[str, Callable[[int, int], nn.Module]] = {
     "vgg16": _vgg16,
     "vgg16_fcn": _vgg16_fcn,
     **{f"efficientnet_lite{variant}": partial(_efficientnet_lite, variant) for variant in VARIANTS},
+    **{f"hrnet_w{width}": partial(_hrnet, width) for width in HRNET_WIDTHS},
 }
+# Backbones whose output stride is fixed by their design rather than chosen by dilation.
+FIXED_OUTPUT_STRIDES: dict[str, int] = {f"hrnet_w{width}": HRNET_OUTPUT_STRIDE for width in HRNET_WIDTHS}
 
 
 def build_backbone(
     name: str, output_stride: int = 16, base_width: int = STANDARD_WIDTH, pretrained: str | Path | None = None
 ) -> nn.Module:
     """The backbone ``name`` of :data:`BACKBONES` at ``output_stride`` (8, 16 or 32, by dilation
-    where the backbone allows it) with ``base_width`` channels in its first stage (64 standard;
+    where the backbone allows it; HRNet's is 4, :data:`FIXED_OUTPUT_STRIDES`) with ``base_width``
+    channels in its first stage (64 standard;
     16 or 32 make small CPU networks), with ImageNet weights from ``pretrained`` (a file, or
     "imagenet" for the packaged weights of the backbones that have them; loaded strictly, see
     :func:`~humanparse.nn.weights.load_backbone_weights`) or freshly initialised."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
-    if output_stride not in OUTPUT_STRIDES:
+    if name in FIXED_OUTPUT_STRIDES:
+        if output_stride != FIXED_OUTPUT_STRIDES[name]:
+            raise ValueError(
+                f"{name} has output stride {FIXED_OUTPUT_STRIDES[name]} (its branches concatenated at the finest), "
+                f"not {output_stride!r}; set model.output_stride={FIXED_OUTPUT_STRIDES[name]}"
+            )
+    elif output_stride not in OUTPUT_STRIDES:
         raise ValueError(f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, not {output_stride!r}")
     if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
         raise ValueError(f"base_width must be a positive integer, not {base_width!r}")
@@ -111,6 +128,7 @@ def backbone_preprocessing(model: nn.Module) -> Preprocessing:
 
 
 __all__ = [
-    "BACKBONES", "DEPTHS", "OUTPUT_STRIDES", "STANDARD_WIDTH", "Backbone", "EfficientNetLite", "ResNet",
+    "BACKBONES", "DEPTHS", "FIXED_OUTPUT_STRIDES", "HRNET_WIDTHS", "OUTPUT_STRIDES", "STANDARD_WIDTH", "Backbone",
+    "EfficientNetLite", "HRNet", "ResNet", "hrnet",
     "VGG16FCN", "VGG16LargeFOV", "backbone_preprocessing", "build_backbone", "efficientnet_lite", "resnet", "vgg16_largefov",
 ]
