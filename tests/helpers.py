@@ -22,7 +22,7 @@ from humanparse.data.sample import VISIBLE
 from humanparse.data.synth import write_synthetic_dataset
 from humanparse.evaluation.pose_metrics import PCKAccumulator
 from humanparse.models import ModelOutput
-from humanparse.schemas import LIP, LIP_JOINTS
+from humanparse.schemas import LIP, LIP_JOINTS, schema_tree_spec
 
 # The checkout's root and its shipped configs, wherever the test file that asks sits below tests/.
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +43,8 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
     "resnet_pose": dict(TINY_BACKBONE),
     # PIL on HG-2s-1u with an HG-1s-1u parsing encoder (LIP's classes: its parsing is optional).
     "pil": {"stacks": 2, "units": 1, "parsing_units": 1, "num_classes": LIP.num_classes, "base_width": 32},
+    # HIPN over LIP's hierarchy (full body, halves, 19 parts), two stages, both directions.
+    "hipn": {**TINY_BACKBONE, "output_stride": 8, "hierarchy": schema_tree_spec(LIP), "channels": 8, "stages": 2},
 }
 
 # Config overrides shared by the tests that train: LIP-layout data read in the main process,

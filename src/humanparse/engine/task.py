@@ -76,7 +76,9 @@ class HumanTask(L.LightningModule):
                 "(use a dataset with keypoints, e.g. LIP with its pose CSV)"
             )
         context = LossContext(self.schema, self.joint_schema, int(getattr(self.model, "output_stride", 1)))
-        self.loss_terms: list[LossTerm] = build_losses(loss, context, self.parses, self.poses)
+        # A config without a loss list trains with the model's own terms where it names them (HIPN's).
+        entries = loss if loss is not None else getattr(self.model, "default_loss", None)
+        self.loss_terms: list[LossTerm] = build_losses(entries, context, self.parses, self.poses)
         # A module list, so that the losses' buffers follow the task to its device.
         self.losses = torch.nn.ModuleList(term.loss for term in self.loss_terms)
         self.train_options = train
@@ -168,9 +170,10 @@ class HumanTask(L.LightningModule):
         parts: dict[str, torch.Tensor] = {}
         total = batch["image"].new_zeros((), dtype=torch.float32)
         for index, term in enumerate(self.loss_terms):
-            if not term.active(self.current_epoch):
+            routed = term.routed(output, batch) if term.active(self.current_epoch) else None
+            if routed is None:  # off in this epoch, or none of its source's samples in the batch
                 continue
-            result = term.loss(output, batch)
+            result = term.loss(*routed)
             name = term.loss.log_name if term.loss.log_name not in parts else f"{term.loss.log_name}_{index}"
             parts[name] = result["loss"]
             for key, log_name in term.loss.logged.items():

@@ -29,7 +29,7 @@ from ..io import atomic_file, check_writable_dir, check_writable_file, local_pat
 from ..models import MODELS
 from ..inference.model_file import WEIGHTS_FILE, model_folder_problem, save_model
 from ..nn.weights import read_torch_file
-from ..schemas import JointSchema, LabelSchema
+from ..schemas import JointSchema, LabelSchema, schema_tree_spec
 from .data import HumanDataModule
 from .task import HumanTask, plain_state_names
 
@@ -215,6 +215,8 @@ def complete_spec(model: dict[str, Any], schema: LabelSchema | None, joint_schem
         if source is None:
             raise ConfigError(f"model {spec['name']!r} {missing}")
         spec[key] = source.num_classes if key == "num_classes" else source.num_joints
+    if "hierarchy" in parameters and spec.get("hierarchy") is None and schema is not None:
+        spec["hierarchy"] = schema_tree_spec(schema)  # HIPN's tree: the data's own hierarchy
     return spec
 
 

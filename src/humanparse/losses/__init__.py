@@ -11,9 +11,11 @@ import inspect
 from typing import Any, Sequence
 
 from ..errors import ConfigError
-from .base import Loss, LossContext, LossTerm
+from .base import ALL_SOURCES, SOURCES, Loss, LossContext, LossTerm, sample_source
 from .cross_entropy import ParsingLoss, upsample_to
 from .heatmap import HeatmapLoss, HeatmapMSELoss
+from .hierarchy import HierarchyAttentionLoss
+from .hybrid import NoiseTolerantLoss
 from .structure import StructureSensitiveLoss
 
 LOSSES: dict[str, type[Loss]] = {
@@ -21,9 +23,11 @@ LOSSES: dict[str, type[Loss]] = {
     "structure_sensitive": StructureSensitiveLoss,
     "heatmap_l2": HeatmapLoss,
     "heatmap_mse": HeatmapMSELoss,
+    "hierarchy_attention": HierarchyAttentionLoss,
+    "noise_tolerant": NoiseTolerantLoss,
 }
 # What a term of a config's loss list holds besides the loss's own options.
-TERM_KEYS = ("type", "weight", "start_epoch", "stop_epoch")
+TERM_KEYS = ("type", "weight", "start_epoch", "stop_epoch", "source")
 
 
 class LossConfigError(ConfigError):
@@ -61,6 +65,8 @@ def check_loss_entry(entry: Any, where: str) -> None:
         raise LossConfigError(f"{where}: weight must be a number >= 0, not {weight!r}")
     _check_epoch(where, "start_epoch", entry.get("start_epoch", 0), allow_none=False)
     _check_epoch(where, "stop_epoch", entry.get("stop_epoch"), allow_none=True)
+    if entry.get("source", ALL_SOURCES) not in SOURCES:
+        raise LossConfigError(f"{where}: source must be one of {', '.join(SOURCES)}, not {entry['source']!r}")
     stop = entry.get("stop_epoch")
     if stop is not None and stop <= entry.get("start_epoch", 0):
         raise LossConfigError(f"{where}: stop_epoch ({stop}) must be after start_epoch ({entry.get('start_epoch', 0)})")
@@ -106,11 +112,12 @@ def build_losses(
             raise LossConfigError(f"{where} ({entry['type']}): {e}") from e
         terms.append(LossTerm(
             entry["type"], loss, float(entry.get("weight", 1.0)), int(entry.get("start_epoch", 0)), entry.get("stop_epoch"),
+            entry.get("source", ALL_SOURCES),
         ))
     return terms
 
 
 __all__ = [
-    "LOSSES", "HeatmapLoss", "HeatmapMSELoss", "Loss", "LossConfigError", "LossContext", "LossTerm", "ParsingLoss",
-    "StructureSensitiveLoss", "build_losses", "check_loss_entry", "check_loss_list", "default_losses", "loss_options", "upsample_to",
+    "ALL_SOURCES", "LOSSES", "SOURCES", "HeatmapLoss", "HeatmapMSELoss", "HierarchyAttentionLoss", "Loss", "LossConfigError", "LossContext", "LossTerm", "NoiseTolerantLoss", "ParsingLoss",
+    "StructureSensitiveLoss", "build_losses", "check_loss_entry", "check_loss_list", "default_losses", "loss_options", "sample_source", "upsample_to",
 ]

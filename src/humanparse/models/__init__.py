@@ -14,6 +14,7 @@ from ..errors import ConfigError
 
 from .attention_to_scale import AttentionToScale
 from .deeplab import DeepLab
+from .hipn import HIPN
 from .jppnet import JPPNet
 from .output import ExtraInput, ModelOutput, extra_inputs_of
 from .pil import ParsingInducedPose
@@ -29,6 +30,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet_pose": ResNetPose,
     "pil": ParsingInducedPose,
     "ss_nan": SSNAN,
+    "hipn": HIPN,
 }
 
 
@@ -64,6 +66,6 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
 
 
 __all__ = [
-    "MODELS", "AttentionToScale", "DeepLab", "ExtraInput", "JPPNet", "JPPNetPoseBranch", "ModelOutput", "ParsingInducedPose", "PoseNet",
+    "MODELS", "AttentionToScale", "DeepLab", "ExtraInput", "HIPN", "JPPNet", "JPPNetPoseBranch", "ModelOutput", "ParsingInducedPose", "PoseNet",
     "ResNetPose", "SSNAN", "build_model", "extra_inputs_of", "predicts_joints", "predicts_parsing", "predicts_scale_weights",
 ]

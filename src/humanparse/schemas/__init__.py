@@ -10,7 +10,7 @@ from .ccp import CCP
 from .cihp import CIHP
 from .coco import COCO_JOINTS
 from .custom import joint_schema_from_dict, label_schema_from_dict, load_joint_schema, load_label_schema
-from .hierarchy import HierarchyLevel, print_hierarchy
+from .hierarchy import HierarchyLevel, HierarchyTree, hierarchy_tree, print_hierarchy, schema_tree_spec
 from .lip import LIP, LIP_JOINTS
 from .mappings import (
     DERIVED_JOINTS,
@@ -67,9 +67,9 @@ def get_joint_schema(name: str | JointSchema) -> JointSchema:
 
 __all__ = [
     "ATR", "CCP", "CIHP", "COCO_JOINTS", "DERIVED_JOINTS", "IGNORE_INDEX", "JOINT_SCHEMAS", "LABEL_MAPPINGS",
-    "LABEL_SCHEMAS", "LIP", "LIP_JOINTS", "MEDIAPIPE_POSE", "MPII_JOINTS", "PASCAL_PERSON_PART", "HierarchyLevel",
+    "LABEL_SCHEMAS", "LIP", "LIP_JOINTS", "MEDIAPIPE_POSE", "MPII_JOINTS", "PASCAL_PERSON_PART", "HierarchyLevel", "HierarchyTree",
     "JointMapping", "JointSchema", "LabelMapping", "LabelSchema", "PCKReference", "SchemaError", "flip_permutation",
-    "get_joint_schema", "get_label_mapping", "get_label_schema", "joint_mapping", "joint_schema_from_dict",
+    "get_joint_schema", "get_label_mapping", "get_label_schema", "hierarchy_tree", "joint_mapping", "joint_schema_from_dict",
     "label_mapping", "label_mapping_from_dict", "label_schema_from_dict", "load_joint_schema", "load_label_mapping",
-    "load_label_schema", "print_hierarchy",
+    "load_label_schema", "print_hierarchy", "schema_tree_spec",
 ]

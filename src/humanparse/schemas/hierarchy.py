@@ -147,6 +147,88 @@ def _check_nested(upper: HierarchyLevel, lower: HierarchyLevel, classes: Sequenc
             )
 
 
+@dataclass(frozen=True)
+class HierarchyTree:
+    """A hierarchy as a tree of nodes below a root, as HIPN reasons over it.
+
+    The nodes are every coarse class of every level but background's, coarsest level first,
+    then every class of the schema but background (the leaves, in class order). A node's
+    parent is the node of the level above that covers it (the root for the coarsest level,
+    and for the leaves when there are no levels). ``members`` are the classes a node covers:
+    its *virtual category*, the union of its descendants.
+    """
+
+    parents: tuple[int, ...]  # node -> parent node; -1 is the root
+    members: tuple[tuple[int, ...], ...]  # node -> the classes it covers
+    depths: tuple[int, ...]  # node -> 0 for the coarsest level .. number of levels for a leaf
+    num_classes: int
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.parents)
+
+    @property
+    def leaves(self) -> tuple[int, ...]:
+        deepest = max(self.depths, default=0)
+        return tuple(n for n, d in enumerate(self.depths) if d == deepest)
+
+    def children(self, node: int) -> tuple[int, ...]:
+        """The children of ``node`` (-1: the root), in node order."""
+        return tuple(n for n, p in enumerate(self.parents) if p == node)
+
+    def families(self) -> tuple[tuple[int, tuple[int, ...]], ...]:
+        """(parent, children) for every parent, top-down: a parent comes after its own parent."""
+        parents = (-1, *(n for n in range(self.num_nodes) if self.children(n)))
+        return tuple((p, self.children(p)) for p in parents)
+
+    def mask_table(self) -> np.ndarray:
+        """(num_nodes, num_classes) 0/1 int64: 1 where the class lies in the node's virtual category."""
+        table = np.zeros((self.num_nodes, self.num_classes), dtype=np.int64)
+        for n, ids in enumerate(self.members):
+            table[n, list(ids)] = 1
+        return table
+
+
+def hierarchy_tree(level_parents: Sequence[Sequence[int]], num_classes: int, background: int = 0) -> HierarchyTree:
+    """The tree of levels given as each level's coarse id per class (``HierarchyLevel.parent_of``,
+    coarsest first; ``[]``: the leaves hang from the root). ``background`` must be alone in its
+    coarse class at every level: that class is no node."""
+    levels = [np.asarray(p, dtype=np.int64) for p in level_parents]
+    if not 0 <= background < num_classes:
+        raise ValueError(f"background class {background} is not one of the {num_classes} classes")
+    parents: list[int] = []
+    members: list[tuple[int, ...]] = []
+    depths: list[int] = []
+    node_of: dict[int, int] = {}  # coarse id of the level above -> its node
+    for depth, parent_of in enumerate(levels):
+        if parent_of.shape != (num_classes,):
+            raise ValueError(f"hierarchy level {depth} maps {parent_of.size} classes, not {num_classes}")
+        background_coarse = int(parent_of[background])
+        if int((parent_of == background_coarse).sum()) != 1:
+            raise ValueError(f"hierarchy level {depth}: the background class must be alone in its coarse class")
+        above = levels[depth - 1] if depth else None
+        level_nodes: dict[int, int] = {}
+        for coarse in sorted(set(parent_of.tolist()) - {background_coarse}):
+            ids = tuple(int(i) for i in np.flatnonzero(parent_of == coarse))
+            level_nodes[coarse] = len(parents)
+            parents.append(-1 if above is None else node_of[int(above[ids[0]])])
+            members.append(ids)
+            depths.append(depth)
+        node_of = level_nodes
+    last = levels[-1] if levels else None
+    for c in range(num_classes):
+        if c != background:
+            parents.append(-1 if last is None else node_of[int(last[c])])
+            members.append((c,))
+            depths.append(len(levels))
+    return HierarchyTree(tuple(parents), tuple(members), tuple(depths), num_classes)
+
+
+def schema_tree_spec(schema: LabelSchema) -> list[list[int]]:
+    """A schema's levels as plain data for a model spec: each level's coarse id per class."""
+    return [lv.parent_of.tolist() for lv in schema.hierarchy]
+
+
 def body_hierarchy(background: str, upper: tuple[str, ...], lower: tuple[str, ...]) -> dict:
     """HIPN's two levels above the parts: full body (person), then upper and lower body."""
     return {

@@ -8,11 +8,12 @@ from unittest.mock import PropertyMock, patch
 import pytest
 import torch
 
-from helpers import TINY_BACKBONE
+from helpers import TINY_BACKBONE, tiny_spec
 from humanparse.config import ConfigError
 from humanparse.data.sample import VISIBLE
 from humanparse.engine.task import HumanTask
 from humanparse.losses import LOSSES, HeatmapLoss, LossContext, ParsingLoss, StructureSensitiveLoss, build_losses
+from humanparse.models import MODELS
 from humanparse.schemas import LIP, LIP_JOINTS
 
 TINY_DEEPLAB = {"name": "deeplab", "num_classes": LIP.num_classes, **TINY_BACKBONE}
@@ -86,8 +87,13 @@ def test_every_registered_loss_takes_the_uniform_call():
             "backbone": "resnet18", "base_width": 8, "refine_stages": 0, "scales": [1.0]}
     task = HumanTask(spec, LIP.to_dict(), (32, 32), {}, joint_schema=LIP_JOINTS.to_dict())
     output = task(b["image"])
+    # HIPN returns the NIP maps that the hierarchy's loss reads.
+    hipn = HumanTask(tiny_spec("hipn", MODELS["hipn"]), LIP.to_dict(), (32, 32), {})
+    with_extras = hipn(b["image"])
     for name, cls in LOSSES.items():
-        result = cls(LossContext(LIP, LIP_JOINTS, task.model.output_stride))(output, b)
+        given = with_extras if cls.needs_extras else output
+        assert set(cls.needs_extras) <= set(given.extras), name
+        result = cls(LossContext(LIP, LIP_JOINTS, task.model.output_stride))(given, b)
         assert result["loss"].ndim == 0 and torch.isfinite(result["loss"]), name
         assert cls.needs in ("parsing", "joints") and isinstance(cls.log_name, str)
     assert isinstance(HeatmapLoss(LossContext(output_stride=8)).stride, int)

@@ -1,0 +1,2 @@
+"""Semi-supervised parsing (HIPN): pseudo-labels for unlabelled images, which of their pixels to
+trust (:mod:`.noise`), and retraining on labels plus pseudo-labels."""
