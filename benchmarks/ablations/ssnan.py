@@ -24,9 +24,10 @@ warm-up step.
     python benchmarks/ablations/ssnan.py [--datasets synth ccp] [--epochs 8] [--joint-epochs 3]
                                          [--images 800] [--size 96] [--ccp-epochs 6]
                                          [--ccp-joint-epochs 2] [--ccp-config NAME] [--ccp-root DIR]
-                                         [--out FILE] [--smoke]
+                                         [--rows ROW ...] [--out FILE] [--smoke]
 
-Prints one table per dataset and writes JSON (default benchmarks/results/ssnan_aggregation.json).
+``--rows`` trains only the rows named (the speed column is then relative to the first of them
+when "single scale" is not among them). Prints one table per dataset and writes JSON (default benchmarks/results/ssnan_aggregation.json).
 ``--smoke``: synthetic humans only, ten 64x64 people at width 8, two one-step epochs (the joint
 loss in the second) and one timed step per row, in a temporary folder.
 """
@@ -76,20 +77,21 @@ def run_dataset(
         f" {{type: structure_sensitive, start_epoch: {epochs - joint_epochs}, per_output: true, form: coordinates}}]",
     ]
     rows: dict[str, Any] = {}
-    for row, overrides in ROWS.items():
+    chosen = {row: ROWS[row] for row in args.rows}
+    for row, overrides in chosen.items():
         out = args.work / name / row.replace(" ", "_").replace("/", "")
         facts, result = bench.train_and_evaluate(
             config_path, [*common, f"train.out_dir={out}", *schedule, *overrides], root
         )
         rows[row] = {**bench.parsing_scores(result), **facts}
         print(f"[{name}] {row}: mIoU {rows[row]['miou']:.2f} ({facts['train_seconds']:.0f} s)", flush=True)
-    for row, overrides in ROWS.items():
+    for row, overrides in chosen.items():
         rows[row].update(cost(config_path, [*common, *overrides], args.cost_batch, args.cost_steps))
     return rows
 
 
 def table(name: str, rows: dict[str, Any]) -> str:
-    single = rows["single scale"]
+    single = rows.get("single scale", next(iter(rows.values())))
     lines = [
         f"{name:<22} {'mIoU':>6} {'PixAcc':>7} {'MeanAcc':>8} {'train img/s':>12} {'infer img/s':>12} {'train s':>8}"
     ]
@@ -111,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--joint-epochs", type=int, default=3, help="synthetic humans: last epochs with the joint loss"
     )
+    parser.add_argument("--rows", nargs="+", choices=tuple(ROWS), default=list(ROWS), help="the rows to train")
     parser.add_argument("--ccp-epochs", type=int, default=6)
     parser.add_argument("--ccp-joint-epochs", type=int, default=2)
     bench.add_ccp_arguments(parser)

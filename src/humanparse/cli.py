@@ -181,6 +181,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_pseudo_label(args: argparse.Namespace) -> int:
+    from .semi.pseudo_labels import write_pseudo_labels
+
+    record = write_pseudo_labels(
+        _local_model(args.model, "--model"), args.inputs, args.out, device=args.device, batch_size=args.batch_size,
+        epsilon=args.epsilon, max_pixels=args.max_pixels,
+    )
+    print(f"wrote pseudo-labels for {record['images']} images to {args.out} (levels from {record['levels']['from']}); "
+          f"train on them with data.pseudo_root={args.out}")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from .inference.export import export_onnx
 
@@ -383,6 +395,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_max_pixels(pr, "an image or video frame")
     pr.set_defaults(func=_cmd_predict)
+
+    pl = sub.add_parser(
+        "pseudo-label", help="pseudo-label unlabelled images, with the evidence HIPN's noise identification reads",
+    )
+    pl.add_argument("--model", required=True, help="model folder (RUN/model), its model.json, or a bundled model's name")
+    pl.add_argument("inputs", nargs="+", metavar="IMAGES", help="images and folders of images")
+    pl.add_argument("--out", required=True, help="the pseudo-label folder to write (images/, labels/, evidence/)")
+    pl.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    pl.add_argument("--batch-size", type=int, default=4)
+    pl.add_argument("--epsilon", type=float, default=1e-6, help="the smoothed Dirac's mass off the argmax (default 1e-6)")
+    _add_max_pixels(pl, "an image")
+    pl.set_defaults(func=_cmd_pseudo_label)
 
     ex = sub.add_parser("export", help="export a saved model to ONNX (needs the onnx extra)")
     ex.add_argument("model", help="model folder (RUN/model), its model.json, or a bundled model's name")

@@ -51,6 +51,11 @@ DEFAULTS: dict[str, Any] = {
         "val_batch_size": None,  # None: batch_size
         "num_workers": 2,
         "max_pixels": DEFAULT_MAX_PIXELS,  # images and labels over this many pixels are refused (null: no limit)
+        # HIPN's retraining: a `humanparse pseudo-label` folder trained on beside the labelled
+        # data, its samples' noisy pixels by pseudo_noise (see humanparse.semi.noise).
+        "pseudo_root": None,
+        "pseudo_noise": "certainty_consistency",
+        "pseudo_gamma": 0.5,  # the max_probability rule's threshold
         "augment": {
             "scale": [0.75, 1.25],
             "rotation": 30.0,
@@ -202,6 +207,9 @@ RULES: dict[str, Rule] = {
     "data.val_batch_size": NULL | integer(1),
     "data.num_workers": integer(0),
     "data.max_pixels": (NULL | integer(1)).said("a positive number of pixels, or null (no limit)"),
+    "data.pseudo_root": NULL | PATH,
+    "data.pseudo_noise": choice("certainty_consistency", "certainty", "consistency", "max_probability", "none"),
+    "data.pseudo_gamma": number(0, 1),
     "data.augment.scale": Rule("[low, high] zoom factors with 0 < low <= high",
                                lambda v: isinstance(v, list) and len(v) == 2 and all(_is_number(s) for s in v)
                                and 0 < v[0] <= v[1]),
@@ -383,6 +391,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     data["root"] = _resolve_path(data["root"], base)
     data["headboxes"] = _resolve_path(data["headboxes"], base)
     data["keypoints"] = _resolve_path(data["keypoints"], base)
+    data["pseudo_root"] = _resolve_path(data["pseudo_root"], base)
     if isinstance(data["schema"], str) and data["schema"].endswith((".yaml", ".yml")):
         data["schema"] = _resolve_path(data["schema"], base)
     for key in ("train_ids", "val_ids"):

@@ -1,19 +1,29 @@
 """HIPN: the schema's hierarchy as a tree, the grouped NIP modules, Eq. 1 and 2 for K = 1..4, the
-top-down-only switch, the virtual-category supervision, HRNet at stride 4, and a learning test."""
+top-down-only switch, the virtual-category supervision, HRNet at stride 4, a learning test, and
+the pseudo-labels with their evidence, read back and trained on beside the labels."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from helpers import CPU_TRAINING, TINY_BACKBONE, metrics_rows
-from humanparse.config import load_config
+from humanparse.cli import main
+from humanparse.config import ConfigError, load_config
 from humanparse.data.readers import open_dataset
+from humanparse.data.sample import collate
+from humanparse.engine.data import HumanDataModule, open_pseudo_labels
 from humanparse.engine.task import HumanTask
 from humanparse.engine.train import complete_spec, run_train
+from humanparse.inference.model_file import load_model, save_model
+from humanparse.inference.predictor import Predictor
+from humanparse.semi.noise import above_image_mean, inconsistent, smoothed_dirac_divergence
+from humanparse.semi.pseudo_labels import write_pseudo_labels
 from humanparse.evaluation import majority_scores
 from humanparse.losses import HierarchyAttentionLoss, LossContext
 from humanparse.losses.hierarchy import virtual_masks
@@ -238,3 +248,72 @@ def test_learns_on_synthetic_humans(synth_root: Path, tmp_path: Path):
     val = open_dataset("lip", synth_root, split="val")
     baseline = 100 * majority_scores([s.label for s in val], 20).miou
     assert max(miou) > 1.25 * baseline, (miou, baseline)
+
+
+# ------------------------------------------------- pseudo-labels and hybrid retraining
+
+
+@pytest.fixture(scope="module")
+def saved_hipn(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    spec = {"name": "hipn", "num_classes": LIP.num_classes, "hierarchy": schema_tree_spec(LIP), **TINY, "stages": 2}
+    return save_model(tmp_path_factory.mktemp("hipn") / "model", build_model(spec).eval(), spec, LIP, (48, 48))
+
+
+def test_pseudo_labels_round_trip_with_their_evidence(saved_hipn: Path, small_synth_root: Path, tmp_path: Path):
+    images = sorted((small_synth_root / "val_images").glob("*.jpg"))[:3]
+    out = tmp_path / "pseudo"
+    assert main(["pseudo-label", "--model", str(saved_hipn), *map(str, images), "--out", str(out)]) == 0
+    record = json.loads((out / "pseudo.json").read_text())
+    assert record["images"] == 3 and record["levels"]["from"] == "the model's NIP maps"
+    predictor = Predictor.from_saved(load_model(saved_hipn))
+    reader = open_dataset("pseudo", out, noise="certainty_consistency")
+    assert len(reader) == 3 and reader.schema.name == LIP.name
+    for i, path in enumerate(images):
+        image = np.array(Image.open(path).convert("RGB"))
+        expected = predictor.predict([image], probabilities=True, level_scores=True)[0]
+        sample = reader[i]
+        assert sample.id == path.stem and sample.meta["source"] == "pseudo"
+        assert np.array_equal(sample.label, expected.labels)
+        with np.load(out / "evidence" / f"{path.stem}.npz") as evidence:
+            certainty = smoothed_dirac_divergence(torch.from_numpy(expected.probabilities)).numpy()
+            np.testing.assert_allclose(evidence["certainty"], certainty, rtol=2e-3, atol=2e-3)
+            assert [evidence[f"level_{lv.name}"].tolist() for lv in LIP.hierarchy] == [l.tolist() for l in expected.levels]
+        # The noisy mask is the rule applied to that evidence: above the image's mean, or inconsistent.
+        parents = [lv.parent_of.tolist() for lv in LIP.hierarchy]
+        rule = above_image_mean(certainty) | inconsistent(expected.labels, expected.levels, parents)
+        assert sample.map_specs["noisy"].kind == "mask"
+        assert np.mean(sample.maps["noisy"].astype(bool) == rule) > 0.99  # float16 storage may flip a tie
+    assert main(["pseudo-label", "--model", str(saved_hipn), str(images[0]), "--out", str(out)]) == 2  # not over it
+
+
+def test_retraining_mixes_labelled_and_pseudo_labelled_samples(saved_hipn: Path, small_synth_root: Path, tmp_path: Path):
+    out = tmp_path / "pseudo"
+    images = sorted((small_synth_root / "val_images").glob("*.jpg"))[:4]
+    write_pseudo_labels(saved_hipn, images, out, progress=False)
+    run = tmp_path / "run"
+    config = load_config(None, [
+        "model.name=hipn", "model.backbone=resnet18", "model.base_width=8", "model.output_stride=8",
+        "model.channels=8", "model.stages=2", f"data.root={small_synth_root}", "data.input_size=[48, 48]",
+        "data.batch_size=8", f"data.pseudo_root={out}", "data.pseudo_noise=certainty", *CPU_TRAINING,
+        "train.max_epochs=1", "train.optimizer=adamw", "train.lr=0.001", f"train.out_dir={run}",
+        "loss=[{type: cross_entropy, source: labelled}, {type: hierarchy_attention, source: labelled},"
+        " {type: noise_tolerant, source: pseudo}]",
+    ])
+    module = HumanDataModule(config["data"])
+    module.setup()
+    assert len(module.train_set) == 18 + 4  # the 18 labelled training people and 4 pseudo-labelled
+    batch = collate([module.train_set[(0, i)] for i in (0, 18, 19)])
+    assert [m.get("source", "labelled") for m in batch["meta"]] == ["labelled", "pseudo", "pseudo"]
+    assert batch["maps"]["noisy"][0].sum() == 0 and batch["maps"]["noisy"][1:].sum() > 0
+    run_train(config, progress=False)
+    rows = metrics_rows(run)
+    assert any(r.get("train/loss_hybrid") for r in rows) and any(r.get("train/loss_parsing") for r in rows)
+
+
+def test_pseudo_labels_of_another_schema_are_refused(saved_hipn: Path, small_synth_root: Path, tmp_path: Path):
+    out = tmp_path / "pseudo"
+    write_pseudo_labels(saved_hipn, sorted((small_synth_root / "val_images").glob("*.jpg"))[:1], out, progress=False)
+    data = load_config(None, ["data.format=ccp", f"data.root={small_synth_root}", f"data.pseudo_root={out}"])["data"]
+    with pytest.raises(ConfigError, match="pseudo-labels are in schema 'lip', the labelled data in 'ccp'"):
+        open_pseudo_labels(data, CCP)

@@ -16,7 +16,7 @@ from ..data.image_io import DEFAULT_MAX_PIXELS, DataError
 from ..errors import ConfigError
 from ..data.readers import FORMATS, Reader, get_format, open_dataset
 from ..data.readers.base import read_id_list
-from ..data.sample import Sample, collate
+from ..data.sample import MapSpec, Sample, collate
 from ..data.transforms import EvalTransform, PhotometricJitter, RandomAffine, TrainTransform
 from ..schemas import JointSchema, LabelSchema, get_label_schema
 
@@ -168,6 +168,51 @@ def label_schema_of(data: dict[str, Any], reader: Reader | None = None) -> Label
     return None
 
 
+class MixedDataset(Dataset):
+    """Datasets trained on together (labelled data and pseudo-labels): one index space, each
+    part's own augmentation seed. Samples without a map that another part gives (a labelled
+    sample has no ``noisy`` mask) get it as zeros, so that a mixed batch still collates it."""
+
+    def __init__(self, parts: Sequence[HumanDataset], zero_maps: dict[str, MapSpec]) -> None:
+        self.parts = list(parts)
+        self.zero_maps = dict(zero_maps)
+        self.transform = self.parts[0].transform  # shared: the fill colour is set once for all
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> Sample:
+        epoch, index = item if isinstance(item, tuple) else (0, item)
+        for part in self.parts:
+            if index < len(part):
+                sample = part[(epoch, index)]
+                break
+            index -= len(part)
+        else:
+            raise IndexError(f"sample index {item!r} out of range for {len(self)} samples")
+        for name, spec in self.zero_maps.items():
+            if name not in sample.maps:
+                sample.maps[name] = np.zeros(sample.size, dtype=np.uint8)
+                sample.map_specs[name] = spec
+        return sample
+
+
+def open_pseudo_labels(data: dict[str, Any], schema: LabelSchema | None) -> Reader:
+    """The pseudo-label folder of ``data.pseudo_root``, in the labelled data's schema."""
+    from ..data.readers import PseudoLabelReader
+
+    reader = PseudoLabelReader(
+        data["pseudo_root"], noise=data.get("pseudo_noise", "certainty_consistency"),
+        gamma=data.get("pseudo_gamma", 0.5), max_pixels=data.get("max_pixels", DEFAULT_MAX_PIXELS),
+    )
+    if schema is None or reader.schema is None or reader.schema.classes != schema.classes:
+        raise ConfigError(
+            f"data.pseudo_root: the pseudo-labels are in schema {getattr(reader.schema, 'name', None)!r}, "
+            f"the labelled data in {getattr(schema, 'name', None)!r}; pseudo-label with a model of the data's schema"
+        )
+    return reader
+
+
 class HumanDataModule(L.LightningDataModule):
     """Train and validation loaders of a config (parsing, pose or both; pose-only data has no
     label schema); images stay uint8 until the GPU."""
@@ -177,7 +222,7 @@ class HumanDataModule(L.LightningDataModule):
         self.data = data
         self.seed = seed
         self.input_size = tuple(data["input_size"])
-        self.train_set: HumanDataset | None = None
+        self.train_set: HumanDataset | MixedDataset | None = None
         self.val_set: HumanDataset | None = None
         self.schema: LabelSchema | None = None
         self.joint_schema: JointSchema | None = None  # set when the training data has keypoints
@@ -202,6 +247,13 @@ class HumanDataModule(L.LightningDataModule):
             jitter=PhotometricJitter() if aug["jitter"] else None,
         )
         self.train_set = HumanDataset(train_reader, train_idx, transform, seed=self.seed)
+        if data.get("pseudo_root") is not None:
+            from ..data.readers.pseudo import NOISY
+
+            pseudo = open_pseudo_labels(data, self.schema)
+            # Its own seed: the two parts' samples at one position draw different augmentations.
+            pseudo_set = HumanDataset(pseudo, range(len(pseudo)), transform, seed=self.seed + 1)
+            self.train_set = MixedDataset([self.train_set, pseudo_set], {NOISY: MapSpec("mask")})
         if data["val_split"] is not None or data["val_ids"] is not None:
             val_reader, val_idx = open_split(data, "val_split", "val_ids")
             self.val_set = HumanDataset(val_reader, val_idx, EvalTransform(self.input_size))
@@ -258,6 +310,6 @@ ParsingDataModule = HumanDataModule
 ParsingDataset = HumanDataset
 
 __all__ = [
-    "HumanDataModule", "HumanDataset", "ParsingDataModule", "ParsingDataset", "ShardedSampler", "label_schema_of",
-    "open_split", "select_ids",
+    "HumanDataModule", "HumanDataset", "MixedDataset", "ParsingDataModule", "ParsingDataset", "ShardedSampler", "label_schema_of",
+    "open_pseudo_labels", "open_split", "select_ids",
 ]

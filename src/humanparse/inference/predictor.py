@@ -78,12 +78,16 @@ class Prediction:
     """One image's prediction at its original resolution: (H, W) uint8 class ids and, when
     asked for, (C, H, W) float32 probabilities (None for a pose-only model); for a model that
     predicts joints, (K, 3) float32 joints (x, y, peak score) in the schema's order; when asked
-    for, a multi-scale model's (S, H, W) float32 per-pixel weights over its input scales."""
+    for, a multi-scale model's (S, H, W) float32 per-pixel weights over its input scales and a
+    hierarchical model's coarse class ids at each level of the hierarchy."""
 
     labels: np.ndarray | None
     probabilities: np.ndarray | None = None
     joints: np.ndarray | None = None
     scale_weights: np.ndarray | None = None
+    # When asked for, HIPN's prediction at each level of the schema's hierarchy: per level, (H, W)
+    # uint8 coarse class ids (the argmax of its level scores).
+    levels: list[np.ndarray] | None = None
     # (x0, y0, x1, y1): the pixels of the original image that labels, probabilities and scale
     # weights cover (the whole image, unless the prediction was of a box); joints are always in
     # the whole image's pixels.
@@ -92,12 +96,19 @@ class Prediction:
 
 class MapLayout(NamedTuple):
     """How a stack of maps is laid out: parsing logits first (``classes`` of them), joint
-    heatmaps between, weights over input scales last (``scales``); the heatmaps were made at
-    ``heatmap_stride`` input pixels per cell."""
+    heatmaps between, then weights over input scales (``scales``) and, last, the scores of each
+    hierarchy level (``levels``: its number of coarse classes per level); the heatmaps were made
+    at ``heatmap_stride`` input pixels per cell."""
 
     classes: int
     scales: int = 0
     heatmap_stride: int = 1
+    levels: tuple[int, ...] = ()
+
+    @property
+    def tail(self) -> int:
+        """Channels after the heatmaps: scale weights and level scores."""
+        return self.scales + sum(self.levels)
 
 
 def _upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -153,15 +164,25 @@ def output_maps(
     *,
     flip: bool = False,
     scale_weights: bool = False,
+    level_scores: bool = False,
 ) -> tuple[torch.Tensor, MapLayout]:
     """A model's output for a letterboxed batch as one (B, C + K (+ S), H, W) float32 stack at the
     input size: parsing logits, joint heatmaps (cell j on input pixel s * j + (s - 1) / 2) and,
-    if asked for, the weights over the model's input scales. With ``flip`` the batch's second
+    if asked for, the weights over the model's input scales and the scores of each hierarchy
+    level (``extras["level_scores"]``, HIPN's). With ``flip`` the batch's second
     half holds the mirrored inputs: it is mirrored back (left/right channels swapped by the
     schemas) and averaged with the first half."""
     check_output(output, label_schema, joint_schema)
     if scale_weights and "scale_weights" not in output.extras:
         raise ValueError("this model computes no per-pixel weights over input scales (SS-NAN and Attention-to-scale do)")
+    levels: tuple[int, ...] = ()
+    if level_scores:
+        if "level_scores" not in output.extras or label_schema is None:
+            raise ValueError("this model computes no scores per hierarchy level (HIPN does)")
+        levels = tuple(lv.num_classes for lv in label_schema.hierarchy)
+        if output.extras["level_scores"].shape[1] != sum(levels):
+            raise ValueError(f"the model's level scores have {output.extras['level_scores'].shape[1]} channels, the "
+                             f"schema's hierarchy levels {sum(levels)} classes")
 
     def average_mirror(maps: torch.Tensor, unmirror: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         if not flip:
@@ -180,10 +201,20 @@ def output_maps(
     if scale_weights:
         # Weights over input scales have no left/right channels: the mirror is only undone.
         parts.append(average_mirror(_upsample(output.extras["scale_weights"], input_size), lambda m: m.flip(-1)))
+    if levels:
+        assert label_schema is not None
+        # Each level's coarse classes swap as its left/right pairs say, at their offset in the stack.
+        offsets = np.cumsum((0, *levels[:-1]))
+        order = torch.as_tensor(np.concatenate([
+            lv.flip_permutation + offset for lv, offset in zip(label_schema.hierarchy, offsets)
+        ]), device=output.extras["level_scores"].device)
+        scores = _upsample(output.extras["level_scores"], input_size)
+        parts.append(average_mirror(scores, lambda m: m.index_select(1, order).flip(-1)))
     layout = MapLayout(
         output.logits.shape[1] if output.logits is not None else 0,
-        parts[-1].shape[1] if scale_weights else 0,
+        output.extras["scale_weights"].shape[1] if scale_weights else 0,
         heatmap_stride,
+        levels,
     )
     return torch.cat(parts, dim=1), layout
 
@@ -264,8 +295,9 @@ def decode_maps(maps: torch.Tensor, layout: MapLayout, view: View) -> DecodedMap
     ids (argmax of the logits), the logits, joints (the refined peaks of the heatmaps, (K, 3):
     x, y, score, in the whole image's pixels) and weights over input scales, each None where the
     layout has none."""
-    weights = maps[maps.shape[0] - layout.scales :] if layout.scales else None
-    maps = maps[: maps.shape[0] - layout.scales]
+    end = maps.shape[0] - sum(layout.levels)
+    weights = maps[end - layout.scales : end] if layout.scales else None
+    maps = maps[: end - layout.scales]
     logits = maps[: layout.classes] if layout.classes else None
     labels = class_ids(logits) if logits is not None else None
     joints = None
@@ -286,6 +318,7 @@ class DecodedArrays(NamedTuple):
     probabilities: np.ndarray | None
     joints: np.ndarray | None
     scale_weights: np.ndarray | None
+    levels: list[np.ndarray] | None = None
 
 
 @dataclass
@@ -457,7 +490,8 @@ class Predictor:
         return x.flip(-1)
 
     def _network_maps(
-        self, batch: torch.Tensor, scale_weights: bool = False, inputs: dict[str, torch.Tensor] | None = None
+        self, batch: torch.Tensor, scale_weights: bool = False, inputs: dict[str, torch.Tensor] | None = None,
+        level_scores: bool = False,
     ) -> tuple[torch.Tensor, MapLayout]:
         """:func:`output_maps` of the model for a uint8 (B, 3, h, w) letterboxed batch and its
         letterboxed extra inputs (each with its mirror when flip is on)."""
@@ -471,7 +505,7 @@ class Predictor:
         return output_maps(
             output, self.input_size, self.label_schema, self.joint_schema,
             heatmap_stride_of(self.model, output, self.input_size),
-            flip=self.flip, scale_weights=scale_weights,
+            flip=self.flip, scale_weights=scale_weights, level_scores=level_scores,
         )
 
     def _view(self, size: tuple[int, int], box: Sequence[float] | None) -> View:
@@ -484,6 +518,7 @@ class Predictor:
     def _image_views(
         self, images: Sequence[np.ndarray], boxes: Sequence[Sequence[float] | None] | None = None,
         scale_weights: bool = False, inputs: Sequence[dict[str, np.ndarray]] | None = None,
+        level_scores: bool = False,
     ) -> tuple[list[ImageViews], MapLayout]:
         """Each image's maps (C + K (+ S) channels) at the input size under every scale, and
         their layout: one network batch per scale. Extra inputs are letterboxed with their image
@@ -502,7 +537,7 @@ class Predictor:
             ]
             batch = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2)
             extras = {name: torch.from_numpy(np.stack([w.maps[name] for w in warped])) for name in specs}
-            maps, layout = self._network_maps(batch, scale_weights, extras)
+            maps, layout = self._network_maps(batch, scale_weights, extras, level_scores)
             for image_views, image_maps, w in zip(views, maps, warped):
                 image_views.maps.append(image_maps)
                 image_views.affines.append(window_affine(w.meta["affine"], image_views.view.window)[0])
@@ -533,11 +568,13 @@ class Predictor:
         view's window; the joints from the maximum of each heatmap over the bands, refined on
         the rows around it, in the whole image's pixels."""
         (h, w), channels = views.size, int(views.maps[0].shape[0])
-        classes, weights_from = layout.classes, channels - layout.scales
+        classes, levels_from = layout.classes, channels - sum(layout.levels)
+        weights_from = levels_from - layout.scales
         joints = weights_from - classes
         labels = np.empty((h, w), dtype=np.uint8) if classes else None
         probs = np.empty((classes, h, w), dtype=np.float32) if probabilities and classes else None
         weights = np.empty((layout.scales, h, w), dtype=np.float32) if layout.scales else None
+        levels = [np.empty((h, w), dtype=np.uint8) for _ in layout.levels] if layout.levels else None
         peak = torch.full((joints,), -torch.inf, device=self.device)
         at = torch.zeros(joints, dtype=torch.long, device=self.device)
         for first, stop in row_bands(h, w, channels + 1):
@@ -547,7 +584,12 @@ class Predictor:
             if probs is not None:
                 probs[:, first:stop] = torch.softmax(band[:classes], 0).cpu().numpy()
             if weights is not None:
-                weights[:, first:stop] = band[weights_from:].cpu().numpy()
+                weights[:, first:stop] = band[weights_from:levels_from].cpu().numpy()
+            if levels is not None:
+                start = levels_from
+                for level, size in zip(levels, layout.levels):
+                    level[first:stop] = class_ids(band[start : start + size]).to(torch.uint8).cpu().numpy()
+                    start += size
             if joints:
                 value, index = band[classes:weights_from].reshape(joints, -1).max(-1)
                 better = value > peak  # strictly: the first maximum in row-major order wins, as in argmax
@@ -568,7 +610,7 @@ class Predictor:
                 joint = decode_heatmaps(window[None], stride=1, spacing=spacing)[0, 0]
                 found.append(joint + torch.tensor([x0, y0 + first, 0.0], device=joint.device))
             decoded = torch.stack(found).cpu().numpy()
-        return DecodedArrays(labels, probs, decoded, weights)
+        return DecodedArrays(labels, probs, decoded, weights, levels)
 
     def _check_inputs(
         self, images: Sequence[np.ndarray], inputs: Sequence[dict[str, np.ndarray]] | None
@@ -617,6 +659,7 @@ class Predictor:
         self, images: Sequence[np.ndarray], probabilities: bool = False, scale_weights: bool = False,
         inputs: Sequence[dict[str, np.ndarray]] | None = None,
         boxes: Sequence[Sequence[float] | None] | None = None,
+        level_scores: bool = False,
     ) -> list[Prediction]:
         """Class ids (argmax of the averaged logits), optionally softmax probabilities, the
         joints decoded from the averaged heatmaps of a model that predicts them, and optionally
@@ -625,11 +668,13 @@ class Predictor:
         mapping per image of name -> (channels, H, W) float array over the image's pixels.
         ``boxes``: one (x0, y0, x1, y1) box (outer pixel edges) or None per image; a box is
         letterboxed instead of its whole image (a top-down view of one person), its joints come
-        in the image's pixels and its maps over :attr:`Prediction.window`."""
+        in the image's pixels and its maps over :attr:`Prediction.window`. ``level_scores``: also
+        each hierarchy level's coarse class ids (:attr:`Prediction.levels`; HIPN's, an error for
+        a model without level scores)."""
         images = list(images)
         if not images:
             return []
-        views, layout = self._image_views(images, boxes, scale_weights, inputs)
+        views, layout = self._image_views(images, boxes, scale_weights, inputs, level_scores)
         out = []
         for image_views in views:
             decoded = self._decode(image_views, layout, probabilities)
@@ -639,7 +684,7 @@ class Predictor:
                 probs = None if probs is None else self.cross.probabilities(probs)
             out.append(Prediction(
                 labels=labels, probabilities=probs, joints=decoded.joints, scale_weights=decoded.scale_weights,
-                window=image_views.view.window,
+                levels=decoded.levels, window=image_views.view.window,
             ))
         return out
 
@@ -675,7 +720,7 @@ class Predictor:
                 positive_int(name, value)
         views, layout = self._image_views(images)
         channels = int(views[0].maps[0].shape[0])
-        joints = slice(layout.classes, channels - layout.scales)
+        joints = slice(layout.classes, channels - layout.tail)
         if joints.stop <= joints.start:
             raise ValueError("this model predicts no joints")
         out = []

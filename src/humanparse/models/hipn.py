@@ -99,7 +99,8 @@ class HIPN(nn.Module):
         pretrained: the backbone's ImageNet weights (a path, or "imagenet" for packaged ones).
 
     forward(x) returns :class:`ModelOutput` with logits (B, num_classes, ceil(H / s), ceil(W / s))
-    and ``extras["node_logits"]``, (B, stages, num_nodes, 2, h, w): every stage's NIP logits.
+    and ``extras["node_logits"]``, (B, stages, num_nodes, 2, h, w): every stage's NIP logits,
+    and, given a hierarchy, ``extras["level_scores"]`` (:meth:`level_scores`).
     """
 
     def __init__(
@@ -136,12 +137,30 @@ class HIPN(nn.Module):
         self.classifier = nn.Conv2d(len(self.tree.leaves) * channels, num_classes, 1)
         init_classifier(self.classifier)
         self._families = self.tree.families()
+        # Level scores: channel j of the stack [background, node 0 .. node N-1] that scores each
+        # coarse class of each level (background: 1 - the top nodes' foreground).
+        index = []
+        for depth, parents in enumerate(hierarchy or []):
+            coarse_node = {parents[self.tree.members[n][0]]: n for n in range(self.tree.num_nodes)
+                           if self.tree.depths[n] == depth}
+            index += [coarse_node[c] + 1 if c in coarse_node else 0 for c in range(max(parents) + 1)]
+        self.register_buffer("_level_index", torch.tensor(index, dtype=torch.long), persistent=False)
+        self._has_levels = bool(index)  # a Python flag: export traces it as a constant
+        self._top_nodes = [n for n in range(self.tree.num_nodes) if self.tree.depths[n] == 0]
         if pretrained is not None:
             load_backbone_weights(self.backbone, pretrained)
 
     # The loss a config without a ``loss:`` list trains with: the parsing cross-entropy and the
     # supervision of every NIP map by its node's virtual category.
     default_loss: list[dict[str, Any]] = [{"type": "cross_entropy"}, {"type": "hierarchy_attention"}]
+
+    def level_scores(self, node_logits: torch.Tensor) -> torch.Tensor:
+        """(B, Σ level classes, h, w): each level's coarse classes scored by the last stage's NIP
+        maps, a node by its foreground probability and background by 1 - the full body's (the
+        noise identification's level predictions are their argmax)."""
+        foreground = node_logits.softmax(dim=2)[:, :, FOREGROUND]  # (B, N, h, w)
+        background = 1 - foreground[:, self._top_nodes].amax(dim=1, keepdim=True)
+        return torch.cat([background, foreground], dim=1).index_select(1, self._level_index)
 
     def _stage(
         self, stage: HIPNStage, root: torch.Tensor, previous: list[torch.Tensor] | None
@@ -180,7 +199,10 @@ class HIPN(nn.Module):
             if stage.project is not None:
                 root = stage.project(leaves)
             previous = features
-        return ModelOutput(logits=self.classifier(leaves), extras={"node_logits": torch.stack(node_logits, dim=1)})
+        extras = {"node_logits": torch.stack(node_logits, dim=1)}
+        if self._has_levels:
+            extras["level_scores"] = self.level_scores(node_logits[-1])
+        return ModelOutput(logits=self.classifier(leaves), extras=extras)
 
 
 def aspp_rates_at(output_stride: int) -> tuple[int, ...]:

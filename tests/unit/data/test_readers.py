@@ -65,7 +65,7 @@ def _joints(x0: int) -> list[tuple[str, str, str]]:
 
 
 def test_formats_registry_and_default_schemas(tmp_path):
-    assert set(FORMATS) == {"lip", "cihp", "atr", "pascal_person_part", "ccp", "folder", "mpii", "coco"}
+    assert set(FORMATS) == {"lip", "cihp", "atr", "pascal_person_part", "ccp", "folder", "mpii", "coco", "pseudo"}
     expected = {"lip": "lip", "cihp": "cihp", "atr": "atr", "pascal_person_part": "pascal_person_part", "ccp": "ccp"}
     for name, schema in expected.items():
         assert FORMATS[name].default_schema == schema

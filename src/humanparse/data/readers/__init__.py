@@ -20,11 +20,13 @@ from .keypoint_json import KeypointJsonReader
 from .lip import LIPReader
 from .mpii import MPIIAnnotationReader, MPIIReader, PoseRecord
 from .pascal import PascalPersonPartReader
+from .pseudo import PseudoLabelReader
 
 FORMATS: dict[str, type[Reader]] = {
     reader.format_name: reader
     for reader in (
-        LIPReader, CIHPReader, ATRReader, PascalPersonPartReader, CCPReader, FolderReader, MPIIReader, COCOReader
+        LIPReader, CIHPReader, ATRReader, PascalPersonPartReader, CCPReader, FolderReader, MPIIReader, COCOReader,
+        PseudoLabelReader,
     )
 }
 
@@ -62,6 +64,6 @@ def open_dataset(
 __all__ = [
     "ATRReader", "CCPReader", "CIHPReader", "COCOReader", "FORMATS", "FolderLayoutReader", "FolderReader",
     "Inspection", "KeypointJsonReader", "LIPReader", "MPIIAnnotationReader", "MPIIReader",
-    "PascalPersonPartReader", "PoseRecord", "Reader", "SplitLayout", "get_format", "open_dataset",
+    "PascalPersonPartReader", "PoseRecord", "PseudoLabelReader", "Reader", "SplitLayout", "get_format", "open_dataset",
     "read_mat_label",
 ]

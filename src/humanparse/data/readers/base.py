@@ -24,7 +24,7 @@ import numpy as np
 
 from ...schemas import JointSchema, LabelSchema, get_joint_schema, get_label_schema
 from ..image_io import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, DataError, read_image, read_label
-from ..sample import Sample
+from ..sample import MapSpec, Sample
 
 # Split names in the order they are reported; other names found on disk come after.
 KNOWN_SPLITS = ("train", "val", "test", "trainval")
@@ -47,6 +47,8 @@ class Inspection:
     label: np.ndarray | None = None
     keypoints: np.ndarray | None = None
     errors: list[DataError] = field(default_factory=list)
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    map_specs: dict[str, MapSpec] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -57,7 +59,8 @@ class Inspection:
         if self.errors:
             raise self.errors[0]
         assert self.image is not None
-        return Sample(image=self.image, label=self.label, keypoints=self.keypoints, meta=self.meta)
+        return Sample(image=self.image, label=self.label, keypoints=self.keypoints, meta=self.meta,
+                      maps=self.maps, map_specs=self.map_specs)
 
 
 class Reader(ABC):
