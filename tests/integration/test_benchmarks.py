@@ -24,6 +24,7 @@ SCRIPTS = {
     "ablations/structure_loss.py": ABLATION_KEYS,
     "ablations/ssnan.py": ABLATION_KEYS,
     "ablations/pil.py": ["settings", "machine", "protocol", "synth"],
+    "ablations/hipn.py": ABLATION_KEYS,
 }
 
 

@@ -153,6 +153,14 @@ def test_outputs_for_one_to_four_stages(stages):
     assert sum(s.project is not None for s in model.stages) == stages - 1
 
 
+def test_without_stages_it_is_the_backbone_and_its_aspp_alone():
+    model = _hipn(stages=0)
+    output = model(torch.randn(1, 3, *SIZE))
+    assert output.logits.shape == (1, LIP.num_classes, 5, 7) and not output.extras
+    assert model.classifier.in_channels == 8 and not len(model.stages)
+    assert model.default_loss == [{"type": "cross_entropy"}]
+
+
 def test_bottom_up_passing_reaches_parents_and_the_switch_turns_it_off():
     model = _hipn(BODY, stages=2)
     assert [len(s.fuse) for s in model.stages] == [0, 3]  # person, upper, lower
@@ -169,7 +177,7 @@ def test_bottom_up_passing_reaches_parents_and_the_switch_turns_it_off():
 
 
 def test_bad_options_are_explained():
-    with pytest.raises(ValueError, match="stages must be 1 to 4"):
+    with pytest.raises(ValueError, match="stages must be 0 to 4"):
         _hipn(stages=5)
     with pytest.raises(ValueError, match="bidirectional must be true or false"):
         _hipn(bidirectional="yes")

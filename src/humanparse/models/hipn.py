@@ -90,7 +90,8 @@ class HIPN(nn.Module):
         backbone: any of the backbone table; "hrnet_w48" is the paper's.
         output_stride: the backbone's (4 for HRNet; 8, 16 or 32 by dilation for the others).
         channels: C, the width of every node (64 in the paper).
-        stages: K, 1 to 4 (3 in the paper).
+        stages: K, 1 to 4 (3 in the paper); 0 is the plain backbone of the paper's Table 1, the
+            ASPP root straight to the classifier (no NIP maps, cross-entropy alone).
         bidirectional: stages after the first pass information bottom-up too (Eq. 2); False
             is the paper's "top-down only" ablation (Eq. 1 at every stage).
         aspp_rates: the atrous rates of every ASPP; None: DeepLab v3's at the output stride
@@ -119,8 +120,8 @@ class HIPN(nn.Module):
         super().__init__()
         positive_int("num_classes", num_classes)
         positive_int("channels", channels)
-        if positive_int("stages", stages) > MAX_STAGES:
-            raise ValueError(f"stages must be 1 to {MAX_STAGES}, not {stages}")
+        if isinstance(stages, bool) or not isinstance(stages, int) or not 0 <= stages <= MAX_STAGES:
+            raise ValueError(f"stages must be 0 to {MAX_STAGES}, not {stages!r}")
         if not isinstance(bidirectional, bool):
             raise ValueError(f"bidirectional must be true or false, not {bidirectional!r}")
         self.tree = hierarchy_tree(hierarchy or [], num_classes)
@@ -134,7 +135,8 @@ class HIPN(nn.Module):
             HIPNStage(self.tree, channels, fuse=bidirectional and k > 0, rates=rates if k < stages - 1 else None)
             for k in range(stages)
         )
-        self.classifier = nn.Conv2d(len(self.tree.leaves) * channels, num_classes, 1)
+        # Without stages the classifier reads the root: the backbone and its ASPP alone.
+        self.classifier = nn.Conv2d((len(self.tree.leaves) if stages else 1) * channels, num_classes, 1)
         init_classifier(self.classifier)
         self._families = self.tree.families()
         # Level scores: channel j of the stack [background, node 0 .. node N-1] that scores each
@@ -152,7 +154,9 @@ class HIPN(nn.Module):
 
     # The loss a config without a ``loss:`` list trains with: the parsing cross-entropy and the
     # supervision of every NIP map by its node's virtual category.
-    default_loss: list[dict[str, Any]] = [{"type": "cross_entropy"}, {"type": "hierarchy_attention"}]
+    @property
+    def default_loss(self) -> list[dict[str, Any]]:
+        return [{"type": "cross_entropy"}, *([{"type": "hierarchy_attention"}] if self.num_stages else [])]
 
     def level_scores(self, node_logits: torch.Tensor) -> torch.Tensor:
         """(B, Σ level classes, h, w): each level's coarse classes scored by the last stage's NIP
@@ -199,6 +203,8 @@ class HIPN(nn.Module):
             if stage.project is not None:
                 root = stage.project(leaves)
             previous = features
+        if not node_logits:  # stages: 0
+            return ModelOutput(logits=self.classifier(leaves))
         extras = {"node_logits": torch.stack(node_logits, dim=1)}
         if self._has_levels:
             extras["level_scores"] = self.level_scores(node_logits[-1])

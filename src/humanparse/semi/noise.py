@@ -96,7 +96,17 @@ def noisy_mask(
     raise ValueError(f"unknown noise rule {rule!r}; choose one of {', '.join(NOISE_RULES)}")
 
 
+def identification_counts(noisy: np.ndarray, pseudo: np.ndarray, truth: np.ndarray, ignore: int = 255) -> tuple[int, int]:
+    """(pixels called right, pixels scored) of a noise identification against the truth: a call
+    is right where a noisy pixel's pseudo-label is wrong or a clean pixel's is right (the
+    paper's clean/noisy accuracy); ``ignore`` pixels of the truth are not scored."""
+    valid = truth != ignore
+    wrong = pseudo != truth
+    right = np.where(noisy, wrong, ~wrong) & valid
+    return int(right.sum()), int(valid.sum())
+
+
 __all__ = [
-    "DEFAULT_EPSILON", "DEFAULT_GAMMA", "NOISE_RULES", "above_image_mean", "inconsistent", "noisy_mask",
+    "DEFAULT_EPSILON", "DEFAULT_GAMMA", "NOISE_RULES", "above_image_mean", "identification_counts", "inconsistent", "noisy_mask",
     "smoothed_dirac_divergence",
 ]

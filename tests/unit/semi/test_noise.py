@@ -10,7 +10,10 @@ import pytest
 import torch
 
 from humanparse.schemas import LabelSchema, schema_tree_spec
-from humanparse.semi.noise import above_image_mean, inconsistent, noisy_mask, smoothed_dirac_divergence
+from humanparse.semi import labelled_subset
+from humanparse.semi.noise import (
+    above_image_mean, identification_counts, inconsistent, noisy_mask, smoothed_dirac_divergence,
+)
 
 
 def test_equal_highest_probabilities_with_different_spreads_score_differently():
@@ -81,3 +84,29 @@ def test_noise_rules_combine_the_criteria():
         noisy_mask("consistency", certainty=certainty)
     with pytest.raises(ValueError, match="unknown noise rule 'loud'"):
         noisy_mask("loud", certainty=certainty)
+
+
+def test_identification_accuracy_counts_right_calls_on_labelled_pixels():
+    truth = np.array([[1, 1, 2, 2, 255]])
+    pseudo = np.array([[1, 2, 2, 1, 3]])  # right, wrong, right, wrong, (ignored)
+    noisy = np.array([[False, True, True, False, True]])
+    # right: clean & right (1st), noisy & wrong (2nd); wrong calls: noisy & right, clean & wrong.
+    assert identification_counts(noisy, pseudo, truth) == (2, 4)
+
+
+def test_labelled_subsets_are_fixed_by_their_seed():
+    ids = [f"{i:04d}" for i in range(1, 701)]
+    eighth = labelled_subset(ids, 8)
+    assert len(eighth) == 88 and eighth == sorted(eighth) and set(eighth) <= set(ids)
+    assert labelled_subset(ids, 8) == eighth and labelled_subset(ids, 8, seed=1) != eighth
+    assert len(labelled_subset(ids, 2)) == 350
+    with pytest.raises(ValueError, match="fraction must be a positive integer"):
+        labelled_subset(ids, 0)
+
+
+@pytest.mark.parametrize("fraction", [8, 2])
+def test_the_published_ccp_id_lists_are_the_seeded_subsets(fraction):
+    from helpers import CONFIGS
+
+    published = (CONFIGS / "ccp" / "splits" / f"hipn_labelled_1of{fraction}.txt").read_text().split()
+    assert published == labelled_subset([f"{i:04d}" for i in range(1, 701)], fraction, seed=0)
