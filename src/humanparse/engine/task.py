@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import lightning as L
 import torch
@@ -31,6 +31,12 @@ def plain_state_names(state: dict[str, Any]) -> dict[str, Any]:
     """A state dict's names without the ``_orig_mod.`` that a ``torch.compile`` wrapper adds
     (checkpoints of runs compiled that way load into a plain or in-place compiled model)."""
     return {key.replace("_orig_mod.", ""): value for key, value in state.items()}
+
+
+def top_level_modules(names: Iterable[str]) -> str:
+    """The top-level module names among dotted parameter, buffer or module names, for the
+    errors that say which modules a model has."""
+    return ", ".join(sorted({n.split(".")[0] for n in names}))
 
 
 class HumanTask(L.LightningModule):
@@ -103,7 +109,7 @@ class HumanTask(L.LightningModule):
             try:
                 module = self.model.get_submodule(name.strip("."))
             except AttributeError:
-                tops = ", ".join(n for n, _ in self.model.named_children())
+                tops = top_level_modules(n for n, _ in self.model.named_children())
                 raise ConfigError(f"train.freeze_modules: {name!r} names no module of the model "
                                   f"(its top-level modules: {tops})") from None
             module.requires_grad_(False)
@@ -272,7 +278,7 @@ class HumanTask(L.LightningModule):
         names = [n for n, _ in self.model.named_parameters()]
         unknown = [m[:-1] for m in base_prefixes[1:] if not any(n.startswith(m) for n in names)]
         if unknown:
-            tops = ", ".join(sorted({n.split(".")[0] for n in names}))
+            tops = top_level_modules(names)
             raise ConfigError(f"train.base_lr_modules: {', '.join(unknown)} names no parameters of the model "
                               f"(its top-level modules: {tops})")
         base = [p for n, p in trained if n.startswith(base_prefixes)]

@@ -31,7 +31,7 @@ from ..inference.model_file import WEIGHTS_FILE, model_folder_problem, save_mode
 from ..nn.weights import read_torch_file
 from ..schemas import JointSchema, LabelSchema, schema_tree_spec
 from .data import HumanDataModule
-from .task import HumanTask, plain_state_names
+from .task import HumanTask, plain_state_names, top_level_modules
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -241,7 +241,7 @@ def init_from_weights(model: torch.nn.Module, path: str | Path, modules: Sequenc
     prefixes = tuple(f"{m.strip('.')}." for m in modules)
     unknown = [m for m, prefix in zip(modules, prefixes) if not any(k.startswith(prefix) for k in own)]
     if unknown:
-        tops = ", ".join(sorted({k.split(".")[0] for k in own}))
+        tops = top_level_modules(own)
         raise ConfigError(f"train.init_modules: {', '.join(unknown)} names no weights of the model (its top-level "
                           f"modules: {tops})")
     matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and k.startswith(prefixes or "")}
