@@ -45,6 +45,8 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
     "pil": {"stacks": 2, "units": 1, "parsing_units": 1, "num_classes": LIP.num_classes, "base_width": 32},
     # HIPN over LIP's hierarchy (full body, halves, 19 parts), two stages, both directions.
     "hipn": {**TINY_BACKBONE, "output_stride": 8, "hierarchy": schema_tree_spec(LIP), "channels": 8, "stages": 2},
+    # WSHP's U-Net over image + prior, four levels deep at width 8.
+    "wshp_refiner": {"depth": 4, "base_width": 8},
 }
 
 # Config overrides shared by the tests that train: LIP-layout data read in the main process,

@@ -14,7 +14,7 @@ from helpers import TINY_OPTIONS, tiny_spec
 from humanparse.engine.task import HumanTask
 from humanparse.inference.export import export_onnx, verify_onnx
 from humanparse.inference.model_file import load_model, save_model
-from humanparse.models import MODELS, build_model, predicts_joints, predicts_parsing
+from humanparse.models import MODELS, build_model, extra_inputs_of, predicts_joints, predicts_parsing
 from humanparse.schemas import LIP, LIP_JOINTS
 
 NAMES = sorted(MODELS)
@@ -23,6 +23,11 @@ SIZE = (40, 56)
 
 def test_every_registered_model_has_tiny_options():
     assert set(MODELS) <= set(TINY_OPTIONS), f"give {sorted(set(MODELS) - set(TINY_OPTIONS))} tiny options"
+
+
+def extras(model: torch.nn.Module, batch: int, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """Random per-pixel inputs for a model that takes them beside the image (WSHP's prior)."""
+    return {n: torch.rand(batch, e.channels, *SIZE, device=device) for n, e in extra_inputs_of(model).items()}
 
 
 def built(name: str) -> tuple[dict, torch.nn.Module]:
@@ -34,7 +39,7 @@ def built(name: str) -> tuple[dict, torch.nn.Module]:
 @pytest.mark.parametrize("name", NAMES)
 def test_outputs_have_the_stated_shapes(name):
     _, model = built(name)
-    output = model(torch.randn(2, 3, *SIZE))
+    output = model(torch.randn(2, 3, *SIZE), **extras(model, 2))
     stride = model.output_stride
     grid = (math.ceil(SIZE[0] / stride), math.ceil(SIZE[1] / stride))
     if predicts_parsing(model):
@@ -55,9 +60,9 @@ def test_a_saved_file_reloads_to_the_same_outputs_and_exports_to_onnx(name, tmp_
     joints = LIP_JOINTS if predicts_joints(model) else None
     folder = save_model(tmp_path / "model", model, spec, LIP if predicts_parsing(model) else None, SIZE,
                         joint_schema=joints)
-    x = torch.randn(1, 3, *SIZE)
+    x, more = torch.randn(1, 3, *SIZE), extras(model, 1)
     with torch.no_grad():
-        before, after = model(x), load_model(folder).model(x)
+        before, after = model(x, **more), load_model(folder).model(x, **more)
     for a, b in ((before.logits, after.logits), (before.heatmaps, after.heatmaps)):
         assert (a is None) == (b is None) and (a is None or torch.equal(a, b))
     pytest.importorskip("onnxruntime")
@@ -65,10 +70,11 @@ def test_a_saved_file_reloads_to_the_same_outputs_and_exports_to_onnx(name, tmp_
     # onnxruntime within 1e-4 of PyTorch, relative to the outputs' size: untrained deep networks
     # in eval mode (the hourglass's residual chains on BatchNorm's initial statistics) give
     # outputs in the thousands, where float32 rounding alone passes an absolute 1e-4.
-    batches = [torch.randn(1, 3, *SIZE), torch.randn(3, 3, *SIZE)]
+    batches = [(torch.randn(b, 3, *SIZE), *extras(model, b).values()) for b in (1, 3)]
+    names = list(extra_inputs_of(model))
     with torch.no_grad():
-        scale = max(float(t.abs().max()) for x in batches for t in (model(x).logits, model(x).heatmaps)
-                    if t is not None)
+        outputs = [model(x, **dict(zip(names, more))) for x, *more in batches]
+    scale = max(float(t.abs().max()) for o in outputs for t in (o.logits, o.heatmaps) if t is not None)
     verify_onnx(onnx_file, model, batches, atol=1e-4 * max(1.0, scale))
 
 
@@ -80,7 +86,8 @@ def test_a_training_step_runs_on_the_meta_device(name):
     task.to("meta").train()
     keypoints = torch.zeros(2, LIP_JOINTS.num_joints, 3, device="meta")
     batch = {"image": torch.zeros(2, 3, *SIZE, dtype=torch.uint8, device="meta"),
-             "label": torch.zeros(2, *SIZE, dtype=torch.uint8, device="meta"), "keypoints": keypoints}
-    loss = task.compute_loss(task(batch["image"]), batch)["loss"]
+             "label": torch.zeros(2, *SIZE, dtype=torch.uint8, device="meta"), "keypoints": keypoints,
+             "maps": extras(task.model, 2, device="meta")}
+    loss = task.compute_loss(task(batch["image"], **task.model_inputs(batch)), batch)["loss"]
     loss.backward()
     assert loss.device.type == "meta" and all(p.grad is not None for p in task.parameters() if p.requires_grad)

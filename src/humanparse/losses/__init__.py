@@ -16,6 +16,7 @@ from .cross_entropy import ParsingLoss, upsample_to
 from .heatmap import HeatmapLoss, HeatmapMSELoss
 from .hierarchy import HierarchyAttentionLoss
 from .hybrid import NoiseTolerantLoss
+from .masks import MaskL1Loss
 from .structure import StructureSensitiveLoss
 
 LOSSES: dict[str, type[Loss]] = {
@@ -25,6 +26,7 @@ LOSSES: dict[str, type[Loss]] = {
     "heatmap_mse": HeatmapMSELoss,
     "hierarchy_attention": HierarchyAttentionLoss,
     "noise_tolerant": NoiseTolerantLoss,
+    "mask_l1": MaskL1Loss,
 }
 # What a term of a config's loss list holds besides the loss's own options.
 TERM_KEYS = ("type", "weight", "start_epoch", "stop_epoch", "source")
@@ -118,6 +120,6 @@ def build_losses(
 
 
 __all__ = [
-    "ALL_SOURCES", "LOSSES", "SOURCES", "HeatmapLoss", "HeatmapMSELoss", "HierarchyAttentionLoss", "Loss", "LossConfigError", "LossContext", "LossTerm", "NoiseTolerantLoss", "ParsingLoss",
+    "ALL_SOURCES", "LOSSES", "SOURCES", "HeatmapLoss", "HeatmapMSELoss", "HierarchyAttentionLoss", "Loss", "LossConfigError", "LossContext", "LossTerm", "MaskL1Loss", "NoiseTolerantLoss", "ParsingLoss",
     "StructureSensitiveLoss", "build_losses", "check_loss_entry", "check_loss_list", "default_losses", "loss_options", "sample_source", "upsample_to",
 ]

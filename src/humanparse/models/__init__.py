@@ -20,6 +20,7 @@ from .output import ExtraInput, ModelOutput, extra_inputs_of
 from .pil import ParsingInducedPose
 from .pose_net import JPPNetPoseBranch, PoseNet, ResNetPose
 from .ssnan import SSNAN
+from .wshp import PriorRefiner
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "deeplab": DeepLab,
@@ -31,6 +32,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "pil": ParsingInducedPose,
     "ss_nan": SSNAN,
     "hipn": HIPN,
+    "wshp_refiner": PriorRefiner,
 }
 
 
@@ -66,6 +68,6 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
 
 
 __all__ = [
-    "MODELS", "AttentionToScale", "DeepLab", "ExtraInput", "HIPN", "JPPNet", "JPPNetPoseBranch", "ModelOutput", "ParsingInducedPose", "PoseNet",
+    "MODELS", "AttentionToScale", "DeepLab", "ExtraInput", "HIPN", "JPPNet", "JPPNetPoseBranch", "ModelOutput", "ParsingInducedPose", "PoseNet", "PriorRefiner",
     "ResNetPose", "SSNAN", "build_model", "extra_inputs_of", "predicts_joints", "predicts_parsing", "predicts_scale_weights",
 ]

@@ -1,0 +1,53 @@
+"""WSHP's refinement network: the image and its part-level prior in, refined per-class maps out.
+
+Fang et al., CVPR 2018, §3.5-3.6: Ŝ = f_r(I, P), a pix2pix U-Net (:class:`~humanparse.nn.unet.UNet`)
+over the image's three channels and the prior's C (one per class of the label schema, a named
+extra input, so that it is letterboxed, mirrored with its left/right channels swapped, saved and
+exported with the model), trained by L1 between sigmoid(output) and the label's one-hot masks
+(Eq. 6: :class:`~humanparse.losses.MaskL1Loss`, pure L1, no GAN). The paper's six body-part
+channels with an implicit background become the schema's classes, background included, so the
+label is the argmax as for every other parser (the paper's "background below 0.5" is the
+background channel winning). Output stride 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._checks import check_image_batch, positive_int
+from ..nn.unet import UNet
+from .output import ExtraInput, ModelOutput
+
+PRIOR = "prior"
+
+
+class PriorRefiner(nn.Module):
+    """The U-Net over image + prior (``depth`` 8 at 256 x 256 in the paper; ``base_width`` 64)."""
+
+    output_stride = 1
+
+    def __init__(self, num_classes: int, depth: int = 8, base_width: int = 64, dropout: float = 0.5) -> None:
+        super().__init__()
+        positive_int("num_classes", num_classes)
+        positive_int("base_width", base_width)
+        self.num_classes = num_classes
+        self.extra_inputs = {PRIOR: ExtraInput(num_classes, class_indexed=True)}
+        self.unet = UNet(3 + num_classes, num_classes, depth=positive_int("depth", depth), base_width=base_width,
+                         dropout=dropout)
+
+    @property
+    def default_loss(self) -> list[dict[str, Any]]:
+        return [{"type": "mask_l1"}]
+
+    def forward(self, x: torch.Tensor, prior: torch.Tensor) -> ModelOutput:
+        check_image_batch(x)
+        if prior.shape[0] != x.shape[0] or prior.shape[1] != self.num_classes or prior.shape[-2:] != x.shape[-2:]:
+            raise ValueError(f"the prior must be (B, {self.num_classes}, H, W) beside a {tuple(x.shape)} image, "
+                             f"got {tuple(prior.shape)}")
+        return ModelOutput(logits=self.unet(torch.cat([x, prior.to(x.dtype)], dim=1)))
+
+
+__all__ = ["PRIOR", "PriorRefiner"]

@@ -1,0 +1,55 @@
+"""WSHP's refinement network: the pix2pix U-Net's shapes (256 in, the paper's eight levels), the
+prior as a named extra input, and the L1 loss on the label's masks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from humanparse.losses import LOSSES, MaskL1Loss
+from humanparse.models import ModelOutput, build_model, extra_inputs_of
+from humanparse.nn.unet import UNet
+from humanparse.schemas import CCP
+
+
+def test_the_paper_unet_goes_down_to_1x1_at_256_and_back():
+    unet = UNet(3 + 7, 7).eval()
+    seen = []
+    hooks = [layer.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[-3:]))) for layer in unet.down]
+    with torch.no_grad():
+        out = unet(torch.randn(1, 10, 256, 256))
+    for h in hooks:
+        h.remove()
+    assert out.shape == (1, 7, 256, 256)
+    assert seen == [(64, 128, 128), (128, 64, 64), (256, 32, 32), (512, 16, 16), (512, 8, 8), (512, 4, 4),
+                    (512, 2, 2), (512, 1, 1)]
+    dropouts = [m for m in unet.up.modules() if isinstance(m, torch.nn.Dropout)]
+    assert len(dropouts) == 3 and all(d.p == 0.5 for d in dropouts)
+
+
+def test_any_size_is_padded_and_cropped_back():
+    unet = UNet(4, 2, depth=4, base_width=8).eval()
+    with torch.no_grad():
+        assert unet(torch.randn(2, 4, 37, 50)).shape == (2, 2, 37, 50)
+
+
+def test_the_refiner_takes_the_prior_by_name_and_checks_it():
+    model = build_model({"name": "wshp_refiner", "num_classes": CCP.num_classes, "depth": 4, "base_width": 8}).eval()
+    assert extra_inputs_of(model)["prior"].channels == CCP.num_classes and model.default_loss == [{"type": "mask_l1"}]
+    x, prior = torch.randn(1, 3, 48, 32), torch.rand(1, CCP.num_classes, 48, 32)
+    with torch.no_grad():
+        out = model(x, prior=prior).logits
+        assert out.shape == (1, CCP.num_classes, 48, 32)
+        assert not torch.allclose(model(x, prior=torch.zeros_like(prior)).logits, out)  # the prior is read
+    with pytest.raises(ValueError, match="the prior must be"):
+        model(x, prior=prior[:, :5])
+
+
+def test_the_l1_loss_is_zero_for_the_masks_and_mean_absolute_otherwise():
+    assert LOSSES["mask_l1"] is MaskL1Loss
+    label = torch.tensor([[[0, 1], [2, 255]]])
+    masks = torch.nn.functional.one_hot(label.clamp(max=2), 3).movedim(-1, 1).float()
+    perfect = ModelOutput(logits=(masks * 2 - 1) * 50)
+    assert MaskL1Loss()(perfect, {"label": label})["loss"] < 1e-6
+    half = ModelOutput(logits=torch.zeros(1, 3, 2, 2))  # sigmoid 0.5 everywhere: |0.5 - m| = 0.5
+    assert MaskL1Loss()(half, {"label": label})["loss"].item() == pytest.approx(0.5)
