@@ -115,7 +115,7 @@ class ExemplarBank:
         bones = torch.full((len(labels), height, width), NO_BONE, dtype=torch.uint8)
         for i, label in enumerate(labels):
             h, w = label.shape
-            canvas[i, :h, :w] = torch.from_numpy(np.asarray(label, dtype=np.uint8))
+            canvas[i, :h, :w] = torch.from_numpy(np.array(label, dtype=np.uint8))
             bones[i, :h, :w] = torch.from_numpy(assign_bones(label, ends[i]))
         return cls(canvas, bones, ends, [lb.shape for lb in labels], num_classes)
 

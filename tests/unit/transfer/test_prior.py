@@ -153,3 +153,38 @@ def test_the_batched_warps_equal_the_per_bone_loop():
     torch.testing.assert_close(morph_priors(bank, neighbours, targets, (64, 40), candidates=len(BONES)), loop)
     nearest = morph_priors(bank, neighbours, targets, (64, 40), chunk=2)  # three candidate bones, in chunks
     assert (nearest != loop).float().mean() < 0.01
+
+
+def test_priors_of_real_photos_from_their_pose_neighbours(shared_data):
+    from humanparse.data.readers import open_dataset
+    from humanparse.schemas import CCP
+    from humanparse.transfer.priors import PriorMaker, prior_counts, working_shape
+
+    ccp = shared_data / "ccp"
+    reader = open_dataset("ccp", ccp, keypoints=ccp / "keypoints" / "labeled_lip16.csv")
+    exemplars = [reader[i] for i in range(60)]
+    maker = PriorMaker([s.label for s in exemplars], np.stack([s.keypoints[0] for s in exemplars]), LIP_JOINTS,
+                       CCP.num_classes)
+    targets = [reader[i] for i in range(700, 704)]
+    keypoints = np.stack([s.keypoints[0] for s in targets])
+    priors = maker.priors(keypoints, [s.label.shape for s in targets], k=3)
+    truth_person = []
+    for s, prior in zip(targets, priors):
+        assert prior.shape == (CCP.num_classes, *working_shape(*s.label.shape)) and max(prior.shape[1:]) == 256
+        assert prior.min() >= 0 and prior.max() <= 1
+        np.testing.assert_allclose(prior_counts(prior, 3) / 3, prior, atol=1e-6)  # stored losslessly
+        from PIL import Image
+
+        truth = np.asarray(Image.fromarray(s.label).resize(prior.shape[1:][::-1], Image.NEAREST)) > 0
+        guess = prior[0] < 1  # some neighbour brings a class here
+        truth_person.append((guess & truth).sum() / truth.sum())
+    # The neighbours, morphed onto the people's own bones, cover most of each person (a teacher's joints).
+    assert np.mean(truth_person) > 0.6, truth_person
+    # A labelled person is never its own neighbour; training priors draw k of the n nearest.
+    own = np.stack([s.keypoints[0] for s in exemplars[:5]])
+    assert not (maker.neighbours(own, 5, exclude=range(5)) == torch.arange(5)[:, None]).any()
+    drawn = maker.priors(own, [s.label.shape for s in exemplars[:5]], k=3, n=5, exclude=range(5),
+                         generator=torch.Generator().manual_seed(0))
+    assert len(drawn) == 5
+    with pytest.raises(ValueError, match="not a prior of 2 neighbours"):
+        prior_counts(priors[0], 2)

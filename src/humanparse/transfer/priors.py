@@ -1,0 +1,99 @@
+"""Part-level priors for people from the labelled exemplars in similar poses (WSHP §3.3-3.4).
+
+:class:`PriorMaker` keeps the exemplars' labels at a working resolution (their longer side
+:data:`WORKING_SIDE`, the refinement network's input; aspect ratio kept) with their bones, and
+their normalised poses. For people given by their joints it retrieves the n most similar
+exemplars (never the person itself, where it is an exemplar), takes the k nearest (inference)
+or a random k of the n (training: k = 3 of n = 5), and morphs them onto the person's bones at
+the person's image shape, scaled to the working resolution.
+
+A prior is (C, h, w) float32, the fraction of the k neighbours that bring each class to a pixel,
+so k times it is a whole number: :func:`prior_counts` stores it as uint8 counts, losslessly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..schemas import JointSchema
+from .morph import ExemplarBank, bone_ends, morph_priors
+from .pose import choose_neighbours, nearest_exemplars, normalize_poses
+
+WORKING_SIDE = 256
+
+
+def working_shape(height: int, width: int, side: int = WORKING_SIDE) -> tuple[int, int]:
+    """An image's shape with its longer side ``side`` (aspect ratio kept, at least one pixel)."""
+    scale = side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _scaled(keypoints: np.ndarray, from_shape: tuple[int, int], to_shape: tuple[int, int]) -> np.ndarray:
+    out = np.array(keypoints, dtype=np.float32, copy=True)
+    out[..., 0] *= to_shape[1] / from_shape[1]
+    out[..., 1] *= to_shape[0] / from_shape[0]
+    return out
+
+
+class PriorMaker:
+    """Priors from ``labels`` (E (H, W) class ids) and ``keypoints`` ((E, K, 3), one person each,
+    in ``joint_schema``) of the labelled exemplars."""
+
+    def __init__(
+        self, labels: Sequence[np.ndarray], keypoints: np.ndarray, joint_schema: JointSchema, num_classes: int,
+        side: int = WORKING_SIDE,
+    ) -> None:
+        keypoints = np.asarray(keypoints, dtype=np.float32)
+        if len(labels) != len(keypoints) or not len(labels):
+            raise ValueError(f"{len(labels)} exemplar labels for {len(keypoints)} poses")
+        self.joint_schema, self.num_classes, self.side = joint_schema, num_classes, side
+        small, small_keypoints = [], []
+        for label, kp in zip(labels, keypoints):
+            shape = working_shape(*label.shape, side)
+            small.append(np.asarray(Image.fromarray(np.asarray(label, dtype=np.uint8)).resize(shape[::-1], Image.NEAREST)))
+            small_keypoints.append(_scaled(kp, label.shape, shape))
+        self.bank = ExemplarBank.build(small, np.stack(small_keypoints), joint_schema, num_classes)
+        self.poses = normalize_poses(keypoints, joint_schema)
+
+    def __len__(self) -> int:
+        return len(self.poses)
+
+    def neighbours(self, keypoints: np.ndarray, n: int, exclude: Sequence[int] | None = None) -> torch.Tensor:
+        """(Q, n) the n exemplars nearest in pose to each of the (Q, K, 3) people, nearest first;
+        ``exclude[q]``: the exemplar that person q is (never its own neighbour), or -1."""
+        return nearest_exemplars(normalize_poses(keypoints, self.joint_schema), self.poses, n, exclude)
+
+    def priors(
+        self, keypoints: np.ndarray, shapes: Sequence[tuple[int, int]], k: int = 3, n: int | None = None,
+        exclude: Sequence[int] | None = None, generator: torch.Generator | None = None,
+    ) -> list[np.ndarray]:
+        """One (C, h, w) prior per person (keypoints (Q, K, 3) in the pixels of an image of
+        ``shapes[q]``; the prior at that image's working shape): the mean of its k nearest
+        exemplars morphed onto it, or with ``n`` of a random k of its n nearest."""
+        keypoints = np.asarray(keypoints, dtype=np.float32)
+        pool = self.neighbours(keypoints, n if n is not None else k, exclude)
+        chosen = choose_neighbours(pool, k, generator) if n is not None else pool
+        work = [working_shape(*shape, self.side) for shape in shapes]
+        out: list[np.ndarray | None] = [None] * len(work)
+        for shape in sorted(set(work)):  # one batched morph per working shape
+            members = [q for q, s in enumerate(work) if s == shape]
+            scaled = np.stack([_scaled(keypoints[q], shapes[q], shape) for q in members])
+            morphed = morph_priors(self.bank, chosen[members], bone_ends(scaled, self.joint_schema), shape)
+            for q, prior in zip(members, morphed):
+                out[q] = prior.numpy()
+        return out  # type: ignore[return-value]
+
+
+def prior_counts(prior: np.ndarray, k: int) -> np.ndarray:
+    """A prior of k neighbours as uint8 counts (k times it): lossless, a quarter of float32."""
+    counts = np.rint(np.asarray(prior) * k)
+    if np.abs(counts - np.asarray(prior) * k).max() > 1e-3 or counts.max() > 255:
+        raise ValueError(f"not a prior of {k} neighbours (its values are not multiples of 1/{k})")
+    return counts.astype(np.uint8)
+
+
+__all__ = ["WORKING_SIDE", "PriorMaker", "prior_counts", "working_shape"]
