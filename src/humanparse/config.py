@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
         "pseudo_root": None,
         "pseudo_noise": "certainty_consistency",
         "pseudo_gamma": 0.5,  # the max_probability rule's threshold
+        # WSHP's refiner: {k: 3, n: 5} gives each sample a prior from the training split's labelled
+        # people in similar poses (training: a random k of the n nearest, never itself; val: k nearest).
+        "priors": None,
         "augment": {
             "scale": [0.75, 1.25],
             "rotation": 30.0,
@@ -74,6 +77,7 @@ DEFAULTS: dict[str, Any] = {
         "optimizer": "sgd",  # sgd | adamw | rmsprop
         "lr": 0.01,
         "momentum": 0.9,
+        "adam_beta1": 0.9,  # AdamW's first-moment decay (pix2pix and WSHP's refiner: 0.5)
         "weight_decay": 5.0e-4,
         "poly_power": 0.9,
         "lr_milestones": None,  # epochs at which lr is multiplied by lr_gamma (a step schedule instead of poly)
@@ -210,6 +214,9 @@ RULES: dict[str, Rule] = {
     "data.pseudo_root": NULL | PATH,
     "data.pseudo_noise": choice("certainty_consistency", "certainty", "consistency", "max_probability", "none"),
     "data.pseudo_gamma": number(0, 1),
+    "data.priors": NULL | Rule("{k: neighbours averaged, n: pool they are drawn from (null: the k nearest)}", lambda v: (
+        isinstance(v, dict) and set(v) <= {"k", "n"} and _is_int(v.get("k", 3)) and v.get("k", 3) >= 1
+        and (v.get("n", 5) is None or (_is_int(v.get("n", 5)) and v.get("n", 5) >= v.get("k", 3))))),
     "data.augment.scale": Rule("[low, high] zoom factors with 0 < low <= high",
                                lambda v: isinstance(v, list) and len(v) == 2 and all(_is_number(s) for s in v)
                                and 0 < v[0] <= v[1]),
@@ -224,6 +231,7 @@ RULES: dict[str, Rule] = {
     "train.optimizer": choice("sgd", "adamw", "rmsprop"),
     "train.lr": number(0, above=True),
     "train.momentum": number(0, 1, below=True),
+    "train.adam_beta1": number(0, 1, below=True),
     "train.weight_decay": number(0),
     "train.poly_power": number(0),
     "train.lr_milestones": NULL | Rule("an increasing list of positive epoch numbers", lambda v: (

@@ -3,6 +3,9 @@ prior as a named extra input, and the L1 loss on the label's masks."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
@@ -53,3 +56,33 @@ def test_the_l1_loss_is_zero_for_the_masks_and_mean_absolute_otherwise():
     assert MaskL1Loss()(perfect, {"label": label})["loss"] < 1e-6
     half = ModelOutput(logits=torch.zeros(1, 3, 2, 2))  # sigmoid 0.5 everywhere: |0.5 - m| = 0.5
     assert MaskL1Loss()(half, {"label": label})["loss"].item() == pytest.approx(0.5)
+
+
+def test_the_refiner_trains_on_ccp_with_priors_from_pose_neighbours(shared_data, tmp_path):
+    from helpers import metrics_rows
+    from humanparse.config import load_config
+    from humanparse.engine.data import HumanDataModule
+    from humanparse.engine.train import run_train
+
+    ccp = shared_data / "ccp"
+    config = load_config(None, [
+        "model={name: wshp_refiner, depth: 4, base_width: 8}", "data.format=ccp", f"data.root={ccp}",
+        f"data.keypoints={ccp / 'keypoints' / 'labeled_lip16.csv'}", "data.train_split=null", "data.val_split=null",
+        "data.train_ids=0001-0012", "data.val_ids=0701-0704", "data.input_size=[64, 48]", "data.batch_size=4",
+        "data.num_workers=0", "data.priors={k: 3, n: 5}", "train.max_epochs=2", "train.optimizer=adamw",
+        "train.adam_beta1=0.5", "train.weight_decay=0", "train.lr=0.0002", "train.accelerator=cpu", "train.devices=1", "train.log_every_n_steps=1",
+        f"train.out_dir={tmp_path / 'run'}",
+    ])
+    module = HumanDataModule(config["data"])
+    module.setup()
+    sample = module.train_set[(0, 0)]
+    prior = sample.maps["prior"]
+    assert prior.shape == (CCP.num_classes, 64, 48) and prior.min() >= 0 and prior.max() <= 1 + 1e-6
+    # Random k of n: another epoch draws other neighbours for the same person.
+    assert any(not np.array_equal(module.train_set[(e, 0)].maps["prior"], prior) for e in range(1, 6))
+    # Validation priors are the k nearest: the same every time.
+    assert np.array_equal(module.val_set[0].maps["prior"], module.val_set[0].maps["prior"])
+    summary = run_train(config, progress=False)
+    losses = [float(r["train/loss_mask_l1"]) for r in metrics_rows(tmp_path / "run") if r.get("train/loss_mask_l1")]
+    assert len(losses) == 6 and all(0 < v < 1 for v in losses)
+    assert (Path(summary["model"]) / "model.json").is_file()

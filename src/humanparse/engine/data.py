@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import lightning as L
 import numpy as np
@@ -109,12 +109,16 @@ class HumanDataset(Dataset):
     """A reader's samples (optionally a subset), transformed for training or evaluation."""
 
     def __init__(
-        self, reader: Reader, indices: Sequence[int], transform: TrainTransform | EvalTransform, seed: int = 0
+        self, reader: Reader, indices: Sequence[int], transform: TrainTransform | EvalTransform, seed: int = 0,
+        prepare: Callable[[Sample, np.random.Generator], Sample] | None = None,
     ) -> None:
+        """``prepare``: a step on each raw sample before the transform, with the sample's rng
+        (WSHP's prior, which must warp with the image)."""
         self.reader = reader
         self.indices = list(indices)
         self.transform = transform
         self.seed = seed
+        self.prepare = prepare
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -122,7 +126,10 @@ class HumanDataset(Dataset):
     def __getitem__(self, item: int | tuple[int, int]) -> Sample:
         epoch, index = item if isinstance(item, tuple) else (0, item)
         rng = np.random.default_rng([self.seed, epoch, index])
-        return self.transform(self.reader[self.indices[index]], rng)
+        sample = self.reader[self.indices[index]]
+        if self.prepare is not None:
+            sample = self.prepare(sample, rng)
+        return self.transform(sample, rng)
 
 
 def open_split(data: dict[str, Any], split_key: str, ids_key: str, labels_required: bool = True) -> tuple[Reader, list[int]]:
@@ -213,6 +220,27 @@ def open_pseudo_labels(data: dict[str, Any], schema: LabelSchema | None) -> Read
     return reader
 
 
+def prior_steps(
+    options: dict[str, Any], reader: Reader, indices: Sequence[int], schema: LabelSchema | None
+) -> tuple[Callable, Callable]:
+    """WSHP's priors (``data.priors: {k, n}``): the training split's labelled people are the
+    exemplars; a training sample gets a random k of its n nearest (never itself), a validation
+    sample its k nearest. Both steps add the ``prior`` map before augmentation."""
+    from ..transfer.priors import AddPrior, PriorMaker
+
+    if schema is None or reader.joint_schema is None:
+        raise ConfigError("data.priors needs labels and joints for the training split (data.keypoints for CCP)")
+    k, n = int(options.get("k", 3)), options.get("n", 5)
+    exemplars = [reader[i] for i in indices]
+    missing = [s.id for s in exemplars if s.keypoints is None or s.label is None]
+    if missing:
+        raise DataError(reader.root, f"data.priors: exemplars without labels or joints: {', '.join(missing[:5])}")
+    maker = PriorMaker([s.label for s in exemplars], np.stack([s.keypoints[0] for s in exemplars]),
+                       reader.joint_schema, schema.num_classes)
+    own = {s.id: i for i, s in enumerate(exemplars)}
+    return AddPrior(maker, k, None if n is None else int(n), own), AddPrior(maker, k, None, own)
+
+
 class HumanDataModule(L.LightningDataModule):
     """Train and validation loaders of a config (parsing, pose or both; pose-only data has no
     label schema); images stay uint8 until the GPU."""
@@ -246,7 +274,10 @@ class HumanDataModule(L.LightningDataModule):
             ),
             jitter=PhotometricJitter() if aug["jitter"] else None,
         )
-        self.train_set = HumanDataset(train_reader, train_idx, transform, seed=self.seed)
+        train_prior = val_prior = None
+        if data.get("priors") is not None:
+            train_prior, val_prior = prior_steps(data["priors"], train_reader, train_idx, self.schema)
+        self.train_set = HumanDataset(train_reader, train_idx, transform, seed=self.seed, prepare=train_prior)
         if data.get("pseudo_root") is not None:
             from ..data.readers.pseudo import NOISY
 
@@ -256,7 +287,7 @@ class HumanDataModule(L.LightningDataModule):
             self.train_set = MixedDataset([self.train_set, pseudo_set], {NOISY: MapSpec("mask")})
         if data["val_split"] is not None or data["val_ids"] is not None:
             val_reader, val_idx = open_split(data, "val_split", "val_ids")
-            self.val_set = HumanDataset(val_reader, val_idx, EvalTransform(self.input_size))
+            self.val_set = HumanDataset(val_reader, val_idx, EvalTransform(self.input_size), prepare=val_prior)
 
     def use_fill(self, fill: tuple[int, int, int]) -> None:
         """Letterbox and augment with ``fill``: the colour that normalises to zero under the

@@ -289,7 +289,8 @@ class HumanTask(L.LightningModule):
             {"params": rest, "lr": t["lr"] * t.get("head_lr_mult", 1.0)},
         ) if g["params"]]
         if t["optimizer"] == "adamw":
-            optimizer = torch.optim.AdamW(groups, lr=t["lr"], weight_decay=t["weight_decay"])
+            betas = (float(t.get("adam_beta1", 0.9)), 0.999)
+            optimizer = torch.optim.AdamW(groups, lr=t["lr"], betas=betas, weight_decay=t["weight_decay"])
         elif t["optimizer"] == "rmsprop":  # PIL's (the hourglass's) optimizer
             optimizer = torch.optim.RMSprop(groups, lr=t["lr"], weight_decay=t["weight_decay"])
         else:

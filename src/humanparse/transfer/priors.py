@@ -14,16 +14,20 @@ so k times it is a whole number: :func:`prior_counts` stores it as uint8 counts,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
+from ..data.sample import MapSpec, Sample
 from ..schemas import JointSchema
 from .morph import ExemplarBank, bone_ends, morph_priors
 from .pose import choose_neighbours, nearest_exemplars, normalize_poses
 
 WORKING_SIDE = 256
+PRIOR = "prior"  # the map name the refinement network reads (models/wshp.py)
 
 
 def working_shape(height: int, width: int, side: int = WORKING_SIDE) -> tuple[int, int]:
@@ -88,6 +92,27 @@ class PriorMaker:
         return out  # type: ignore[return-value]
 
 
+class AddPrior:
+    """The step that gives a sample its ``prior`` map before augmentation (so that it warps and
+    flips with the image): its person's prior from ``maker``, upsampled to the image's pixels.
+    ``n`` given: a random k of the n nearest exemplars, drawn from the sample's rng (training);
+    else the k nearest. ``exclude``: sample id -> its exemplar index, never its own neighbour."""
+
+    def __init__(self, maker: PriorMaker, k: int = 3, n: int | None = None, exclude: dict[str, int] | None = None) -> None:
+        self.maker, self.k, self.n, self.exclude = maker, k, n, dict(exclude or {})
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        if sample.keypoints is None or not len(sample.keypoints):
+            raise ValueError(f"sample {sample.id!r} has no joints: a prior needs the person's pose (data.keypoints)")
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        (prior,) = self.maker.priors(sample.keypoints[:1], [sample.size], self.k, self.n,
+                                     exclude=[self.exclude.get(sample.id, -1)], generator=generator)
+        full = F.interpolate(torch.from_numpy(prior)[None], size=sample.size, mode="bilinear", align_corners=False)[0]
+        maps = {**sample.maps, PRIOR: full.numpy()}
+        specs = {**sample.map_specs, PRIOR: MapSpec("continuous", class_indexed=True)}
+        return replace(sample, maps=maps, map_specs=specs)
+
+
 def prior_counts(prior: np.ndarray, k: int) -> np.ndarray:
     """A prior of k neighbours as uint8 counts (k times it): lossless, a quarter of float32."""
     counts = np.rint(np.asarray(prior) * k)
@@ -96,4 +121,4 @@ def prior_counts(prior: np.ndarray, k: int) -> np.ndarray:
     return counts.astype(np.uint8)
 
 
-__all__ = ["WORKING_SIDE", "PriorMaker", "prior_counts", "working_shape"]
+__all__ = ["PRIOR", "WORKING_SIDE", "AddPrior", "PriorMaker", "prior_counts", "working_shape"]
