@@ -193,6 +193,19 @@ def _cmd_pseudo_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_transfer_synthesize(args: argparse.Namespace) -> int:
+    from .transfer.synthesize import run_synthesize
+
+    record = run_synthesize(
+        _local_model(args.refiner, "--refiner"), args.config, args.out, split=args.split, keypoints=args.keypoints,
+        ids=args.ids, k=args.k, margin=args.margin, device=args.device,
+    )
+    print(f"wrote synthesised labels for {record['images']} images to {args.out}"
+          + (f" ({len(record['without_joints'])} without joints: background)" if record["without_joints"] else "")
+          + f"; train on them with data.pseudo_root={args.out}")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from .inference.export import export_onnx
 
@@ -407,6 +420,22 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--epsilon", type=float, default=1e-6, help="the smoothed Dirac's mass off the argmax (default 1e-6)")
     _add_max_pixels(pl, "an image")
     pl.set_defaults(func=_cmd_pseudo_label)
+
+    tr = sub.add_parser("transfer", help="pose-guided knowledge transfer (WSHP): labels for people with joints only")
+    tr_sub = tr.add_subparsers(dest="transfer_command", required=True)
+    syn = tr_sub.add_parser(
+        "synthesize", help="parsing labels for the people of a keypoint-only split, from pose-similar labelled people",
+    )
+    syn.add_argument("--refiner", required=True, help="the trained refinement network (wshp_refiner model folder)")
+    syn.add_argument("--config", required=True, help="a config whose data section's training split is the exemplars")
+    syn.add_argument("--split", help="the keypoint-only split of that dataset (e.g. unlabeled for CCP)")
+    syn.add_argument("--keypoints", required=True, help="the joints of the split's people (a LIP pose CSV)")
+    syn.add_argument("--ids", help="only these ids (a list, 'first-last' or an id-list file)")
+    syn.add_argument("--k", type=int, default=3, help="exemplars averaged into each prior (default 3)")
+    syn.add_argument("--margin", type=float, default=0.25, help="each person's box beyond its joints, per side")
+    syn.add_argument("--out", required=True, help="the folder of synthesised labels to write (a pseudo-label folder)")
+    syn.add_argument("--device", default="cpu")
+    syn.set_defaults(func=_cmd_transfer_synthesize)
 
     ex = sub.add_parser("export", help="export a saved model to ONNX (needs the onnx extra)")
     ex.add_argument("model", help="model folder (RUN/model), its model.json, or a bundled model's name")

@@ -58,22 +58,33 @@ def test_the_l1_loss_is_zero_for_the_masks_and_mean_absolute_otherwise():
     assert MaskL1Loss()(half, {"label": label})["loss"].item() == pytest.approx(0.5)
 
 
-def test_the_refiner_trains_on_ccp_with_priors_from_pose_neighbours(shared_data, tmp_path):
-    from helpers import metrics_rows
-    from humanparse.config import load_config
-    from humanparse.engine.data import HumanDataModule
-    from humanparse.engine.train import run_train
-
-    ccp = shared_data / "ccp"
-    config = load_config(None, [
+def refiner_overrides(ccp: Path, out: Path) -> list[str]:
+    return [
         "model={name: wshp_refiner, depth: 4, base_width: 8}", "data.format=ccp", f"data.root={ccp}",
         f"data.keypoints={ccp / 'keypoints' / 'labeled_lip16.csv'}", "data.train_split=null", "data.val_split=null",
         "data.train_ids=0001-0012", "data.val_ids=0701-0704", "data.input_size=[64, 48]", "data.batch_size=4",
         "data.num_workers=0", "data.priors={k: 3, n: 5}", "train.max_epochs=2", "train.optimizer=adamw",
-        "train.adam_beta1=0.5", "train.weight_decay=0", "train.lr=0.0002", "train.accelerator=cpu", "train.devices=1", "train.log_every_n_steps=1",
-        f"train.out_dir={tmp_path / 'run'}",
-    ])
-    module = HumanDataModule(config["data"])
+        "train.adam_beta1=0.5", "train.weight_decay=0", "train.lr=0.0002", "train.accelerator=cpu", "train.devices=1",
+        "train.log_every_n_steps=1", f"train.out_dir={out}",
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained_refiner(shared_data, tmp_path_factory) -> tuple[Path, Path]:
+    from humanparse.config import load_config
+    from humanparse.engine.train import run_train
+
+    run = tmp_path_factory.mktemp("refiner") / "run"
+    summary = run_train(load_config(None, refiner_overrides(shared_data / "ccp", run)), progress=False)
+    return run, Path(summary["model"])
+
+
+def test_the_refiner_trains_on_ccp_with_priors_from_pose_neighbours(shared_data, trained_refiner, tmp_path):
+    from helpers import metrics_rows
+    from humanparse.config import load_config
+    from humanparse.engine.data import HumanDataModule
+
+    module = HumanDataModule(load_config(None, refiner_overrides(shared_data / "ccp", tmp_path))["data"])
     module.setup()
     sample = module.train_set[(0, 0)]
     prior = sample.maps["prior"]
@@ -82,7 +93,32 @@ def test_the_refiner_trains_on_ccp_with_priors_from_pose_neighbours(shared_data,
     assert any(not np.array_equal(module.train_set[(e, 0)].maps["prior"], prior) for e in range(1, 6))
     # Validation priors are the k nearest: the same every time.
     assert np.array_equal(module.val_set[0].maps["prior"], module.val_set[0].maps["prior"])
-    summary = run_train(config, progress=False)
-    losses = [float(r["train/loss_mask_l1"]) for r in metrics_rows(tmp_path / "run") if r.get("train/loss_mask_l1")]
+    run, model = trained_refiner
+    losses = [float(r["train/loss_mask_l1"]) for r in metrics_rows(run) if r.get("train/loss_mask_l1")]
     assert len(losses) == 6 and all(0 < v < 1 for v in losses)
-    assert (Path(summary["model"]) / "model.json").is_file()
+    assert (model / "model.json").is_file()
+
+
+def test_labels_are_synthesised_for_keypoint_only_photos_from_the_command_line(shared_data, trained_refiner, tmp_path):
+    from PIL import Image
+
+    from humanparse.cli import main
+    from humanparse.data.readers import open_dataset
+
+    ccp = shared_data / "ccp"
+    config = tmp_path / "exemplars.yaml"
+    config.write_text(f"data: {{format: ccp, root: {ccp}, keypoints: {ccp / 'keypoints' / 'labeled_lip16.csv'}, "
+                      "train_split: null, train_ids: 0001-0012}\n")
+    out = tmp_path / "synth"
+    _, refiner = trained_refiner
+    assert main(["transfer", "synthesize", "--refiner", str(refiner), "--config", str(config),
+                 "--keypoints", str(ccp / "keypoints" / "labeled_lip16.csv"), "--ids", "0701-0703",
+                 "--out", str(out)]) == 0
+    reader = open_dataset("pseudo", out, noise="none")
+    assert [reader.sample_id(i) for i in range(len(reader))] == ["0701", "0702", "0703"]
+    for i in range(3):
+        sample = reader[i]
+        image = np.asarray(Image.open(ccp / "images" / f"{sample.id}.jpg"))
+        assert sample.label.shape == image.shape[:2] and sample.label.max() < CCP.num_classes
+    with pytest.raises(SystemExit):  # --keypoints is required: people need their joints
+        main(["transfer", "synthesize", "--refiner", str(refiner), "--config", str(config), "--out", str(tmp_path / "x")])

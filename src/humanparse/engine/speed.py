@@ -25,7 +25,9 @@ def task_from_config(config: dict[str, Any], device: torch.device, compile_model
     format's own, the joints are LIP's, and no pretrained weights are read."""
     data = config["data"]
     schema = get_label_schema(data["schema"] or get_format(data["format"]).default_schema)
-    spec = {**complete_spec(config["model"], schema, LIP_JOINTS), "pretrained": None}
+    spec = complete_spec(config["model"], schema, LIP_JOINTS)
+    if "pretrained" in spec:  # timing needs no weights
+        spec["pretrained"] = None
     task = HumanTask(
         spec, schema.to_dict(), tuple(data["input_size"]), config["train"], joint_schema=LIP_JOINTS.to_dict(),
         loss=config["loss"],

@@ -307,7 +307,9 @@ def export_model_file(task: HumanTask, config: dict[str, Any], out: Path, summar
     if config["eval"]["network_scales"] is not None:
         test_time["network_scales"] = list(config["eval"]["network_scales"])
     # The file holds all the weights: rebuilding it must not look for ImageNet weights again.
-    spec = {**task.hparams["model_spec"], "pretrained": None}
+    spec = dict(task.hparams["model_spec"])
+    if "pretrained" in spec:
+        spec["pretrained"] = None
     return save_model(
         out, model, spec, task.schema, tuple(task.input_size),
         task.preprocessing.mean, task.preprocessing.std,

@@ -82,6 +82,39 @@ def evidence(probabilities: np.ndarray, epsilon: float) -> dict[str, np.ndarray]
     }
 
 
+class PseudoLabelFolder:
+    """A pseudo-label folder being written (see the module docstring): :meth:`add` one image at a
+    time, :meth:`close` to record it. Used by ``pseudo-label`` and by WSHP's label synthesis."""
+
+    def __init__(self, out: str | Path, schema: LabelSchema, epsilon: float = DEFAULT_EPSILON) -> None:
+        self.out, self.schema, self.epsilon, self.count = Path(out), schema, epsilon, 0
+        if (self.out / PSEUDO_FILE).exists():
+            raise UsageError(f"{self.out} already holds pseudo-labels ({PSEUDO_FILE}); give another --out or remove it")
+        for folder in (IMAGES, LABELS, EVIDENCE):
+            (self.out / folder).mkdir(parents=True, exist_ok=True)
+
+    def add(self, image: Path, labels: np.ndarray, probabilities: np.ndarray, levels: list[np.ndarray] | None = None) -> None:
+        """One image's pseudo-label, from its (C, H, W) probabilities and, where the model has
+        them, its own level predictions."""
+        levels = level_predictions(self.schema, probabilities, levels)
+        shutil.copyfile(image, self.out / IMAGES / image.name)
+        write_label_png(self.out / LABELS / f"{image.stem}.png", labels, self.schema.flat_palette())
+        np.savez_compressed(
+            self.out / EVIDENCE / f"{image.stem}.npz", **evidence(probabilities, self.epsilon),
+            **{f"{LEVEL_PREFIX}{lv.name}": level for lv, level in zip(self.schema.hierarchy, levels)},
+        )
+        self.count += 1
+
+    def close(self, model: str | Path, levels_from: str, **facts: Any) -> dict[str, Any]:
+        record = {
+            "format": "pseudo", "model": str(model), "images": self.count, "epsilon": self.epsilon,
+            "levels": {"names": list(self.schema.level_names), "from": levels_from}, **facts,
+            "schema": self.schema.to_dict(),
+        }
+        (self.out / PSEUDO_FILE).write_text(json.dumps(record, indent=2))
+        return record
+
+
 def write_pseudo_labels(
     model: str | Path,
     inputs: Sequence[str | Path],
@@ -99,47 +132,26 @@ def write_pseudo_labels(
     from ..inference.predictor import Predictor
 
     images = collect_images(inputs)
-    out = Path(out)
-    if (out / PSEUDO_FILE).exists():
-        raise UsageError(f"{out} already holds pseudo-labels ({PSEUDO_FILE}); give another --out or remove it")
     saved = load_model(model)
     if saved.label_schema is None:
         raise UsageError(f"model {model} predicts no parsing: pseudo-labels need a parser")
     schema = saved.label_schema
+    folder = PseudoLabelFolder(out, schema, epsilon)
     predictor = Predictor.from_saved(saved, device=device)
     from_model = bool(schema.hierarchy) and hasattr(saved.model, "level_scores")
-    for folder in (IMAGES, LABELS, EVIDENCE):
-        (out / folder).mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(images), desc="pseudo-labelling", unit="img", disable=None if progress else True)
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
         arrays = [read_image(path, max_pixels) for path in chunk]
-        predictions = predictor.predict(arrays, probabilities=True, level_scores=from_model)
-        for path, prediction in zip(chunk, predictions):
+        for path, prediction in zip(chunk, predictor.predict(arrays, probabilities=True, level_scores=from_model)):
             assert prediction.labels is not None and prediction.probabilities is not None
-            levels = level_predictions(schema, prediction.probabilities, prediction.levels)
-            shutil.copyfile(path, out / IMAGES / path.name)
-            write_label_png(out / LABELS / f"{path.stem}.png", prediction.labels, schema.flat_palette())
-            np.savez_compressed(
-                out / EVIDENCE / f"{path.stem}.npz", **evidence(prediction.probabilities, epsilon),
-                **{f"{LEVEL_PREFIX}{lv.name}": level for lv, level in zip(schema.hierarchy, levels)},
-            )
+            folder.add(path, prediction.labels, prediction.probabilities, prediction.levels)
         bar.update(len(chunk))
     bar.close()
-    record = {
-        "format": "pseudo",
-        "model": str(model),
-        "images": len(images),
-        "epsilon": epsilon,
-        "levels": {"names": list(schema.level_names), "from": "the model's NIP maps" if from_model
-                   else "class probabilities summed per coarse class"},
-        "schema": schema.to_dict(),
-    }
-    (out / PSEUDO_FILE).write_text(json.dumps(record, indent=2))
-    return record
+    return folder.close(model, "the model's NIP maps" if from_model else "class probabilities summed per coarse class")
 
 
 __all__ = [
-    "EVIDENCE", "IMAGES", "LABELS", "LEVEL_PREFIX", "PSEUDO_FILE", "collect_images", "evidence", "level_predictions",
+    "EVIDENCE", "IMAGES", "LABELS", "LEVEL_PREFIX", "PSEUDO_FILE", "PseudoLabelFolder", "collect_images", "evidence", "level_predictions",
     "write_pseudo_labels",
 ]
