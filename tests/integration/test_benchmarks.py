@@ -20,6 +20,7 @@ SCRIPTS = {
     "speed/throughput.py": ["machine", "models", "loader"],
     "speed/predict_memory.py": ["settings", "machine", "rows"],
     "speed/input_sizes.py": ["config", "cpu_threads", "rows"],
+    "speed/priors.py": ["settings", "machine", "data", "rows"],
     "ablations/jppnet.py": ["settings", "machine", "protocol", "parsing_phase1", "rows"],
     "ablations/structure_loss.py": ABLATION_KEYS,
     "ablations/ssnan.py": ABLATION_KEYS,

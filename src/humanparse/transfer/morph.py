@@ -202,13 +202,13 @@ def _morph_chunk(
     # A candidate brings its class where the sampled pixel belongs to that bone (outside the
     # canvas grid_sample gives 0, background, which brings nothing).
     hit = usable & (bone == near) & (label > 0)
-    label = torch.where(hit, label, 0)
+    # A class counts once per neighbour and pixel, whichever candidate bones bring it: sorted
+    # over the candidates, a class equal to the one before it is a repeat.
+    label, _ = torch.where(hit, label, 0).sort(dim=2)
+    first = torch.ones_like(label, dtype=torch.bool)
+    first[:, :, 1:] = label[:, :, 1:] != label[:, :, :-1]
     counts = torch.zeros(q, bank.num_classes, h * w)
-    for j in range(k):
-        present = torch.zeros(q, bank.num_classes, h * w, dtype=torch.bool)
-        for b in range(c):  # any candidate bone may bring a class; a miss writes background, reset below
-            present.scatter_(1, label[:, j, b : b + 1], True)
-        counts += present
+    counts.scatter_add_(1, label.reshape(q, k * c, h * w), (first & (label > 0)).reshape(q, k * c, h * w).float())
     prior = (counts / k).view(q, bank.num_classes, h, w)
     prior[:, 0] = 1 - prior[:, 1:].amax(dim=1)
     return prior
