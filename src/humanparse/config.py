@@ -214,8 +214,10 @@ RULES: dict[str, Rule] = {
     "data.pseudo_root": NULL | PATH,
     "data.pseudo_noise": choice("certainty_consistency", "certainty", "consistency", "max_probability", "none"),
     "data.pseudo_gamma": number(0, 1),
-    "data.priors": NULL | Rule("{k: neighbours averaged, n: pool they are drawn from (null: the k nearest)}", lambda v: (
-        isinstance(v, dict) and set(v) <= {"k", "n"} and _is_int(v.get("k", 3)) and v.get("k", 3) >= 1
+    "data.priors": NULL | Rule("{k: neighbours averaged, n: pool they are drawn from (null: the k nearest), "
+                               "kind: parts or skeleton}", lambda v: (
+        isinstance(v, dict) and set(v) <= {"k", "n", "kind"} and v.get("kind", "parts") in ("parts", "skeleton")
+        and _is_int(v.get("k", 3)) and v.get("k", 3) >= 1
         and (v.get("n", 5) is None or (_is_int(v.get("n", 5)) and v.get("n", 5) >= v.get("k", 3))))),
     "data.augment.scale": Rule("[low, high] zoom factors with 0 < low <= high",
                                lambda v: isinstance(v, list) and len(v) == 2 and all(_is_number(s) for s in v)

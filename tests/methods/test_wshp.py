@@ -122,3 +122,37 @@ def test_labels_are_synthesised_for_keypoint_only_photos_from_the_command_line(s
         assert sample.label.shape == image.shape[:2] and sample.label.max() < CCP.num_classes
     with pytest.raises(SystemExit):  # --keypoints is required: people need their joints
         main(["transfer", "synthesize", "--refiner", str(refiner), "--config", str(config), "--out", str(tmp_path / "x")])
+
+
+def test_the_skeleton_map_prior_draws_one_channel_per_bone_kind_left_and_right_merged():
+    from humanparse.schemas import LIP_JOINTS
+    from humanparse.transfer.priors import SKELETON_CHANNELS, skeleton_map
+
+    kp = np.zeros((16, 3), dtype=np.float32)
+    names = {n: i for i, n in enumerate(LIP_JOINTS.joints)}
+    for name, xy in {"upper_neck": (50, 20), "head_top": (50, 5), "l_hip": (60, 60), "r_hip": (40, 60),
+                     "l_shoulder": (65, 25), "l_elbow": (75, 40), "r_shoulder": (35, 25), "r_elbow": (25, 40)}.items():
+        kp[names[name]] = (*xy, 2)
+    sticks = skeleton_map(kp, (100, 100), LIP_JOINTS, side=100)
+    assert sticks.shape == (len(SKELETON_CHANNELS), 100, 100) and set(np.unique(sticks)) <= {0.0, 1.0}
+    upper_arm = sticks[SKELETON_CHANNELS.index("upper_arm")]
+    assert upper_arm[32, 70] == 1 and upper_arm[32, 30] == 1  # both arms in one channel
+    assert sticks[SKELETON_CHANNELS.index("lower_leg")].sum() == 0  # no knees, no lower legs
+    assert sticks[SKELETON_CHANNELS.index("head"), 12, 50] == 1
+    # A stick is STICK_WIDTH pixels across at the working resolution.
+    assert 5 <= sticks[SKELETON_CHANNELS.index("head"), 12].sum() <= 9
+    refiner = build_model({"name": "wshp_refiner", "num_classes": 5, "depth": 3, "base_width": 4, "prior": "skeleton"})
+    spec = extra_inputs_of(refiner)["prior"]
+    assert spec.channels == 6 and not spec.class_indexed
+
+
+def test_the_data_module_gives_skeleton_priors_without_exemplars(shared_data, tmp_path):
+    from humanparse.config import load_config
+    from humanparse.engine.data import HumanDataModule
+
+    overrides = [o if not o.startswith("data.priors=") else "data.priors={kind: skeleton}"
+                 for o in refiner_overrides(shared_data / "ccp", tmp_path)]
+    module = HumanDataModule(load_config(None, overrides)["data"])
+    module.setup()
+    prior = module.train_set[(0, 0)].maps["prior"]
+    assert prior.shape == (6, 64, 48) and prior.max() > 0

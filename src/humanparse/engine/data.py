@@ -225,11 +225,15 @@ def prior_steps(
 ) -> tuple[Callable, Callable]:
     """WSHP's priors (``data.priors: {k, n}``): the training split's labelled people are the
     exemplars; a training sample gets a random k of its n nearest (never itself), a validation
-    sample its k nearest. Both steps add the ``prior`` map before augmentation."""
+    sample its k nearest. Both steps add the ``prior`` map before augmentation. ``{kind:
+    skeleton}``: the skeleton-map prior instead (sticks along the bones, no exemplars)."""
     from ..transfer.priors import AddPrior, PriorMaker
 
     if schema is None or reader.joint_schema is None:
         raise ConfigError("data.priors needs labels and joints for the training split (data.keypoints for CCP)")
+    if options.get("kind", "parts") == "skeleton":
+        step = AddPrior(None, skeleton=reader.joint_schema)
+        return step, step
     k, n = int(options.get("k", 3)), options.get("n", 5)
     exemplars = [reader[i] for i in indices]
     missing = [s.id for s in exemplars if s.keypoints is None or s.label is None]

@@ -17,11 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_image_batch, positive_int
+from .._checks import check_image_batch, one_of, positive_int
 from ..nn.unet import UNet
 from .output import ExtraInput, ModelOutput
 
 PRIOR = "prior"
+SKELETON_CHANNELS = 6  # transfer.priors.SKELETON_CHANNELS: head, torso, upper/lower arm, upper/lower leg
 
 
 class PriorRefiner(nn.Module):
@@ -29,13 +30,20 @@ class PriorRefiner(nn.Module):
 
     output_stride = 1
 
-    def __init__(self, num_classes: int, depth: int = 8, base_width: int = 64, dropout: float = 0.5) -> None:
+    def __init__(
+        self, num_classes: int, depth: int = 8, base_width: int = 64, dropout: float = 0.5, prior: str = "parts",
+    ) -> None:
+        """``prior``: "parts", the part-level prior (one channel per class), or "skeleton", the
+        skeleton map of the paper's Table 2 (six bone kinds, ``data.priors: {kind: skeleton}``)."""
         super().__init__()
         positive_int("num_classes", num_classes)
         positive_int("base_width", base_width)
-        self.num_classes = num_classes
-        self.extra_inputs = {PRIOR: ExtraInput(num_classes, class_indexed=True)}
-        self.unet = UNet(3 + num_classes, num_classes, depth=positive_int("depth", depth), base_width=base_width,
+        one_of("prior", prior, ("parts", "skeleton"))
+        self.num_classes, self.prior_kind = num_classes, prior
+        channels = num_classes if prior == "parts" else SKELETON_CHANNELS
+        # A class prior swaps its left/right channels with a mirrored image; a skeleton map has none.
+        self.extra_inputs = {PRIOR: ExtraInput(channels, class_indexed=prior == "parts")}
+        self.unet = UNet(3 + channels, num_classes, depth=positive_int("depth", depth), base_width=base_width,
                          dropout=dropout)
 
     @property
@@ -44,8 +52,9 @@ class PriorRefiner(nn.Module):
 
     def forward(self, x: torch.Tensor, prior: torch.Tensor) -> ModelOutput:
         check_image_batch(x)
-        if prior.shape[0] != x.shape[0] or prior.shape[1] != self.num_classes or prior.shape[-2:] != x.shape[-2:]:
-            raise ValueError(f"the prior must be (B, {self.num_classes}, H, W) beside a {tuple(x.shape)} image, "
+        channels = self.extra_inputs[PRIOR].channels
+        if prior.shape[0] != x.shape[0] or prior.shape[1] != channels or prior.shape[-2:] != x.shape[-2:]:
+            raise ValueError(f"the prior must be (B, {channels}, H, W) beside a {tuple(x.shape)} image, "
                              f"got {tuple(prior.shape)}")
         return ModelOutput(logits=self.unet(torch.cat([x, prior.to(x.dtype)], dim=1)))
 

@@ -92,18 +92,53 @@ class PriorMaker:
         return out  # type: ignore[return-value]
 
 
+# The skeleton-map prior of the paper's Table 2 (sticks of width 7 between joints, as Xia et al.):
+# one channel per bone kind, left and right merged, so that a mirrored image needs no swap.
+SKELETON_CHANNELS = ("head", "torso", "upper_arm", "lower_arm", "upper_leg", "lower_leg")
+STICK_WIDTH = 7  # pixels at the working resolution
+
+
+def skeleton_map(keypoints: np.ndarray, shape: tuple[int, int], joint_schema: JointSchema,
+                 side: int = WORKING_SIDE) -> np.ndarray:
+    """(6, H, W) float32 0/1 sticks along a person's bones over an image of ``shape``, one
+    channel per bone kind (:data:`SKELETON_CHANNELS`), :data:`STICK_WIDTH` pixels wide at the
+    working resolution (wider in proportion on a larger image)."""
+    import cv2
+
+    from .morph import BONES
+
+    ends = bone_ends(np.asarray(keypoints, dtype=np.float32)[None], joint_schema)[0]
+    width = max(1, round(STICK_WIDTH * max(shape) / side))
+    out = np.zeros((len(SKELETON_CHANNELS), *shape), dtype=np.uint8)
+    for (name, _, _), (p0, p1) in zip(BONES, ends):
+        if np.isfinite(p0).all() and np.isfinite(p1).all():
+            channel = SKELETON_CHANNELS.index(name.removeprefix("l_").removeprefix("r_"))
+            canvas = np.ascontiguousarray(out[channel])
+            cv2.line(canvas, tuple(int(round(v)) for v in p0), tuple(int(round(v)) for v in p1), 1, width, cv2.LINE_8)
+            out[channel] = canvas
+    return out.astype(np.float32)
+
+
 class AddPrior:
     """The step that gives a sample its ``prior`` map before augmentation (so that it warps and
     flips with the image): its person's prior from ``maker``, upsampled to the image's pixels.
     ``n`` given: a random k of the n nearest exemplars, drawn from the sample's rng (training);
     else the k nearest. ``exclude``: sample id -> its exemplar index, never its own neighbour."""
 
-    def __init__(self, maker: PriorMaker, k: int = 3, n: int | None = None, exclude: dict[str, int] | None = None) -> None:
-        self.maker, self.k, self.n, self.exclude = maker, k, n, dict(exclude or {})
+    def __init__(
+        self, maker: PriorMaker | None, k: int = 3, n: int | None = None, exclude: dict[str, int] | None = None,
+        skeleton: JointSchema | None = None,
+    ) -> None:
+        """``skeleton``: the skeleton-map prior (:func:`skeleton_map`) in that joint schema instead."""
+        self.maker, self.k, self.n, self.exclude, self.skeleton = maker, k, n, dict(exclude or {}), skeleton
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         if sample.keypoints is None or not len(sample.keypoints):
             raise ValueError(f"sample {sample.id!r} has no joints: a prior needs the person's pose (data.keypoints)")
+        if self.skeleton is not None:
+            maps = {**sample.maps, PRIOR: skeleton_map(sample.keypoints[0], sample.size, self.skeleton)}
+            return replace(sample, maps=maps, map_specs={**sample.map_specs, PRIOR: MapSpec("continuous")})
+        assert self.maker is not None
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         (prior,) = self.maker.priors(sample.keypoints[:1], [sample.size], self.k, self.n,
                                      exclude=[self.exclude.get(sample.id, -1)], generator=generator)
@@ -121,4 +156,4 @@ def prior_counts(prior: np.ndarray, k: int) -> np.ndarray:
     return counts.astype(np.uint8)
 
 
-__all__ = ["PRIOR", "WORKING_SIDE", "AddPrior", "PriorMaker", "prior_counts", "working_shape"]
+__all__ = ["PRIOR", "SKELETON_CHANNELS", "WORKING_SIDE", "AddPrior", "PriorMaker", "skeleton_map", "prior_counts", "working_shape"]
