@@ -198,7 +198,7 @@ def _cmd_transfer_synthesize(args: argparse.Namespace) -> int:
 
     record = run_synthesize(
         _local_model(args.refiner, "--refiner"), args.config, args.out, split=args.split, keypoints=args.keypoints,
-        ids=args.ids, k=args.k, margin=args.margin, device=args.device,
+        ids=args.ids, root=args.root, k=args.k, margin=args.margin, device=args.device,
     )
     print(f"wrote synthesised labels for {record['images']} images to {args.out}"
           + (f" ({len(record['without_joints'])} without joints: background)" if record["without_joints"] else "")
@@ -429,7 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--refiner", required=True, help="the trained refinement network (wshp_refiner model folder)")
     syn.add_argument("--config", required=True, help="a config whose data section's training split is the exemplars")
     syn.add_argument("--split", help="the keypoint-only split of that dataset (e.g. unlabeled for CCP)")
-    syn.add_argument("--keypoints", required=True, help="the joints of the split's people (a LIP pose CSV)")
+    syn.add_argument("--keypoints", help="the joints of the split's people (a LIP pose CSV; CCP needs it, LIP-layout "
+                     "data may bring its own)")
+    syn.add_argument("--root", help="the targets' dataset folder, in the config's format (default: the config's)")
     syn.add_argument("--ids", help="only these ids (a list, 'first-last' or an id-list file)")
     syn.add_argument("--k", type=int, default=3, help="exemplars averaged into each prior (default 3)")
     syn.add_argument("--margin", type=float, default=0.25, help="each person's box beyond its joints, per side")

@@ -26,6 +26,7 @@ SCRIPTS = {
     "ablations/ssnan.py": ABLATION_KEYS,
     "ablations/pil.py": ["settings", "machine", "protocol", "synth"],
     "ablations/hipn.py": ABLATION_KEYS,
+    "ablations/wshp.py": ABLATION_KEYS,
 }
 
 

@@ -1,7 +1,8 @@
 """WSHP's label synthesis (§3.7): parsing labels for people who only have joints.
 
 For every person of every image: the person's box from its joints, enlarged by ``margin`` on
-each side; its prior from the k exemplars nearest in pose (:class:`~.priors.PriorMaker`); the
+each side; its prior from the k exemplars nearest in pose (:class:`~.priors.PriorMaker`; or its
+skeleton map, for a refiner trained on those); the
 refinement network on the box with that prior (the predictor's top-down view: the box
 letterboxed, the maps warped back onto the image); the result pasted into the image's label,
 where people overlap the more confident one winning. Pixels outside every box are background.
@@ -25,7 +26,7 @@ from tqdm import tqdm
 from ..data.readers import Reader
 from ..data.sample import MISSING
 from ..errors import UsageError
-from .priors import PRIOR, PriorMaker
+from .priors import PRIOR, PriorMaker, skeleton_map
 
 DEFAULT_MARGIN = 0.25
 
@@ -68,6 +69,7 @@ def synthesize_labels(
     if schema.num_classes != maker.num_classes:
         raise UsageError(f"the refiner has {schema.num_classes} classes and the exemplars {maker.num_classes}")
     predictor = Predictor.from_saved(saved, device=device)
+    skeleton = getattr(saved.model, "prior_kind", "parts") == "skeleton"  # the skeleton-map prior instead
     folder = PseudoLabelFolder(out, schema)
     skipped: list[str] = []
     for i in tqdm(range(len(targets)), desc="synthesising", unit="img", disable=None if progress else True):
@@ -82,9 +84,12 @@ def synthesize_labels(
         for person, box in zip(people, boxes):
             if box is None:
                 continue
-            (prior,) = maker.priors(person[None], [sample.size], k=k)
-            full = F.interpolate(torch.from_numpy(prior)[None], size=sample.size, mode="bilinear",
-                                 align_corners=False)[0].numpy()
+            if skeleton:
+                full = skeleton_map(person, sample.size, maker.joint_schema)
+            else:
+                (prior,) = maker.priors(person[None], [sample.size], k=k)
+                full = F.interpolate(torch.from_numpy(prior)[None], size=sample.size, mode="bilinear",
+                                     align_corners=False)[0].numpy()
             (prediction,) = predictor.predict([sample.image], probabilities=True, inputs=[{PRIOR: full}], boxes=[box])
             x0, y0, x1, y1 = prediction.window  # type: ignore[misc]
             window = probabilities[:, y0:y1, x0:x1]
@@ -97,14 +102,16 @@ def synthesize_labels(
 
 
 def run_synthesize(
-    refiner: str | Path, config_path: str | Path, out: str | Path, *, split: str | None, keypoints: str | Path,
-    ids: str | None = None, k: int = 3, margin: float = DEFAULT_MARGIN, device: str = "cpu", progress: bool = True,
+    refiner: str | Path, config_path: str | Path, out: str | Path, *, split: str | None,
+    keypoints: str | Path | None = None, ids: str | None = None, root: str | Path | None = None, k: int = 3,
+    margin: float = DEFAULT_MARGIN, device: str = "cpu", progress: bool = True,
 ) -> dict[str, Any]:
     """``humanparse transfer synthesize``: the exemplars are the config's training split (labels
-    and joints); the targets its dataset's ``split`` (optionally the ``ids``) with the joints of
-    ``keypoints``."""
+    and joints); the targets the ``split`` (optionally the ``ids``) of its dataset or of another
+    folder of its format (``root``), with the joints of ``keypoints`` (a LIP pose CSV: CCP's
+    detector joints; LIP-layout data may use its own pose CSV)."""
     from ..config import load_config
-    from ..data.readers import open_dataset
+    from ..data.readers import get_format, open_dataset
     from ..engine.data import open_split, select_ids
     from ..schemas import get_label_schema
 
@@ -116,8 +123,16 @@ def run_synthesize(
     schema = getattr(reader, "schema", None) or get_label_schema(data["schema"])
     maker = PriorMaker([s.label for s in exemplars], np.stack([s.keypoints[0] for s in exemplars]),
                        reader.joint_schema, schema.num_classes)
-    targets = open_dataset(data["format"], data["root"], split=split, schema=data["schema"], keypoints=keypoints,
-                           labels_required=False)
+    options: dict[str, Any] = {"labels_required": False}
+    if keypoints is not None:
+        if get_format(data["format"]).takes_keypoints_file:
+            options["keypoints"] = keypoints
+        elif data["format"] == "lip":
+            options["pose_csv"] = keypoints
+        else:
+            raise UsageError(f"the {data['format']!r} format takes no joints file; its targets need joints of their own")
+    targets = open_dataset(data["format"], root if root is not None else data["root"], split=split,
+                           schema=data["schema"], **options)
     if ids is not None:
         chosen = select_ids([targets.sample_id(i) for i in range(len(targets))], ids)
         targets = _Selection(targets, chosen)  # type: ignore[assignment]
