@@ -149,6 +149,17 @@ def parsing_scores(result: Evaluation) -> dict[str, float]:
     }
 
 
+def parsing_table(title: str, rows: dict[str, dict[str, Any]], extra: Sequence[tuple[str, str]] = ()) -> str:
+    """Rows of parsing scores as text: mIoU, pixel and mean accuracy, then each ``extra``
+    (header, key) column a row has (blank where it has none)."""
+    width = max([len(n) for n in rows] + [20]) + 2
+    lines = [title, f"{'':<{width}} {'mIoU':>6} {'PixAcc':>7} {'MeanAcc':>8}" + "".join(f" {h:>8}" for h, _ in extra)]
+    for name, r in rows.items():
+        cells = "".join(f" {r[key]:8.2f}" if key in r else f" {'':>8}" for _, key in extra)
+        lines.append(f"{name:<{width}} {r['miou']:6.2f} {r['pixel_accuracy']:7.2f} {r['mean_accuracy']:8.2f}{cells}")
+    return "\n".join(lines)
+
+
 def write_results(args: argparse.Namespace, protocol: str, **results: Any) -> None:
     """The settings, the machine, the scoring protocol and the results as JSON in ``args.out``."""
     write_json(args.out, {

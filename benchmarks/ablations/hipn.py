@@ -48,6 +48,7 @@ NOISE_RULES = {"max probability (NLNL)": "max_probability", "certainty": "certai
 HYBRID_LOSS = ("loss=[{type: cross_entropy, source: labelled}, {type: hierarchy_attention, source: labelled},"
                " {type: noise_tolerant, source: pseudo, alpha: 0.5}]")
 BLIND_LOSS = "loss=[{type: cross_entropy}, {type: hierarchy_attention, source: labelled}]"
+EXTRA = (("train s", "train_seconds"),)
 
 
 class Dataset:
@@ -166,15 +167,6 @@ def table2(dataset: Dataset, args: argparse.Namespace, pseudo: Path, label: str,
     return rows
 
 
-def format_rows(title: str, rows: dict[str, Any]) -> str:
-    lines = [title, f"{'':<28} {'mIoU':>6} {'PixAcc':>7} {'MeanAcc':>8} {'ident.':>7} {'train s':>8}"]
-    for name, r in rows.items():
-        ident = f"{r['identification_accuracy']:7.2f}" if "identification_accuracy" in r else f"{'':>7}"
-        lines.append(f"{name:<28} {r['miou']:6.2f} {r['pixel_accuracy']:7.2f} {r['mean_accuracy']:8.2f} {ident} "
-                     f"{r['train_seconds']:8.0f}")
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     bench.add_synthetic_arguments(parser, "runs/bench/hipn", images=600)
@@ -199,17 +191,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         results[name] = {}
         if 1 in args.tables:
             results[name]["table1"] = table1(dataset, args.stages)
-            tables.append(format_rows(f"{name}: Table 1 (stages and directions)", results[name]["table1"]))
+            tables.append(bench.parsing_table(f"{name}: Table 1 (stages and directions)", results[name]["table1"], EXTRA))
         if 3 in args.tables or 2 in args.tables:
             rows, pseudo = table3(dataset, args)
             if 3 in args.tables:
                 results[name]["table3"] = rows
                 for label, fraction_rows in rows.items():
-                    tables.append(format_rows(f"{name}: Table 3, labelled {label}", fraction_rows))
+                    tables.append(bench.parsing_table(f"{name}: Table 3, labelled {label}", fraction_rows, EXTRA))
             if 2 in args.tables:
                 label = f"1/{args.fractions[0]}"
                 results[name]["table2"] = table2(dataset, args, pseudo[label], label, rows[label]["+ HL"])
-                tables.append(format_rows(f"{name}: Table 2 (noise identification, {label})", results[name]["table2"]))
+                tables.append(bench.parsing_table(f"{name}: Table 2 (noise identification, {label})", results[name]["table2"],
+                                                  (("ident.", "identification_accuracy"), *EXTRA)))
     print("\n" + "\n\n".join(tables))
     bench.write_results(
         args, "validation split, one scale, no flip; mIoU over classes present; identification accuracy: "

@@ -188,12 +188,6 @@ def table1(setting: Setting, args: argparse.Namespace) -> dict[str, Any]:
     return rows
 
 
-def format_rows(title: str, rows: dict[str, Any]) -> str:
-    lines = [title, f"{'':<32} {'mIoU':>6} {'PixAcc':>7} {'MeanAcc':>8}"]
-    lines += [f"{n:<32} {r['miou']:6.2f} {r['pixel_accuracy']:7.2f} {r['mean_accuracy']:8.2f}" for n, r in rows.items()]
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     bench.add_synthetic_arguments(parser, "runs/bench/wshp", images=400)
@@ -215,11 +209,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         results[name] = {}
         if 2 in args.tables:
             results[name]["table2"] = table2(setting, args)
-            tables.append(format_rows(f"{name}: Table 2 (synthesised labels of the validation people)",
+            tables.append(bench.parsing_table(f"{name}: Table 2 (synthesised labels of the validation people)",
                                       results[name]["table2"]))
         if 1 in args.tables:
             results[name]["table1"] = table1(setting, args)
-            tables.append(format_rows(f"{name}: Table 1 (parser on validation)", results[name]["table1"]))
+            tables.append(bench.parsing_table(f"{name}: Table 1 (parser on validation)", results[name]["table1"]))
     print("\n" + "\n\n".join(tables))
     bench.write_results(args, "synthesised labels against the validation people's true labels; parsers on the "
                         "validation split, one scale, no flip; mIoU over classes present", rows=results)
