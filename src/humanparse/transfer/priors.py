@@ -23,7 +23,7 @@ from PIL import Image
 
 from ..data.sample import MapSpec, Sample
 from ..schemas import JointSchema
-from .morph import ExemplarBank, bone_ends, morph_priors
+from .morph import ExemplarBank, bone_ends, morph_priors, splat_priors
 from .pose import choose_neighbours, nearest_exemplars, normalize_poses
 
 WORKING_SIDE = 256
@@ -49,8 +49,13 @@ class PriorMaker:
 
     def __init__(
         self, labels: Sequence[np.ndarray], keypoints: np.ndarray, joint_schema: JointSchema, num_classes: int,
-        side: int = WORKING_SIDE,
+        side: int = WORKING_SIDE, method: str = "splat",
     ) -> None:
+        """``method``: "splat" (forward mapping of the neighbours' pixels, the fast default) or
+        "inverse" (every target pixel sampled back through its candidate bones)."""
+        if method not in ("splat", "inverse"):
+            raise ValueError(f"method must be splat or inverse, not {method!r}")
+        self.morph = splat_priors if method == "splat" else morph_priors
         keypoints = np.asarray(keypoints, dtype=np.float32)
         if len(labels) != len(keypoints) or not len(labels):
             raise ValueError(f"{len(labels)} exemplar labels for {len(keypoints)} poses")
@@ -86,7 +91,7 @@ class PriorMaker:
         for shape in sorted(set(work)):  # one batched morph per working shape
             members = [q for q, s in enumerate(work) if s == shape]
             scaled = np.stack([_scaled(keypoints[q], shapes[q], shape) for q in members])
-            morphed = morph_priors(self.bank, chosen[members], bone_ends(scaled, self.joint_schema), shape)
+            morphed = self.morph(self.bank, chosen[members], bone_ends(scaled, self.joint_schema), shape)
             for q, prior in zip(members, morphed):
                 out[q] = prior.numpy()
         return out  # type: ignore[return-value]

@@ -10,7 +10,7 @@ import torch
 from humanparse.data.sample import MISSING, VISIBLE
 from humanparse.schemas import LIP_JOINTS
 from humanparse.transfer.morph import (
-    BONES, NO_BONE, ExemplarBank, assign_bones, bone_ends, morph_loop, morph_priors, similarity_from,
+    BONES, NO_BONE, ExemplarBank, assign_bones, bone_ends, morph_loop, morph_priors, similarity_from, splat_priors,
 )
 from humanparse.transfer.pose import choose_neighbours, nearest_exemplars, normalize_poses, pose_distances
 
@@ -153,6 +153,10 @@ def test_the_batched_warps_equal_the_per_bone_loop():
     torch.testing.assert_close(morph_priors(bank, neighbours, targets, (64, 40), candidates=len(BONES)), loop)
     nearest = morph_priors(bank, neighbours, targets, (64, 40), chunk=2)  # three candidate bones, in chunks
     assert (nearest != loop).float().mean() < 0.01
+    # Forward mapping: the same prior but where a carried point rounds across a pixel edge.
+    splatted = splat_priors(bank, neighbours, targets, (64, 40), chunk=2)
+    assert splatted.shape == loop.shape and (splatted != loop).float().mean() < 0.05  # thin strokes: many edges
+    assert set(torch.unique(splat_priors(bank, neighbours[:, :1], targets, (64, 40))[:, 1:]).tolist()) <= {0.0, 1.0}
 
 
 def test_priors_of_real_photos_from_their_pose_neighbours(shared_data):
