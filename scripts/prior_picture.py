@@ -35,8 +35,7 @@ def main() -> None:
     ids = [reader.sample_id(i) for i in range(len(reader))]
     first, last = args.exemplars.split("-")
     exemplars = [reader[i] for i, name in enumerate(ids) if first <= name <= last]
-    maker = PriorMaker([s.label for s in exemplars], np.stack([s.keypoints[0] for s in exemplars]), LIP_JOINTS,
-                       CCP.num_classes)
+    maker = PriorMaker.from_samples(exemplars, LIP_JOINTS, CCP.num_classes)
     palette = CCP.palette_array().astype(np.float32)
     rows = []
     for name in args.ids:

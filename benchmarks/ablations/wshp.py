@@ -136,8 +136,7 @@ def prior_only(setting: Setting, k: int) -> dict[str, float]:
     data = load_config(None, setting.data)["data"]
     reader, train = open_split(data, "train_split", "train_ids")
     exemplars = [reader[i] for i in train]
-    maker = PriorMaker([s.label for s in exemplars], np.stack([s.keypoints[0] for s in exemplars]),
-                       reader.joint_schema, reader.schema.num_classes)
+    maker = PriorMaker.from_samples(exemplars, reader.joint_schema, reader.schema.num_classes)
     val_reader, val = open_split(data, "val_split", "val_ids")
     matrix = ConfusionMatrix(reader.schema.num_classes)
     for i in val:

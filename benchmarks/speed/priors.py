@@ -87,8 +87,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     exemplars, targets = samples[: -args.targets], samples[-args.targets :]
     schema_classes = int(max(int(s.label.max()) for s in samples)) + 1
     num_classes = 59 if "CCP" in source else max(20, schema_classes)
-    (maker, build_seconds) = timed(lambda: PriorMaker(
-        [s.label for s in exemplars], np.stack([s.keypoints[0] for s in exemplars]), LIP_JOINTS, num_classes))
+    (maker, build_seconds) = timed(lambda: PriorMaker.from_samples(exemplars, LIP_JOINTS, num_classes))
     keypoints = np.stack([s.keypoints[0] for s in targets])
     neighbours, retrieval = timed(lambda: maker.neighbours(keypoints, args.k), repeats=3)
     # One working shape for all targets, the first one's: the rows compare one batch of work.

@@ -32,6 +32,7 @@ from .data.image_io import DEFAULT_MAX_PIXELS
 from .errors import ConfigError  # re-exported: its historic home
 from .io import local_path, parse_yaml, read_yaml_mapping, yaml_problem
 from .losses import check_loss_list
+from .semi.noise import NOISE_RULES
 
 
 DEFAULTS: dict[str, Any] = {
@@ -212,7 +213,7 @@ RULES: dict[str, Rule] = {
     "data.num_workers": integer(0),
     "data.max_pixels": (NULL | integer(1)).said("a positive number of pixels, or null (no limit)"),
     "data.pseudo_root": NULL | PATH,
-    "data.pseudo_noise": choice("certainty_consistency", "certainty", "consistency", "max_probability", "none"),
+    "data.pseudo_noise": choice(*NOISE_RULES),
     "data.pseudo_gamma": number(0, 1),
     "data.priors": NULL | Rule("{k: neighbours averaged, n: pool they are drawn from (null: the k nearest), "
                                "kind: parts or skeleton}", lambda v: (

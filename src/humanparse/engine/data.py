@@ -236,11 +236,10 @@ def prior_steps(
         return step, step
     k, n = int(options.get("k", 3)), options.get("n", 5)
     exemplars = [reader[i] for i in indices]
-    missing = [s.id for s in exemplars if s.keypoints is None or s.label is None]
-    if missing:
-        raise DataError(reader.root, f"data.priors: exemplars without labels or joints: {', '.join(missing[:5])}")
-    maker = PriorMaker([s.label for s in exemplars], np.stack([s.keypoints[0] for s in exemplars]),
-                       reader.joint_schema, schema.num_classes)
+    try:
+        maker = PriorMaker.from_samples(exemplars, reader.joint_schema, schema.num_classes)
+    except ValueError as e:
+        raise DataError(reader.root, f"data.priors: {e}") from None
     own = {s.id: i for i, s in enumerate(exemplars)}
     return AddPrior(maker, k, None if n is None else int(n), own), AddPrior(maker, k, None, own)
 

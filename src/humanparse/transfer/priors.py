@@ -68,6 +68,15 @@ class PriorMaker:
         self.bank = ExemplarBank.build(small, np.stack(small_keypoints), joint_schema, num_classes)
         self.poses = normalize_poses(keypoints, joint_schema)
 
+    @classmethod
+    def from_samples(cls, samples: Sequence[Sample], joint_schema: JointSchema, num_classes: int, **options) -> PriorMaker:
+        """The exemplars of labelled samples with joints (each sample's first person)."""
+        missing = [s.id for s in samples if s.keypoints is None or s.label is None]
+        if missing:
+            raise ValueError(f"exemplars without labels or joints: {', '.join(missing[:5])}")
+        return cls([s.label for s in samples], np.stack([s.keypoints[0] for s in samples]), joint_schema, num_classes,
+                   **options)
+
     def __len__(self) -> int:
         return len(self.poses)
 

@@ -121,8 +121,7 @@ def run_synthesize(
         raise UsageError(f"{config_path}: the training split has no joints (data.keypoints): no exemplar poses")
     exemplars = [reader[i] for i in indices]
     schema = getattr(reader, "schema", None) or get_label_schema(data["schema"])
-    maker = PriorMaker([s.label for s in exemplars], np.stack([s.keypoints[0] for s in exemplars]),
-                       reader.joint_schema, schema.num_classes)
+    maker = PriorMaker.from_samples(exemplars, reader.joint_schema, schema.num_classes)
     options: dict[str, Any] = {"labels_required": False}
     if keypoints is not None:
         if get_format(data["format"]).takes_keypoints_file:
