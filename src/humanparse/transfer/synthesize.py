@@ -14,7 +14,6 @@ opens and that ``data.pseudo_root`` trains any parser on beside the labelled dat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,22 +132,11 @@ def run_synthesize(
     targets = open_dataset(data["format"], root if root is not None else data["root"], split=split,
                            schema=data["schema"], **options)
     if ids is not None:
+        from torch.utils.data import Subset
+
         chosen = select_ids([targets.sample_id(i) for i in range(len(targets))], ids)
-        targets = _Selection(targets, chosen)  # type: ignore[assignment]
+        targets = Subset(targets, chosen)  # type: ignore[assignment]
     return synthesize_labels(refiner, maker, targets, out, k=k, margin=margin, device=device, progress=progress)
-
-
-class _Selection:
-    """Some samples of a reader, by index."""
-
-    def __init__(self, reader: Reader, indices: Sequence[int]) -> None:
-        self.reader, self.indices = reader, list(indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, i: int):
-        return self.reader[self.indices[i]]
 
 
 __all__ = ["DEFAULT_MARGIN", "person_box", "run_synthesize", "synthesize_labels"]
