@@ -18,7 +18,8 @@ treated as keypoint-only):
                          for the keypoint-only people, scored on validation.
 
     python benchmarks/ablations/wshp.py [--datasets synth ccp] [--tables 1 2] [--refiner-epochs 20]
-                                        [--parser-epochs 8] [--ks 1 3 5 7] [--fractions 8 1]
+                                        [--refiner-width 64] [--ccp-size 256 256] [--parser-epochs 8]
+                                        [--ks 1 3 5 7] [--fractions 8 1]
                                         [--out FILE] [--smoke]
 
 ``--smoke``: synthetic humans only, 16 people at 64x64, a three-level U-Net, one epoch per row.
@@ -66,7 +67,7 @@ class Setting:
             self.keypoints = keypoints
             self.unlabelled = ("unlabeled", self.root / "keypoints" / "unlabeled_lip16.csv")
             self.unlabelled_root = self.root
-            self.size = [256, 256]
+            self.size = list(args.ccp_size)
 
     def config_file(self, name: str, overrides: list[str]) -> Path:
         """The overrides written as a config file (what ``transfer synthesize`` reads)."""
@@ -79,7 +80,7 @@ class Setting:
 
     def refiner(self, name: str, prior: str, priors: str) -> Path:
         """Train the refinement network with one kind of prior; its model folder."""
-        depth, width = (3, 8) if self.args.smoke else (8, 64)
+        depth, width = (3, 8) if self.args.smoke else (8, self.args.refiner_width)
         out = self.work / f"refiner_{name}"
         overrides = [f"model={REFINER % (depth, width, prior)}", *self.data, f"data.input_size={self.size}",
                      f"data.priors={priors}", "data.batch_size=4", "train.optimizer=adamw", "train.adam_beta1=0.5",
@@ -194,6 +195,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--datasets", nargs="+", choices=tuple(PARSERS), default=["synth"])
     parser.add_argument("--tables", nargs="+", type=int, choices=(1, 2), default=[2, 1])
     parser.add_argument("--refiner-epochs", type=int, default=20)
+    parser.add_argument("--refiner-width", type=int, default=64, help="the U-Net's first width (the paper's 64)")
+    parser.add_argument("--ccp-size", nargs=2, type=int, default=[256, 256], metavar=("H", "W"),
+                        help="CCP: the refiner's input size")
     parser.add_argument("--parser-epochs", type=int, default=8)
     parser.add_argument("--ks", nargs="+", type=int, default=[1, 3, 5, 7])
     parser.add_argument("--fractions", nargs="+", type=int, default=[8, 1], help="labelled parts: 1/N of train")

@@ -15,6 +15,7 @@ import torch
 
 from ..data.readers import get_format
 from ..data.sample import VISIBLE
+from ..models import extra_inputs_of
 from ..schemas import LIP_JOINTS, get_label_schema
 from .task import HumanTask
 from .train import complete_spec
@@ -43,7 +44,8 @@ def task_from_config(config: dict[str, Any], device: torch.device, compile_model
 
 
 def random_batch(task: HumanTask, batch_size: int, device: torch.device, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A batch of random uint8 images, labels of the task's classes and visible joints inside the image."""
+    """A batch of random uint8 images, labels of the task's classes, visible joints inside the image
+    and, under ``maps``, a random map for each extra input the model takes (a WSHP prior, ...)."""
     assert task.schema is not None
     height, width = task.input_size
     generator = torch.Generator().manual_seed(seed)
@@ -52,7 +54,9 @@ def random_batch(task: HumanTask, batch_size: int, device: torch.device, seed: i
     num_joints = task.joint_schema.num_joints if task.joint_schema is not None else 0
     xy = torch.rand(batch_size, 1, num_joints, 2, generator=generator) * torch.tensor([width - 1, height - 1])
     keypoints = torch.cat([xy, torch.full_like(xy[..., :1], float(VISIBLE))], dim=-1)
-    return {"image": images.to(device), "label": labels.to(device), "keypoints": keypoints.to(device)}
+    maps = {name: torch.rand(batch_size, spec.channels, height, width, generator=generator).to(device)
+            for name, spec in extra_inputs_of(task.model).items()}
+    return {"image": images.to(device), "label": labels.to(device), "keypoints": keypoints.to(device), "maps": maps}
 
 
 def _sync(device: torch.device) -> None:
@@ -84,7 +88,7 @@ def time_training(
 
     def step() -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            output = task(batch["image"])
+            output = task(batch["image"], **task.model_inputs(batch))
         loss = task.compute_loss(output, batch)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -95,17 +99,18 @@ def time_training(
 
 @torch.inference_mode()
 def time_inference(
-    task: HumanTask, images: torch.Tensor, steps: int, warmup: int = 1, bf16: bool = False
+    task: HumanTask, batch: dict[str, torch.Tensor], steps: int, warmup: int = 1, bf16: bool = False
 ) -> tuple[float, float]:
     """As :func:`time_training`, for the forward pass in evaluation mode."""
     task.eval()
-    device = images.device
+    device = batch["image"].device
+    inputs = task.model_inputs(batch)
 
     def step() -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            task(images)
+            task(batch["image"], **inputs)
 
-    return _timed(step, device, steps, warmup, images.shape[0])
+    return _timed(step, device, steps, warmup, batch["image"].shape[0])
 
 
 def measure_speed(
@@ -116,7 +121,7 @@ def measure_speed(
     task = task_from_config(config, device, compile_model)
     batch = random_batch(task, batch_size, device)
     train_ips, train_warmup = time_training(task, batch, steps, warmup, bf16)
-    infer_ips, infer_warmup = time_inference(task, batch["image"], steps, warmup, bf16)
+    infer_ips, infer_warmup = time_inference(task, batch, steps, warmup, bf16)
     return {"train_images_per_s": train_ips, "infer_images_per_s": infer_ips, "warmup_s": train_warmup + infer_warmup}
 
 

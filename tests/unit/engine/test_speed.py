@@ -27,3 +27,15 @@ def test_measure_speed_times_a_training_step_and_inference() -> None:
     speed = measure_speed(load_config(None, TINY), torch.device("cpu"), batch_size=1, steps=1)
     assert set(speed) == {"train_images_per_s", "infer_images_per_s", "warmup_s"}
     assert all(value > 0 for value in speed.values())
+
+
+def test_a_model_with_an_extra_input_is_timed_with_a_random_map_of_it() -> None:
+    config = load_config(None, [
+        "model={name: wshp_refiner, depth: 3, base_width: 4, prior: parts}", "data.input_size=[32, 32]",
+        "data.priors={k: 1, n: 1}",
+    ])
+    task = task_from_config(config, torch.device("cpu"))
+    batch = random_batch(task, 2, torch.device("cpu"))
+    assert batch["maps"]["prior"].shape == (2, task.schema.num_classes, 32, 32)
+    speed = measure_speed(config, torch.device("cpu"), batch_size=1, steps=1)
+    assert speed["train_images_per_s"] > 0 and speed["infer_images_per_s"] > 0
