@@ -5,17 +5,23 @@ Every failure is a :class:`DataError` that names the file and the problem.
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ..schemas.base import IGNORE_INDEX
 from ..errors import DataError  # re-exported: its historic home
+
+
+class PixelLimitError(DataError):
+    """An image (or label map, video frame) whose declared size is over the pixel limit."""
+
 
 # A truncated file must fail loudly, not decode into a half-grey image.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -32,7 +38,7 @@ def check_pixel_count(path: str | Path, height: int, width: int, max_pixels: int
     """A :class:`DataError` naming the file and its declared size when ``height x width`` is
     over ``max_pixels`` (None: no limit)."""
     if max_pixels is not None and height * width > max_pixels:
-        raise DataError(
+        raise PixelLimitError(
             path,
             f"{what} is {width}x{height} pixels (W x H, {height * width:,} in all), over the limit of "
             f"{max_pixels:,} (raise it with --max-pixels / max_pixels)",
@@ -72,21 +78,32 @@ def _open(path: str | Path, what: str, max_pixels: int | None = DEFAULT_MAX_PIXE
     if not exists:
         raise DataError(path, f"{what} file does not exist")
     with _own_pixel_limit():
-        try:
-            img = Image.open(path)  # reads the header only
-        except UnidentifiedImageError:
-            raise DataError(path, f"unreadable {what}: not a known image format") from None
-        except (OSError, SyntaxError, ValueError) as e:
-            raise DataError(path, f"unreadable or truncated {what}: {e}") from None
-        try:
-            check_pixel_count(path, img.height, img.width, max_pixels, what)
-            img.load()
-        except DataError:
-            img.close()
-            raise
-        except (OSError, SyntaxError, ValueError) as e:
-            img.close()
-            raise DataError(path, f"unreadable or truncated {what}: {e}") from None
+        return _open_source(path, path, what, max_pixels)
+
+
+def _open_source(source: Path | io.BytesIO, name: str | Path, what: str, max_pixels: int | None) -> Image.Image:
+    """Open and decode ``source`` (a file, or bytes in memory) with the header's size checked
+    first; ``name`` stands for it in errors."""
+    try:
+        img = Image.open(source)  # reads the header only
+    except UnidentifiedImageError:
+        raise DataError(name, f"unreadable {what}: not a known image format") from None
+    except Image.DecompressionBombError as e:  # Pillow's own guard, where it is on
+        raise PixelLimitError(name, f"{what} is over Pillow's decompression-bomb limit: {e}") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DataError(name, f"unreadable or truncated {what}: {e}") from None
+    try:
+        check_pixel_count(name, img.height, img.width, max_pixels, what)
+        img.load()
+    except DataError:
+        img.close()
+        raise
+    except Image.DecompressionBombError as e:
+        img.close()
+        raise PixelLimitError(name, f"{what} is over Pillow's decompression-bomb limit: {e}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        img.close()
+        raise DataError(name, f"unreadable or truncated {what}: {e}") from None
     return img
 
 
@@ -102,7 +119,17 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     scaled down to 8 bits. An image over ``max_pixels`` (None: no limit) is refused from its
     header, before it is decoded.
     """
-    img = _open(path, "image", max_pixels)
+    return _to_rgb(_open(path, "image", max_pixels), path)
+
+
+def decode_image(data: bytes, name: str = "upload", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """:func:`read_image` for the bytes of an encoded image (an upload); ``name`` stands for the
+    file in errors. Pillow's decompression-bomb guard stays on beside ``max_pixels``; either
+    refusal is a :class:`PixelLimitError`."""
+    return _to_rgb(_open_source(io.BytesIO(data), name, "image", max_pixels), name)
+
+
+def _to_rgb(img: Image.Image, path: str | Path) -> np.ndarray:
     try:
         img = ImageOps.exif_transpose(img)
     except Exception as e:  # a corrupt EXIF block should not hide the pixels' problem
@@ -187,8 +214,8 @@ def check_label_values(label: np.ndarray, num_classes: int, path: str | Path = "
         )
 
 
-def write_label_png(path: str | Path, label: np.ndarray, palette_flat: Sequence[int]) -> None:
+def write_label_png(path: str | Path | BinaryIO, label: np.ndarray, palette_flat: Sequence[int]) -> None:
     """Write class ids as a palette PNG: the pixels are ids, the palette shows them in colour."""
     img = Image.fromarray(np.asarray(label, dtype=np.uint8), mode="P")
     img.putpalette(list(palette_flat))
-    img.save(path, optimize=False)
+    img.save(path, format="PNG", optimize=False)  # a path or a binary file
