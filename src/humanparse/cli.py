@@ -224,6 +224,24 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .errors import UsageError
+    from .io import local_path
+    from .serve import run_server
+
+    for value in args.model or []:
+        local_path(value, "--model", UsageError)
+    if args.max_pixels is None:
+        raise UsageError("the server needs a pixel limit: --max-pixels N with N > 0")
+    from .serve.app import ServeSettings
+
+    settings = ServeSettings(
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels,
+        max_batch=1 if args.no_batching else args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
+    )
+    return run_server(args.model or [None], host=args.host, port=args.port, device=args.device, settings=settings)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -447,6 +465,28 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--dynamo", action="store_true", help="use the torch.export-based exporter")
     ex.add_argument("--verify", action="store_true", help="check onnxruntime against PyTorch after export")
     ex.set_defaults(func=_cmd_export)
+
+    se = sub.add_parser("serve", help="an HTTP API and a web page that parse photos (needs the serve extra)")
+    se.add_argument(
+        "--model", action="append", metavar="NAME|PATH",
+        help="a bundled model's name or a model folder; repeat to serve several (the first is the default; "
+        "default: the bundled default)",
+    )
+    se.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    se.add_argument("--port", type=int, default=8000)
+    se.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    se.add_argument("--max-batch", type=int, default=8, help="images in one forward pass at most (default 8)")
+    se.add_argument("--max-wait-ms", type=float, default=10.0,
+                    help="how long a request waits for others to batch with (default 10)")
+    se.add_argument("--no-batching", action="store_true", help="one forward pass per request")
+    se.add_argument("--max-queue", type=int, default=32,
+                    help="requests waiting per model before 503 with Retry-After (default 32)")
+    se.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload accepted (default 20 MB)")
+    se.add_argument(
+        "--max-pixels", type=_pixel_count, default=40_000_000, metavar="N",
+        help="an image over N pixels is refused from its header, before it is decoded (default 40,000,000)",
+    )
+    se.set_defaults(func=_cmd_serve)
 
     demo = sub.add_parser(
         "demo", help="synthetic humans -> train a small parser on the CPU -> evaluate -> predict (no download)"
