@@ -21,6 +21,7 @@ SCRIPTS = {
     "speed/predict_memory.py": ["settings", "machine", "rows"],
     "speed/input_sizes.py": ["config", "cpu_threads", "rows"],
     "speed/priors.py": ["settings", "machine", "data", "rows"],
+    "speed/serve.py": ["settings", "machine", "protocol", "rows"],
     "ablations/jppnet.py": ["settings", "machine", "protocol", "parsing_phase1", "rows"],
     "ablations/structure_loss.py": ABLATION_KEYS,
     "ablations/ssnan.py": ABLATION_KEYS,
