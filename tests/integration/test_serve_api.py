@@ -245,3 +245,15 @@ def test_names_settings_and_a_missing_model_are_checked(model_dirs, tmp_path):
 
     with pytest.raises(HumanparseError):
         load_served_models([str(tmp_path / "nothing")])
+
+
+def test_the_serve_command_refuses_bad_options_before_loading(capsys, tmp_path):
+    from humanparse.cli import main
+
+    assert main(["serve", "--max-pixels", "0"]) == 2
+    assert "pixel limit" in capsys.readouterr().err
+    assert main(["serve", "--port", "70000"]) == 2
+    assert "--port" in capsys.readouterr().err
+    assert main(["serve", "--model", "https://example.com/model"]) == 2
+    assert main(["serve", "--model", str(tmp_path / "missing"), "--port", "8123"]) == 2
+    assert "missing" in capsys.readouterr().err

@@ -11,8 +11,12 @@ import ipaddress
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from .app import ServedModel, ServeSettings
 
 LOCALHOST = "127.0.0.1"
 
@@ -26,7 +30,9 @@ def model_name(value: str | None, path: Path) -> str:
     return folder.parent.name if folder.name == "model" and folder.parent.name else folder.name
 
 
-def load_served_models(values: Sequence[str | None], device: str = "cpu", settings=None) -> list:
+def load_served_models(
+    values: Sequence[str | None], device: str = "cpu", settings: ServeSettings | None = None
+) -> list[ServedModel]:
     """A :class:`~humanparse.serve.app.ServedModel` for each ``--model`` value (None: the bundled default)."""
     from ..bundled import resolve_model
     from ..inference.model_file import load_model
@@ -34,7 +40,8 @@ def load_served_models(values: Sequence[str | None], device: str = "cpu", settin
     from .app import ServedModel, ServeSettings
 
     settings = settings or ServeSettings()
-    served, names = [], set()
+    served: list[ServedModel] = []
+    names: set[str] = set()
     for value in values or [None]:
         path = resolve_model(value)
         saved = load_model(path, device)
@@ -48,7 +55,8 @@ def load_served_models(values: Sequence[str | None], device: str = "cpu", settin
 
 
 def run_server(
-    values: Sequence[str | None], host: str = LOCALHOST, port: int = 8000, device: str = "cpu", settings=None,
+    values: Sequence[str | None], host: str = LOCALHOST, port: int = 8000, device: str = "cpu",
+    settings: ServeSettings | None = None,
 ) -> int:
     """Load the models and serve them until interrupted."""
     try:
@@ -65,9 +73,16 @@ def run_server(
         loopback = host == "localhost"
     if not loopback:
         print(f"serving on {host}: other machines can reach this server (there is no authentication)", file=sys.stderr)
-    app = create_app(load_served_models(values, device, settings), *(() if settings is None else (settings,)))
+    from .app import ServeSettings
+
+    settings = settings or ServeSettings()
+    models = load_served_models(values, device, settings)
+    app = create_app(models, settings)
     print(f"humanparse serve: http://{host}:{port}/ (API under /v1, schema at /v1/openapi.json)", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level="info", workers=1)
+    # Connections beyond what the queues can hold (and a few for health checks) get uvicorn's 503
+    # before their uploads are read, so memory stays bounded however many clients come.
+    limit = len(models) * (settings.max_queue + settings.max_batch) + 8
+    uvicorn.run(app, host=host, port=port, log_level="info", workers=1, limit_concurrency=limit)
     return 0
 
 
