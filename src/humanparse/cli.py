@@ -201,7 +201,8 @@ def _cmd_transfer_synthesize(args: argparse.Namespace) -> int:
         ids=args.ids, root=args.root, k=args.k, margin=args.margin, device=args.device,
     )
     print(f"wrote synthesised labels for {record['images']} images to {args.out}"
-          + (f" ({len(record['without_joints'])} without joints: background)" if record["without_joints"] else "")
+          + (f" ({len(record['without_joints'])} without a usable person: background)" if record["without_joints"] else "")
+          + (f"; {len(record['without_torso'])} people without a torso left out" if record.get("without_torso") else "")
           + f"; train on them with data.pseudo_root={args.out}")
     return 0
 

@@ -13,6 +13,8 @@ so k times it is a whole number: :func:`prior_counts` stores it as uint8 counts,
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -80,6 +82,12 @@ class PriorMaker:
     def __len__(self) -> int:
         return len(self.poses)
 
+    def retrievable(self, keypoints: np.ndarray) -> np.ndarray:
+        """(Q,) bool: which of the (Q, K, 3) people have a pose to retrieve neighbours by (a torso
+        and at least one joint shared with the exemplars)."""
+        queries = np.isfinite(normalize_poses(np.asarray(keypoints, dtype=np.float32), self.joint_schema)).all(-1)
+        return (queries.astype(np.int64) @ np.isfinite(self.poses).all(-1).T.astype(np.int64) > 0).any(1)
+
     def neighbours(self, keypoints: np.ndarray, n: int, exclude: Sequence[int] | None = None) -> torch.Tensor:
         """(Q, n) the n exemplars nearest in pose to each of the (Q, K, 3) people, nearest first;
         ``exclude[q]``: the exemplar that person q is (never its own neighbour), or -1."""
@@ -143,8 +151,11 @@ class AddPrior:
         self, maker: PriorMaker | None, k: int = 3, n: int | None = None, exclude: dict[str, int] | None = None,
         skeleton: JointSchema | None = None,
     ) -> None:
-        """``skeleton``: the skeleton-map prior (:func:`skeleton_map`) in that joint schema instead."""
+        """``skeleton``: the skeleton-map prior (:func:`skeleton_map`) in that joint schema instead.
+        A person whose pose retrieves no exemplar (no torso among its joints) gets an empty prior
+        (all zeros: no neighbour contributed), with a warning naming the sample once."""
         self.maker, self.k, self.n, self.exclude, self.skeleton = maker, k, n, dict(exclude or {}), skeleton
+        self.without_pose: set[str] = set()
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         if sample.keypoints is None or not len(sample.keypoints):
@@ -154,8 +165,15 @@ class AddPrior:
             return replace(sample, maps=maps, map_specs={**sample.map_specs, PRIOR: MapSpec("continuous")})
         assert self.maker is not None
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        (prior,) = self.maker.priors(sample.keypoints[:1], [sample.size], self.k, self.n,
-                                     exclude=[self.exclude.get(sample.id, -1)], generator=generator)
+        if self.maker.retrievable(sample.keypoints[:1])[0]:
+            (prior,) = self.maker.priors(sample.keypoints[:1], [sample.size], self.k, self.n,
+                                         exclude=[self.exclude.get(sample.id, -1)], generator=generator)
+        else:
+            if sample.id not in self.without_pose:
+                self.without_pose.add(sample.id)
+                warnings.warn(f"sample {sample.id!r}: its joints have no torso to retrieve exemplars by; "
+                              "it gets an empty prior", stacklevel=2)
+            prior = np.zeros((self.maker.num_classes, *working_shape(*sample.size, self.maker.side)), np.float32)
         full = F.interpolate(torch.from_numpy(prior)[None], size=sample.size, mode="bilinear", align_corners=False)[0]
         maps = {**sample.maps, PRIOR: full.numpy()}
         specs = {**sample.map_specs, PRIOR: MapSpec("continuous", class_indexed=True)}

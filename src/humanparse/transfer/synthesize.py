@@ -71,6 +71,7 @@ def synthesize_labels(
     skeleton = getattr(saved.model, "prior_kind", "parts") == "skeleton"  # the skeleton-map prior instead
     folder = PseudoLabelFolder(out, schema)
     skipped: list[str] = []
+    without_torso: list[str] = []  # "id:person" of the people whose pose retrieves no exemplar
     for i in tqdm(range(len(targets)), desc="synthesising", unit="img", disable=None if progress else True):
         sample = targets[i]
         image_path = Path(sample.meta["image_path"])
@@ -78,6 +79,10 @@ def synthesize_labels(
         probabilities[0] = 1.0  # background outside every person
         people = sample.keypoints if sample.keypoints is not None else np.zeros((0, 0, 3))
         boxes = [person_box(person, sample.size, margin) for person in people]
+        if not skeleton and len(people):
+            usable = maker.retrievable(people)
+            without_torso += [f"{sample.id}:{p}" for p, box in enumerate(boxes) if box is not None and not usable[p]]
+            boxes = [box if ok else None for box, ok in zip(boxes, usable)]
         if not any(box is not None for box in boxes):
             skipped.append(sample.id)
         for person, box in zip(people, boxes):
@@ -97,7 +102,7 @@ def synthesize_labels(
             window[:, better] = prediction.probabilities[:, better]
         folder.add(image_path, probabilities.argmax(0).astype(np.uint8), probabilities)
     return folder.close(refiner, "class probabilities summed per coarse class", synthesised_by="wshp",
-                        neighbours=k, margin=margin, without_joints=skipped)
+                        neighbours=k, margin=margin, without_joints=skipped, without_torso=without_torso)
 
 
 def run_synthesize(

@@ -192,3 +192,20 @@ def test_priors_of_real_photos_from_their_pose_neighbours(shared_data):
     assert len(drawn) == 5
     with pytest.raises(ValueError, match="not a prior of 2 neighbours"):
         prior_counts(priors[0], 2)
+
+
+def test_a_person_without_a_torso_gets_an_empty_prior_with_a_warning_not_an_error():
+    from humanparse.data.sample import Sample
+    from humanparse.transfer.priors import PRIOR, AddPrior, PriorMaker
+
+    _, poses, labels = _bank_and_targets()
+    maker = PriorMaker(labels, poses, LIP_JOINTS, num_classes=5)
+    torsoless = pose(missing=("l_hip", "r_hip", "pelvis"))
+    assert maker.retrievable(np.stack([pose(), torsoless])).tolist() == [True, False]
+    step = AddPrior(maker, k=3, n=5)
+    image = np.zeros((64, 40, 3), np.uint8)
+    good = step(Sample(image=image, meta={"id": "a"}, label=labels[0], keypoints=pose()[None]), np.random.default_rng(0))
+    assert good.maps[PRIOR].shape == (5, 64, 40) and good.maps[PRIOR].max() > 0
+    with pytest.warns(UserWarning, match="'b'.*no torso"):
+        empty = step(Sample(image=image, meta={"id": "b"}, label=labels[0], keypoints=torsoless[None]), np.random.default_rng(0))
+    assert empty.maps[PRIOR].shape == (5, 64, 40) and not empty.maps[PRIOR].any()
