@@ -11,15 +11,18 @@ treated as keypoint-only):
                          for the validation people, scored against their true labels (mIoU,
                          pixel and mean accuracy): the skeleton map; the part prior with
                          k = 1, 3, 5, 7 nearest (no augmentation); k = 3 of n = 5 (the paper's).
-                         The prior alone (its argmax, k = 3, no refiner) is a reference row.
+                         The prior alone (its argmax, k = 3, no refiner) is a reference row;
+                         --variants adds the k = 3 of n = 5 refiner trained with cross-entropy,
+                         or with its output added to the prior's logits (not in the paper).
   Table 1  (--tables 1)  a parser (--parser-config) trained on 1/8 and on all of the labelled
                          training photos (the fixed seeded lists of configs/ccp/splits/), each
                          without and with the labels that the k = 3 of n = 5 refiner synthesises
                          for the keypoint-only people, scored on validation.
 
     python benchmarks/ablations/wshp.py [--datasets synth ccp] [--tables 1 2] [--refiner-epochs 20]
-                                        [--refiner-width 64] [--ccp-size 256 256] [--parser-epochs 8]
-                                        [--ks 1 3 5 7] [--fractions 8 1]
+                                        [--refiner-width 64] [--refiner-depth 8] [--ccp-size 256 256]
+                                        [--parser-epochs 8]
+                                        [--ks 1 3 5 7] [--variants cross_entropy residual] [--fractions 8 1]
                                         [--out FILE] [--smoke]
 
 ``--smoke``: synthetic humans only, 16 people at 64x64, a three-level U-Net, one epoch per row.
@@ -41,6 +44,11 @@ CCP = Path(__file__).resolve().parents[3] / "shared" / "data" / "ccp"
 DEFAULT_OUT = bench.RESULTS / "wshp.json"
 PARSERS = {"synth": "synth/deeplab_resnet18", "ccp": "ccp/deeplab_efficientnet_lite0_cpu"}
 REFINER = ("{name: wshp_refiner, depth: %d, base_width: %d, prior: %s}")
+# Refiners beside the paper's (not in it): --variants NAME -> (row label, overrides).
+VARIANTS = {
+    "cross_entropy": ("cross-entropy instead of L1", ("loss=[{type: cross_entropy}]",)),
+    "residual": ("L1, residual on the prior", ("model.prior_residual=true",)),
+}
 
 
 class Setting:
@@ -78,15 +86,15 @@ class Setting:
         path.write_text(dump_config(load_config(None, overrides)))
         return path
 
-    def refiner(self, name: str, prior: str, priors: str) -> Path:
-        """Train the refinement network with one kind of prior; its model folder."""
-        depth, width = (3, 8) if self.args.smoke else (8, self.args.refiner_width)
+    def refiner(self, name: str, prior: str, priors: str, extra: Sequence[str] = ()) -> Path:
+        """Train the refinement network with one kind of prior (and ``extra`` overrides); its model folder."""
+        depth, width = (3, 8) if self.args.smoke else (self.args.refiner_depth, self.args.refiner_width)
         out = self.work / f"refiner_{name}"
         overrides = [f"model={REFINER % (depth, width, prior)}", *self.data, f"data.input_size={self.size}",
                      f"data.priors={priors}", "data.batch_size=4", "train.optimizer=adamw", "train.adam_beta1=0.5",
                      "train.weight_decay=0", "train.lr=0.0002", f"train.max_epochs={self.args.refiner_epochs}",
                      "train.accelerator=cpu", "train.devices=1", f"train.seed={self.args.seed}",
-                     f"train.out_dir={out}"]
+                     f"train.out_dir={out}", *extra]
         if not (out / "model" / "model.json").is_file():
             from humanparse.config import load_config
             from humanparse.engine.train import run_train
@@ -156,9 +164,12 @@ def table2(setting: Setting, args: argparse.Namespace) -> dict[str, Any]:
     variants = [("skeleton map", "skeleton", "{kind: skeleton}", 3)]
     variants += [(f"part prior k={k}", "parts", f"{{k: {k}, n: null}}", k) for k in args.ks]
     variants += [("part prior k=3 of n=5", "parts", "{k: 3, n: 5}", 3)]
-    for name, prior, priors, k in variants:
+    variants = [(*v, ()) for v in variants] + [
+        (f"part prior k=3 of n=5, {VARIANTS[v][0]}", "parts", "{k: 3, n: 5}", 3, VARIANTS[v][1]) for v in args.variants
+    ]
+    for name, prior, priors, k, extra in variants:
         tag = name.replace(" ", "_").replace("=", "").replace(",", "")
-        refiner = setting.refiner(tag, prior, priors)
+        refiner = setting.refiner(tag, prior, priors, extra)
         rows[name] = score_against_truth(setting, setting.synthesize(refiner, f"val_{tag}", k, split, setting.keypoints, ids))
         print(f"[{setting.name}] {name}: mIoU {rows[name]['miou']:.2f}", flush=True)
     return rows
@@ -196,10 +207,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tables", nargs="+", type=int, choices=(1, 2), default=[2, 1])
     parser.add_argument("--refiner-epochs", type=int, default=20)
     parser.add_argument("--refiner-width", type=int, default=64, help="the U-Net's first width (the paper's 64)")
+    parser.add_argument("--refiner-depth", type=int, default=8,
+                        help="the U-Net's levels (the paper's 8 at 256; an input is padded to a multiple of 2^depth)")
     parser.add_argument("--ccp-size", nargs=2, type=int, default=[256, 256], metavar=("H", "W"),
                         help="CCP: the refiner's input size")
     parser.add_argument("--parser-epochs", type=int, default=8)
     parser.add_argument("--ks", nargs="+", type=int, default=[1, 3, 5, 7])
+    parser.add_argument("--variants", nargs="*", choices=tuple(VARIANTS), default=[],
+                        help="Table 2: also the k=3 of n=5 refiner with another loss or the residual prior")
     parser.add_argument("--fractions", nargs="+", type=int, default=[8, 1], help="labelled parts: 1/N of train")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = bench.parse_arguments(parser, argv, smoke={

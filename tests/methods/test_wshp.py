@@ -49,6 +49,20 @@ def test_the_refiner_takes_the_prior_by_name_and_checks_it():
         model(x, prior=prior[:, :5])
 
 
+def test_a_residual_refiner_starts_from_the_prior_and_learns_its_correction():
+    spec = {"name": "wshp_refiner", "num_classes": 5, "depth": 3, "base_width": 4, "prior_residual": True}
+    model = build_model(spec).eval()
+    last = [m for m in model.unet.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))][-1]
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.zeros_(last.bias)
+    prior = torch.rand(2, 5, 16, 16)
+    with torch.no_grad():
+        maps = torch.sigmoid(model(torch.randn(2, 3, 16, 16), prior=prior).logits)
+    assert torch.allclose(maps, prior.clamp(0.02, 0.98), atol=1e-5)  # a zero correction gives the prior back
+    with pytest.raises(ValueError, match="needs prior: parts"):
+        build_model({**spec, "prior": "skeleton"})
+
+
 def test_the_l1_loss_is_zero_for_the_masks_and_mean_absolute_otherwise():
     assert LOSSES["mask_l1"] is MaskL1Loss
     label = torch.tensor([[[0, 1], [2, 255]]])

@@ -22,6 +22,8 @@ from ..nn.unet import UNet
 from .output import ExtraInput, ModelOutput
 
 PRIOR = "prior"
+# The prior's probabilities are clamped this far from 0 and 1 before their logits are taken.
+PRIOR_EPS = 0.02
 SKELETON_CHANNELS = 6  # transfer.priors.SKELETON_CHANNELS: head, torso, upper/lower arm, upper/lower leg
 
 
@@ -32,14 +34,20 @@ class PriorRefiner(nn.Module):
 
     def __init__(
         self, num_classes: int, depth: int = 8, base_width: int = 64, dropout: float = 0.5, prior: str = "parts",
+        prior_residual: bool = False,
     ) -> None:
         """``prior``: "parts", the part-level prior (one channel per class), or "skeleton", the
-        skeleton map of the paper's Table 2 (six bone kinds, ``data.priors: {kind: skeleton}``)."""
+        skeleton map of the paper's Table 2 (six bone kinds, ``data.priors: {kind: skeleton}``).
+        ``prior_residual`` (parts only; not in the paper): the U-Net's output is added to the
+        prior's logits, so the network starts from the prior and learns its correction; with the
+        plain U-Net, L1 on sigmoid maps can settle on all-background before any part is learnt."""
         super().__init__()
         positive_int("num_classes", num_classes)
         positive_int("base_width", base_width)
         one_of("prior", prior, ("parts", "skeleton"))
-        self.num_classes, self.prior_kind = num_classes, prior
+        if prior_residual and prior != "parts":
+            raise ValueError("prior_residual adds the prior's class maps to the output: it needs prior: parts")
+        self.num_classes, self.prior_kind, self.prior_residual = num_classes, prior, bool(prior_residual)
         channels = num_classes if prior == "parts" else SKELETON_CHANNELS
         # A class prior swaps its left/right channels with a mirrored image; a skeleton map has none.
         self.extra_inputs = {PRIOR: ExtraInput(channels, class_indexed=prior == "parts")}
@@ -56,7 +64,11 @@ class PriorRefiner(nn.Module):
         if prior.shape[0] != x.shape[0] or prior.shape[1] != channels or prior.shape[-2:] != x.shape[-2:]:
             raise ValueError(f"the prior must be (B, {channels}, H, W) beside a {tuple(x.shape)} image, "
                              f"got {tuple(prior.shape)}")
-        return ModelOutput(logits=self.unet(torch.cat([x, prior.to(x.dtype)], dim=1)))
+        prior = prior.to(x.dtype)
+        logits = self.unet(torch.cat([x, prior], dim=1))
+        if self.prior_residual:
+            logits = logits + torch.logit(prior.clamp(PRIOR_EPS, 1 - PRIOR_EPS))
+        return ModelOutput(logits=logits)
 
 
 __all__ = ["PRIOR", "PriorRefiner"]
