@@ -5,8 +5,9 @@ For each mode (batching on: ``--max-batch 8 --max-wait-ms 10``; off: ``--no-batc
 bundled parser), warmed up, and sent ``--requests`` parse requests at each concurrency level
 (default 1, 4 and 16 clients, each with its own keep-alive connection), cycling over the
 bundled example photos. The run stops by itself. Per level: requests/s, p50 and p95 latency,
-failed requests (any answer but 200, or none), and the server's resident memory after warm-up
-and after the level (from /proc). Prints a table and writes JSON (default
+failed requests (any answer but 200, or none), the mean batch the server ran, and its resident
+memory (from /proc) after warm-up and at its largest in the first and in the second half of the
+level's requests: memory is flat when the second half's peak is no higher than the first's. Prints a table and writes JSON (default
 benchmarks/results/serve.json).
 
     python benchmarks/speed/serve.py [--model NAME|PATH] [--requests 300] [--concurrency 1 4 16]
@@ -102,8 +103,10 @@ def request(port: int, method: str, path: str, body: bytes | None = None,
             connection.close()
 
 
-def load(port: int, photos: list[bytes], total: int, clients: int) -> dict[str, Any]:
-    """``total`` parse requests from ``clients`` threads at once; their latencies and failures."""
+def load(port: int, photos: list[bytes], total: int, clients: int, pid: int | None = None) -> dict[str, Any]:
+    """``total`` parse requests from ``clients`` threads at once; their latencies and failures and,
+    given the server's ``pid``, its largest resident memory in the first and in the second half
+    of the requests (sampled every 0.1 s): flat memory has the two equal, a leak a larger second."""
     latencies: list[float] = []
     failures = [0]
     lock = threading.Lock()
@@ -129,17 +132,32 @@ def load(port: int, photos: list[bytes], total: int, clients: int) -> dict[str, 
                 failures[0] += status != 200
         connection.close()
 
+    halves: list[list[float]] = [[], []]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.1):
+            rss = resident_mb(pid) if pid is not None else None
+            if rss is not None:
+                halves[len(latencies) * 2 >= total].append(rss)
+
     start = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(clients)]
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
     ms = 1000 * np.asarray(latencies)
     return {"clients": clients, "requests": total, "failed": failures[0], "seconds": round(wall, 2),
             "requests_per_s": round(total / wall, 2), "p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "p95_ms": round(float(np.percentile(ms, 95)), 1)}
+            "p95_ms": round(float(np.percentile(ms, 95)), 1),
+            "rss_first_half_mb": round(max(halves[0]), 1) if halves[0] else None,
+            "rss_second_half_mb": round(max(halves[1]), 1) if halves[1] else None}
 
 
 def passes(port: int) -> tuple[int, int]:
@@ -179,10 +197,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             warm = resident_mb(server.process.pid)
             for clients in args.concurrency:
                 before = passes(server.port)
-                row = {"mode": mode, **load(server.port, photos, args.requests, clients),
+                row = {"mode": mode, **load(server.port, photos, args.requests, clients, server.process.pid),
                        "rss_warm_mb": None if warm is None else round(warm, 1)}
-                after = resident_mb(server.process.pid)
-                row["rss_after_mb"] = None if after is None else round(after, 1)
                 images, batches = (a - b for a, b in zip(passes(server.port), before))
                 row["mean_batch"] = round(images / max(1, batches), 2)
                 rows.append(row)
@@ -190,11 +206,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                       f"p95 {row['p95_ms']:7.1f} ms  failed {row['failed']}", flush=True)
     scratch.cleanup()
     header = (f"{'mode':>9} {'clients':>7} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'failed':>6} {'batch':>6} "
-              f"{'RSS MB':>15}")
-    lines = [header] + [
-        f"{r['mode']:>9} {r['clients']:>7} {r['requests_per_s']:7.2f} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} "
-        f"{r['failed']:>6} {r['mean_batch']:6.2f} {str(r['rss_warm_mb']) + ' -> ' + str(r['rss_after_mb']):>15}" for r in rows
-    ]
+              f"{'RSS MB: warm, peak 1st / 2nd half':>34}")
+    lines = [header]
+    for r in rows:
+        memory = f"{r['rss_warm_mb']}, {r['rss_first_half_mb']} / {r['rss_second_half_mb']}"
+        lines.append(f"{r['mode']:>9} {r['clients']:>7} {r['requests_per_s']:7.2f} {r['p50_ms']:8.1f} "
+                     f"{r['p95_ms']:8.1f} {r['failed']:>6} {r['mean_batch']:6.2f} {memory:>34}")
     print("\n".join(lines))
     bench.write_results(args, f"POST /v1/parse of the bundled example photos on loopback, {os.cpu_count()} CPUs; "
                         "latency from request to the whole answer (JSON with the label PNG)", rows=rows)
