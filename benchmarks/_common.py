@@ -149,6 +149,15 @@ def parsing_scores(result: Evaluation) -> dict[str, float]:
     }
 
 
+def cost(config_path: Path, overrides: list[str], batch_size: int, steps: int) -> dict[str, float]:
+    """Training and inference images/s of a config's network at its input size, on the CPU."""
+    from humanparse.config import load_config
+    from humanparse.engine.speed import measure_speed
+
+    speed = measure_speed(load_config(config_path, overrides), torch.device("cpu"), batch_size, steps)
+    return {key: speed[key] for key in ("train_images_per_s", "infer_images_per_s")}
+
+
 def parsing_table(title: str, rows: dict[str, dict[str, Any]], extra: Sequence[tuple[str, str]] = ()) -> str:
     """Rows of parsing scores as text: mIoU, pixel and mean accuracy, then each ``extra``
     (header, key) column a row has (blank where it has none)."""

@@ -7,6 +7,7 @@ pose features), "HG-MTL" (one network, a parsing classifier on the pose features
 branch with one learned static kernel, no parsing) and "HG-PIL". Rows without parsing train on
 the heatmap MSE alone; the others add 0.01 x parsing cross-entropy (Eq. 2).
 Table 2 (``--depths``): the hourglass with m stacks, without and with PIL.
+Cost (``--cost``): training and inference images/s of HG and HG-PIL, one run.
 Transfer (``--transfer``, CCP only): the "HG-PIL" row's parsing encoder and adapter, frozen, on the
 unlabelled CCP photos as a pose-only set (1005-1900 train, 1901-2098 held out), learning only
 the pose hourglass, U and V; against the plain hourglass from scratch on the same photos; the
@@ -17,7 +18,7 @@ neck-to-head-top distance per joint group, U.Body (joints 8-15) and the mean (LI
 and the mean PCK@0.2 (stricter: PCK@0.5 nears its ceiling on CCP's large, standing people).
 
     python benchmarks/ablations/pil.py [--datasets synth ccp] [--rows HG HG-PIL ...] [--depths 1 2]
-                                       [--epochs 12] [--ccp-epochs 8] [--transfer]
+                                       [--epochs 12] [--ccp-epochs 8] [--transfer] [--cost]
                                        [--transfer-epochs 6] [--ccp-root DIR] [--out FILE] [--smoke]
 
 On CCP (train 0001-0700, val 0701-0800) the joints are a pose detector's (MediaPipe
@@ -123,6 +124,27 @@ def run_transfer(args: argparse.Namespace, learner: str) -> dict[str, Any]:
     return rows
 
 
+def run_cost(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """HG and HG-PIL timed in one run: each dataset's config, then the paper's network."""
+    settings = [(dataset, bench.CONFIGS / f"{CONFIGS[dataset]}.yaml", 8, 5) for dataset in args.datasets]
+    if not args.smoke:
+        settings.append(("paper (LIP, HG-8s-1u, 256)", bench.CONFIGS / "lip" / "pil_hourglass.yaml", 2, 2))
+    rows = {}
+    for name, config, batch, steps in settings:
+        for row in ("HG", "HG-PIL"):
+            rows[f"{name}: {row}"] = {**bench.cost(config, ROWS[row], batch, 1 if args.smoke else steps),
+                                      "batch_size": batch}
+            print(f"[cost] {name}: {row}: {rows[f'{name}: {row}']}", flush=True)
+    return rows
+
+
+def cost_table(rows: dict[str, dict[str, float]]) -> str:
+    lines = ["== cost (CPU, images/s)", f"{'':<40} {'train':>8} {'infer':>8} {'batch':>6}"]
+    for name, r in rows.items():
+        lines.append(f"{name:<40} {r['train_images_per_s']:8.2f} {r['infer_images_per_s']:8.2f} {r['batch_size']:>6}")
+    return "\n".join(lines)
+
+
 def _fmt(value: float | None) -> str:
     return "    -" if value is None else f"{value:5.1f}"
 
@@ -142,15 +164,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     bench.add_synthetic_arguments(parser, "runs/bench/pil_ablation", images=600)
     parser.add_argument("--datasets", nargs="+", choices=tuple(CONFIGS), default=["synth"])
-    parser.add_argument("--rows", nargs="+", choices=tuple(ROWS), default=list(ROWS), help="Table 1's rows to train")
+    parser.add_argument("--rows", nargs="*", choices=tuple(ROWS), default=list(ROWS),
+                        help="Table 1's rows to train (none: only --cost)")
     parser.add_argument("--depths", nargs="*", type=int, default=[], help="Table 2: stack counts, each without and with PIL")
     parser.add_argument("--epochs", type=int, default=12, help="synthetic humans: epochs of every row")
     parser.add_argument("--ccp-epochs", type=int, default=8)
     parser.add_argument("--transfer", action="store_true", help="CCP: the frozen learner on the unlabelled photos")
     parser.add_argument("--transfer-epochs", type=int, default=6)
+    parser.add_argument("--cost", action="store_true",
+                        help="training and inference images/s of HG and HG-PIL: each dataset's config (batch 8) "
+                        "and the paper's HG-8s-1u at 256x256 (configs/lip/pil_hourglass.yaml, batch 2)")
     bench.add_ccp_arguments(parser)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = bench.parse_arguments(parser, argv, smoke={"epochs": 1, "ccp_epochs": 1, "transfer_epochs": 1, "depths": [1]})
+    args = bench.parse_arguments(parser, argv, smoke={"epochs": 1, "ccp_epochs": 1, "transfer_epochs": 1, "depths": [1],
+                                                      "cost": True})
     if args.transfer and ("ccp" not in args.datasets or "HG-PIL" not in args.rows):
         parser.error("--transfer starts from the CCP HG-PIL row: give --datasets ccp and keep HG-PIL in --rows")
 
@@ -160,9 +187,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     for dataset in args.datasets:
         results[dataset] = run_dataset(dataset, args, epochs[dataset])
         title = "synthetic humans" if dataset == "synth" else "CCP (joints: a pose detector's, not hand labels)"
-        tables.append(format_table(f"== {title}: Table 1 layout, PCK@0.5", results[dataset]["table1"]))
+        if results[dataset]["table1"]:
+            tables.append(format_table(f"== {title}: Table 1 layout, PCK@0.5", results[dataset]["table1"]))
         if results[dataset]["table2"]:
             tables.append(format_table(f"== {title}: Table 2 layout (depth)", results[dataset]["table2"]))
+    if args.cost:
+        results["cost"] = run_cost(args)
+        tables.append(cost_table(results["cost"]))
     if args.transfer:
         results["transfer"] = run_transfer(args, results["ccp"]["table1"]["HG-PIL"]["model"])
         tables.append(format_table("== transfer to unlabelled CCP photos (held out 1901-2098; teacher joints)",

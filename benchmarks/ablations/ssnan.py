@@ -39,13 +39,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
 import _common as bench  # noqa: E402
-
-from humanparse.config import load_config  # noqa: E402
-from humanparse.engine.speed import measure_speed  # noqa: E402
 
 SYNTH_CONFIG = bench.CONFIGS / "synth" / "ss_nan_resnet18.yaml"
 CCP_CONFIG = "ccp/ss_nan_efficientnet_lite0_cpu"
@@ -59,12 +54,6 @@ ROWS: dict[str, list[str]] = {
     "SS-NAN w/o joint loss": [f"model.scales={SCALES}", "model.aggregation=neural", "loss=[{type: cross_entropy}]"],
     "SS-NAN": [f"model.scales={SCALES}", "model.aggregation=neural"],
 }
-
-
-def cost(config_path: Path, overrides: list[str], batch_size: int, steps: int) -> dict[str, float]:
-    """Training and inference images/s of one row's network at the config's input size."""
-    speed = measure_speed(load_config(config_path, overrides), torch.device("cpu"), batch_size, steps)
-    return {key: speed[key] for key in ("train_images_per_s", "infer_images_per_s")}
 
 
 def run_dataset(
@@ -86,7 +75,7 @@ def run_dataset(
         rows[row] = {**bench.parsing_scores(result), **facts}
         print(f"[{name}] {row}: mIoU {rows[row]['miou']:.2f} ({facts['train_seconds']:.0f} s)", flush=True)
     for row, overrides in chosen.items():
-        rows[row].update(cost(config_path, [*common, *overrides], args.cost_batch, args.cost_steps))
+        rows[row].update(bench.cost(config_path, [*common, *overrides], args.cost_batch, args.cost_steps))
     return rows
 
 

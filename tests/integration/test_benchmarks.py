@@ -25,7 +25,7 @@ SCRIPTS = {
     "ablations/jppnet.py": ["settings", "machine", "protocol", "parsing_phase1", "rows"],
     "ablations/structure_loss.py": ABLATION_KEYS,
     "ablations/ssnan.py": ABLATION_KEYS,
-    "ablations/pil.py": ["settings", "machine", "protocol", "synth"],
+    "ablations/pil.py": ["settings", "machine", "protocol", "synth", "cost"],
     "ablations/hipn.py": ABLATION_KEYS,
     "ablations/wshp.py": ABLATION_KEYS,
 }
